@@ -1,0 +1,2 @@
+/** The Cool-Fusion loop. */
+package dev.coolfusion.core;

@@ -1,0 +1,57 @@
+package dev.coolfusion.spi;
+
+import java.util.Collection;
+import java.util.List;
+import java.util.OptionalInt;
+
+/**
+ * A source model behind the paper's per-worker API (Table 1, M1 to M4), paired with its own tokenizer.
+ *
+ * <p>States are persistent: an operation never changes the state it starts from, it returns a new handle.
+ * Backends are free to share storage between a state and the states derived from it (a KV cache is append-only).
+ * Handles are opaque and only token ids, text and numbers cross this interface, so an implementation can live in
+ * another process or on another machine.
+ *
+ * <p>Lifecycle: every handle returned by {@link #open}, {@link #nextToken} or {@link #score} must eventually be
+ * passed to {@link #release}. {@link #commit} marks a temporary state as one the caller keeps across steps.
+ *
+ * <p>Implementations must be safe for use by one thread at a time per state lineage; the core never calls one
+ * model from two threads at once.
+ */
+public interface SourceModel extends AutoCloseable {
+
+    /** A short name, unique within one fusion, used in traces and error messages. */
+    String name();
+
+    /** This model's tokenizer (T2/T3). */
+    TextCodec codec();
+
+    /** M1: runs the prompt (already tokenized with {@link #codec()}, special tokens included) and returns a committed state. */
+    StateHandle open(List<Integer> promptTokens);
+
+    /** M2: generates one token after {@code state}. The input state stays valid. */
+    TokenStep nextToken(StateHandle state, Decoding decoding);
+
+    /**
+     * M3: scores each candidate token sequence as a continuation of {@code state}.
+     * Candidates come as one list so that a backend can score them in one batched forward.
+     *
+     * @return one result per candidate, in order; an empty candidate gets no log-probs and a state equal in content to the input
+     */
+    List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates);
+
+    /** M4: keeps {@code temporary} as a committed state of this conversation. */
+    void commit(StateHandle temporary);
+
+    /** Frees the given states; releasing an unknown or already released handle is a no-op. */
+    void release(Collection<StateHandle> states);
+
+    /** The longest sequence (prompt plus generated tokens) the model accepts, if limited. */
+    default OptionalInt maxContextTokens() {
+        return OptionalInt.empty();
+    }
+
+    /** Frees everything this model holds. */
+    @Override
+    default void close() {}
+}

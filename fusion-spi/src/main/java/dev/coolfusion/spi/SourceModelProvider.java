@@ -1,0 +1,4 @@
+package dev.coolfusion.spi;
+
+/** ServiceLoader entry point for model backends. */
+public interface SourceModelProvider extends Provider<SourceModel> {}
