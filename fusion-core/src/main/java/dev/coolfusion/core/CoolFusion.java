@@ -1,0 +1,372 @@
+package dev.coolfusion.core;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ModelLogProbs;
+import dev.coolfusion.spi.RerankMetric;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Executor;
+
+/**
+ * Cool-Fusion: fuses source models with different tokenizers, one segment per step.
+ *
+ * <p>One step: every source proposes a segment that ends at a word boundary all tokenizers share ({@link
+ * SegmentProposer}, T1); every source scores every distinct candidate in its own tokenization ({@link
+ * JointAssessor}, M3); the {@link RerankMetric} picks the winner (Eq. 3 by default); every source commits the
+ * winner's state (M4) and releases the rest. The loop ends at end-of-sequence, a length limit or a stop string.
+ *
+ * <p>Sources work in parallel, one task per source and phase, on the configured executor. Each task touches only its
+ * own source, and sampling draws are fixed per source, step and token, so the result equals a sequential run.
+ *
+ * <p>Instances are thread-safe: each {@link #generate} call opens its own states. The fusion does not own its
+ * sources; closing them is the caller's job.
+ */
+public final class CoolFusion {
+    private final List<SourceModel> sources;
+    private final RerankMetric metric;
+    private final Executor executor;
+    private final SegmentAligner aligner;
+
+    private CoolFusion(List<SourceModel> sources, RerankMetric metric, Executor executor) {
+        this.sources = List.copyOf(sources);
+        this.metric = metric;
+        this.executor = executor;
+        this.aligner = new SegmentAligner(sources.stream().map(SourceModel::codec).toList());
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public List<SourceModel> sources() {
+        return sources;
+    }
+
+    public RerankMetric metric() {
+        return metric;
+    }
+
+    /** Fuses a continuation of {@code prompt}, which every source tokenizes itself (with its begin-of-sequence id). */
+    public Generation generate(String prompt, FusionOptions options) {
+        requireNonNull(prompt, "prompt is null");
+        List<List<Integer>> prompts = new ArrayList<>();
+        for (SourceModel source : sources) {
+            prompts.add(source.codec().encodePrompt(prompt));
+        }
+        return generateFromTokens(prompts, options, StepListener.NONE);
+    }
+
+    /**
+     * Fuses a continuation of per-source prompts, already tokenized by each source's codec (for example a chat
+     * template rendered per model). {@code listener} sees each step as soon as its winner is committed.
+     */
+    public Generation generateFromTokens(List<List<Integer>> promptTokens, FusionOptions options, StepListener listener) {
+        requireNonNull(promptTokens, "promptTokens is null");
+        requireNonNull(options, "options is null");
+        requireNonNull(listener, "listener is null");
+        if (promptTokens.size() != sources.size()) {
+            throw new IllegalArgumentException("need one prompt per source: " + sources.size() + " sources, "
+                    + promptTokens.size() + " prompts");
+        }
+        for (int i = 0; i < promptTokens.size(); i++) {
+            if (promptTokens.get(i).isEmpty()) {
+                throw new IllegalArgumentException("the prompt for source '" + sources.get(i).name()
+                        + "' is empty; give at least one token (e.g. its begin-of-sequence id)");
+            }
+        }
+        List<SourceSession> sessions = new ArrayList<>();
+        for (int i = 0; i < sources.size(); i++) {
+            sessions.add(new SourceSession(i, sources.get(i)));
+        }
+        SourceTasks tasks = new SourceTasks(executor);
+        try {
+            tasks.run("open (M1)", sessions, s -> {
+                s.committed = s.model.open(promptTokens.get(s.index));
+                return s.committed;
+            });
+            return new Run(sessions, tasks, options, listener).loop(promptTokens);
+        } finally {
+            releaseAll(sessions);
+        }
+    }
+
+    /** The state of one generation. */
+    private final class Run {
+        private final List<SourceSession> sessions;
+        private final SourceTasks tasks;
+        private final FusionOptions options;
+        private final StepListener listener;
+        private final SegmentProposer proposer;
+        private final JointAssessor assessor = new JointAssessor();
+        private final StringBuilder text = new StringBuilder();
+        private final List<StepTrace> steps = new ArrayList<>();
+        private final int holdBack;
+        private int emittedChars;
+        private int outputTokens;
+
+        Run(List<SourceSession> sessions, SourceTasks tasks, FusionOptions options, StepListener listener) {
+            this.sessions = sessions;
+            this.tasks = tasks;
+            this.options = options;
+            this.listener = listener;
+            this.proposer = new SegmentProposer(aligner, options);
+            this.holdBack = options.stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
+        }
+
+        Generation loop(List<List<Integer>> promptTokens) {
+            FinishReason finish = null;
+            for (int step = 0; finish == null; step++) {
+                finish = step(step);
+            }
+            Map<String, Integer> prompt = new LinkedHashMap<>();
+            for (SourceSession s : sessions) {
+                prompt.put(s.name(), promptTokens.get(s.index).size());
+            }
+            return new Generation(text.toString(), finish, steps, prompt, outputTokens);
+        }
+
+        private FinishReason step(int index) {
+            long start = System.nanoTime();
+            // T1: every source proposes a segment.
+            List<Proposal> proposals = tasks.run("segment generation (T1)", sessions, s -> proposer.propose(s, index));
+            List<Candidate> candidates = distinct(proposals);
+            // M3: every source scores every candidate in its own tokenization.
+            List<JointAssessor.Assessment> assessments = tasks.run("joint assessment (M3)", sessions,
+                    s -> assessor.assess(s, candidates, proposals.get(s.index)));
+            // Rerank: the metric picks the winner.
+            List<CandidateEvidence> evidence = evidence(candidates, assessments);
+            double[] scores = metric.score(evidence);
+            int winner = metric.select(evidence);
+            Candidate won = candidates.get(winner);
+            // M4: every source commits the winner and releases everything else.
+            tasks.run("state update (M4)", sessions, s -> {
+                commit(s, assessments.get(s.index), winner, won, proposals.get(s.index));
+                return Boolean.TRUE;
+            });
+
+            FinishReason finish = append(won, assessments.get(0).ids().get(winner), sessions.get(0));
+            String emitted = emit(finish != null);
+            StepTrace trace = new StepTrace(index, traces(candidates, evidence, scores), winner, emitted,
+                    Optional.ofNullable(finish), System.nanoTime() - start);
+            steps.add(trace);
+            listener.onStep(trace);
+            return finish;
+        }
+
+        private List<Candidate> distinct(List<Proposal> proposals) {
+            Map<String, List<Integer>> byKey = new LinkedHashMap<>();
+            Map<String, Proposal> first = new LinkedHashMap<>();
+            for (Proposal p : proposals) {
+                if (p.text().isEmpty() && !p.endOfSequence()) {
+                    continue;
+                }
+                String key = (p.endOfSequence() ? "1" : "0") + p.text();
+                byKey.computeIfAbsent(key, k -> new ArrayList<>()).add(p.source());
+                first.putIfAbsent(key, p);
+            }
+            if (byKey.isEmpty()) {
+                throw new FusionException("no source proposed a segment in this step");
+            }
+            List<Candidate> out = new ArrayList<>();
+            byKey.forEach((key, who) -> out.add(new Candidate(first.get(key).text(), first.get(key).endOfSequence(), List.copyOf(who))));
+            return out;
+        }
+
+        private List<CandidateEvidence> evidence(List<Candidate> candidates, List<JointAssessor.Assessment> assessments) {
+            List<CandidateEvidence> out = new ArrayList<>(candidates.size());
+            for (int c = 0; c < candidates.size(); c++) {
+                List<ModelLogProbs> byModel = new ArrayList<>(sessions.size());
+                for (SourceSession s : sessions) {
+                    byModel.add(new ModelLogProbs(s.name(), assessments.get(s.index).logProbs().get(c)));
+                }
+                out.add(new CandidateEvidence(candidates.get(c).text(), candidates.get(c).endOfSequence(), byModel));
+            }
+            return out;
+        }
+
+        private List<CandidateTrace> traces(List<Candidate> candidates, List<CandidateEvidence> evidence, double[] scores) {
+            List<CandidateTrace> out = new ArrayList<>(candidates.size());
+            for (int c = 0; c < candidates.size(); c++) {
+                Candidate candidate = candidates.get(c);
+                Map<String, Double> ppl = new LinkedHashMap<>();
+                for (ModelLogProbs m : evidence.get(c).byModel()) {
+                    ppl.put(m.model(), AveragePerplexity.perplexity(m));
+                }
+                List<String> proposers = candidate.proposers().stream().map(i -> sessions.get(i).name()).toList();
+                out.add(new CandidateTrace(candidate.text(), candidate.endOfSequence(), proposers,
+                        evidence.get(c).byModel(), ppl, scores[c]));
+            }
+            return out;
+        }
+
+        private void commit(SourceSession s, JointAssessor.Assessment assessment, int winner, Candidate won, Proposal own) {
+            StateHandle next = assessment.states().get(winner);
+            Set<StateHandle> keep = new HashSet<>();
+            List<StateHandle> release = new ArrayList<>();
+            if (next != null) {
+                s.model.commit(next);
+                keep.add(next);
+                release.add(s.committed);
+                s.committed = next;
+            }
+            int used = assessment.ids().get(winner).size();
+            boolean ownWin = won.proposers().contains(s.index) && next != null && !won.endOfSequence()
+                    && used > 0 && used < own.tokens().size() && own.states().get(used - 1).equals(next);
+            if (ownWin && options.reuseLookahead()) {
+                s.aheadTokens.addAll(own.tokens().subList(used, own.tokens().size()));
+                s.aheadLogProbs.addAll(own.logProbs().subList(used, own.logProbs().size()));
+                s.aheadStates.addAll(own.states().subList(used, own.states().size()));
+                keep.addAll(s.aheadStates);
+            }
+            for (StateHandle h : s.stepStates) {
+                if (!keep.contains(h)) {
+                    release.add(h);
+                }
+            }
+            s.stepStates.clear();
+            s.model.release(release);
+        }
+
+        /** Appends the winner and applies end-of-sequence, stop strings and limits; returns the finish, if any. */
+        private FinishReason append(Candidate won, List<Integer> firstSourceIds, SourceSession first) {
+            int before = text.length();
+            text.append(won.text());
+            List<Integer> ids = firstSourceIds;
+            if (won.endOfSequence() && !ids.isEmpty() && first.codec.endOfSequenceIds().contains(ids.get(ids.size() - 1))) {
+                ids = ids.subList(0, ids.size() - 1); // the end-of-sequence token is not output
+            }
+            FinishReason finish = won.endOfSequence() ? FinishReason.END_OF_SEQUENCE : null;
+            int stopAt = firstStop(before);
+            if (stopAt >= 0) {
+                text.setLength(stopAt);
+                finish = FinishReason.STOP;
+                ids = stopAt > before ? first.codec.encodeContinuation(text.substring(before)).ids() : List.of();
+            }
+            int allowed = options.maxNewTokens() - outputTokens;
+            if (ids.size() > allowed) {
+                text.setLength(before);
+                text.append(SegmentProposer.decodable(first.codec.decodeContinuation(ids.subList(0, allowed))));
+                ids = ids.subList(0, allowed);
+                finish = FinishReason.LENGTH;
+            } else if (ids.size() == allowed && finish == null) {
+                finish = FinishReason.LENGTH;
+            }
+            outputTokens += ids.size();
+            if (text.length() > options.maxNewChars()) {
+                text.setLength(options.maxNewChars());
+                finish = FinishReason.LENGTH;
+            } else if (text.length() == options.maxNewChars() && finish == null) {
+                finish = FinishReason.LENGTH;
+            }
+            return finish;
+        }
+
+        private int firstStop(int appendedFrom) {
+            int best = -1;
+            for (String stop : options.stopStrings()) {
+                int at = text.indexOf(stop, Math.max(0, appendedFrom - stop.length() + 1));
+                if (at >= 0 && (best < 0 || at < best)) {
+                    best = at;
+                }
+            }
+            return best;
+        }
+
+        /** Emits new text, holding back a tail that may still grow into a stop string. */
+        private String emit(boolean last) {
+            int safe = text.length();
+            if (!last) {
+                for (int len = Math.min(holdBack, text.length()); len > 0; len--) {
+                    String tail = text.substring(text.length() - len);
+                    if (options.stopStrings().stream().anyMatch(stop -> stop.startsWith(tail))) {
+                        safe = text.length() - len;
+                        break;
+                    }
+                }
+            }
+            safe = Math.max(safe, emittedChars);
+            String out = text.substring(emittedChars, safe);
+            emittedChars = safe;
+            return out;
+        }
+    }
+
+    private static void releaseAll(List<SourceSession> sessions) {
+        RuntimeException failure = null;
+        for (SourceSession s : sessions) {
+            try {
+                List<StateHandle> all = s.allStates();
+                if (!all.isEmpty()) {
+                    s.model.release(all);
+                }
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+            s.committed = null;
+            s.stepStates.clear();
+            s.aheadStates.clear();
+        }
+        if (failure != null) {
+            throw new FusionException("releasing model states failed: " + failure.getMessage(), failure);
+        }
+    }
+
+    /** Builds a fusion from source models and a metric, without Guice. */
+    public static final class Builder {
+        private final List<SourceModel> sources = new ArrayList<>();
+        private RerankMetric metric = new AveragePerplexity();
+        private Executor executor;
+
+        private Builder() {}
+
+        public Builder addSource(SourceModel source) {
+            sources.add(requireNonNull(source, "source is null"));
+            return this;
+        }
+
+        public Builder sources(List<? extends SourceModel> sources) {
+            requireNonNull(sources, "sources is null").forEach(this::addSource);
+            return this;
+        }
+
+        public Builder metric(RerankMetric metric) {
+            this.metric = requireNonNull(metric, "metric is null");
+            return this;
+        }
+
+        /** Where per-source tasks run; {@code Runnable::run} runs them sequentially. Default: a shared pool. */
+        public Builder executor(Executor executor) {
+            this.executor = requireNonNull(executor, "executor is null");
+            return this;
+        }
+
+        public CoolFusion build() {
+            if (sources.isEmpty()) {
+                throw new IllegalStateException("no sources: add at least one source model with addSource(...)");
+            }
+            Set<String> names = new HashSet<>();
+            for (SourceModel source : sources) {
+                if (!names.add(source.name())) {
+                    throw new IllegalStateException("two sources are named '" + source.name()
+                            + "': give each source a unique name");
+                }
+            }
+            return new CoolFusion(sources, metric, executor == null ? FusionExecutors.shared() : executor);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package dev.coolfusion.core;
+
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.StateHandle;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.OptionalInt;
+
+/**
+ * M3, joint assessment: one source scores every candidate in its own tokenization, in context (as a continuation
+ * of its committed state), with a single batched {@code score} call. A candidate the source proposed itself, whose
+ * generated tokens are exactly its own tokenization of the segment, reuses the log-probs and state from generation
+ * instead (the paper's optimisation 4).
+ */
+final class JointAssessor {
+
+    /** One source's view of all candidates. {@code states[c]} is null when the candidate adds no tokens. */
+    record Assessment(List<List<Integer>> ids, List<List<Double>> logProbs, List<StateHandle> states) {}
+
+    Assessment assess(SourceSession session, List<Candidate> candidates, Proposal ownProposal) {
+        int k = candidates.size();
+        List<List<Integer>> ids = new ArrayList<>(k);
+        List<Double>[] logProbs = newArray(k);
+        StateHandle[] states = new StateHandle[k];
+        List<List<Integer>> toScore = new ArrayList<>();
+        List<Integer> toScoreIndex = new ArrayList<>();
+        for (int c = 0; c < k; c++) {
+            Candidate candidate = candidates.get(c);
+            List<Integer> candidateIds = new ArrayList<>(session.codec.encodeContinuation(candidate.text()).ids());
+            if (candidate.endOfSequence()) {
+                OptionalInt eos = session.codec.primaryEndOfSequenceId();
+                if (ownProposal != null && ownProposal.endOfSequence() && candidate.proposers().contains(session.index)) {
+                    eos = OptionalInt.of(ownProposal.tokens().get(ownProposal.tokens().size() - 1));
+                }
+                eos.ifPresent(candidateIds::add);
+            }
+            ids.add(List.copyOf(candidateIds));
+            if (reusable(ownProposal, candidate, session.index, candidateIds)) {
+                int n = candidateIds.size();
+                logProbs[c] = ownProposal.logProbs().subList(0, n);
+                states[c] = ownProposal.states().get(n - 1);
+            } else if (candidateIds.isEmpty()) {
+                logProbs[c] = List.of();
+            } else {
+                toScore.add(candidateIds);
+                toScoreIndex.add(c);
+            }
+        }
+        if (!toScore.isEmpty()) {
+            List<ScoredTokens> scored = session.model.score(session.committed, toScore);
+            if (scored.size() != toScore.size()) {
+                throw new IllegalStateException("score returned " + scored.size() + " results for " + toScore.size() + " candidates");
+            }
+            for (int i = 0; i < scored.size(); i++) {
+                ScoredTokens result = scored.get(i);
+                session.stepStates.add(result.state());
+                int c = toScoreIndex.get(i);
+                if (result.logProbs().size() != toScore.get(i).size()) {
+                    throw new IllegalStateException("score returned " + result.logProbs().size() + " log-probs for "
+                            + toScore.get(i).size() + " tokens");
+                }
+                logProbs[c] = result.logProbs();
+                states[c] = result.state();
+            }
+        }
+        return new Assessment(List.copyOf(ids), List.of(logProbs), Arrays.asList(states));
+    }
+
+    private static boolean reusable(Proposal own, Candidate candidate, int source, List<Integer> ids) {
+        return own != null
+                && candidate.proposers().contains(source)
+                && own.text().equals(candidate.text())
+                && own.endOfSequence() == candidate.endOfSequence()
+                && own.segmentTokens() == ids.size()
+                && !ids.isEmpty()
+                && own.tokens().subList(0, ids.size()).equals(ids);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Double>[] newArray(int k) {
+        return (List<Double>[]) new List<?>[k];
+    }
+}

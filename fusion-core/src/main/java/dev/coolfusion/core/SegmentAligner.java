@@ -1,0 +1,74 @@
+package dev.coolfusion.core;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.spi.Encoded;
+import dev.coolfusion.spi.Span;
+import dev.coolfusion.spi.TextCodec;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.TreeSet;
+
+/**
+ * Finds where a text may be cut so that every tokenizer agrees it is a word boundary (Section 2.2).
+ *
+ * <p>For a text s, each codec v encodes s into words w1..wj. Its <em>boundaries</em> are the ends of w1..w(j-1):
+ * the last word is left out because more text may still extend it. A cut is <em>common</em> when it is a boundary
+ * of every codec. Offsets count Java {@code char}s.
+ */
+public final class SegmentAligner {
+    private final List<TextCodec> codecs;
+
+    public SegmentAligner(List<TextCodec> codecs) {
+        requireNonNull(codecs, "codecs is null");
+        if (codecs.isEmpty()) {
+            throw new IllegalArgumentException("at least one tokenizer is needed to align segments");
+        }
+        this.codecs = List.copyOf(codecs);
+    }
+
+    public List<TextCodec> codecs() {
+        return codecs;
+    }
+
+    /** The ends of all words but the last, ascending: the places where this tokenizer lets a segment end. */
+    public static TreeSet<Integer> boundaries(Encoded encoded) {
+        TreeSet<Integer> out = new TreeSet<>();
+        List<Span> words = encoded.words();
+        for (int i = 0; i + 1 < words.size(); i++) {
+            out.add(words.get(i).end());
+        }
+        return out;
+    }
+
+    /** The boundaries that every codec shares, for {@code text} as a continuation of earlier text. */
+    public TreeSet<Integer> commonBoundaries(String text) {
+        requireNonNull(text, "text is null");
+        TreeSet<Integer> common = null;
+        for (TextCodec codec : codecs) {
+            TreeSet<Integer> own = boundaries(codec.encodeContinuation(text));
+            if (common == null) {
+                common = own;
+            } else {
+                common.retainAll(own);
+            }
+            if (common.isEmpty()) {
+                break;
+            }
+        }
+        return common;
+    }
+
+    /**
+     * The end of the segment T1 accepts for {@code text}: the shortest (or longest) non-empty prefix that ends at a
+     * common boundary, if there is one.
+     */
+    public OptionalInt segmentEnd(String text, SegmentChoice choice) {
+        TreeSet<Integer> common = commonBoundaries(text);
+        common.remove(0);
+        if (common.isEmpty()) {
+            return OptionalInt.empty();
+        }
+        return OptionalInt.of(choice == SegmentChoice.LONGEST ? common.last() : common.first());
+    }
+}

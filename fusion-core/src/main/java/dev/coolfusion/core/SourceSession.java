@@ -1,0 +1,51 @@
+package dev.coolfusion.core;
+
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One source's part of one generation: its committed state, the tokens it generated ahead of the last segment it
+ * won (the paper's optimisation 1), and every temporary state created in the current step. Confined to one
+ * generation; each phase touches a session from one thread only.
+ */
+final class SourceSession {
+    final int index;
+    final SourceModel model;
+    final TextCodec codec;
+    final SegmentAligner ownAligner;
+    StateHandle committed;
+    /** Generated past the last won segment: tokens, their log-probs and the state after each. */
+    final List<Integer> aheadTokens = new ArrayList<>();
+    final List<Double> aheadLogProbs = new ArrayList<>();
+    final List<StateHandle> aheadStates = new ArrayList<>();
+    /** Temporary states created or carried into this step; all but the kept ones are released at its end. */
+    final List<StateHandle> stepStates = new ArrayList<>();
+
+    SourceSession(int index, SourceModel model) {
+        this.index = index;
+        this.model = model;
+        this.codec = model.codec();
+        this.ownAligner = new SegmentAligner(List.of(codec));
+    }
+
+    String name() {
+        return model.name();
+    }
+
+    /** Every handle this session still holds. */
+    List<StateHandle> allStates() {
+        List<StateHandle> all = new ArrayList<>(stepStates);
+        for (StateHandle h : aheadStates) {
+            if (!all.contains(h)) {
+                all.add(h);
+            }
+        }
+        if (committed != null && !all.contains(committed)) {
+            all.add(committed);
+        }
+        return all;
+    }
+}

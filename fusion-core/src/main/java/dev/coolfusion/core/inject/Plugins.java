@@ -1,0 +1,75 @@
+package dev.coolfusion.core.inject;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.Provider;
+import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.RerankMetric;
+import dev.coolfusion.spi.RerankMetricProvider;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.SourceModelProvider;
+import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TextCodecProvider;
+import jakarta.inject.Inject;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Every registered provider by name: those found through {@link java.util.ServiceLoader} plus any bound in Guice
+ * modules. Creates components from {@link ComponentSpec}s with precise errors for unknown names.
+ */
+public final class Plugins {
+    private final Map<String, SourceModelProvider> models;
+    private final Map<String, TextCodecProvider> codecs;
+    private final Map<String, RerankMetricProvider> metrics;
+
+    @Inject
+    public Plugins(Map<String, SourceModelProvider> models, Map<String, TextCodecProvider> codecs,
+            Map<String, RerankMetricProvider> metrics) {
+        this.models = new TreeMap<>(requireNonNull(models, "models is null"));
+        this.codecs = new TreeMap<>(requireNonNull(codecs, "codecs is null"));
+        this.metrics = new TreeMap<>(requireNonNull(metrics, "metrics is null"));
+    }
+
+    /** The providers on the class path, without Guice. */
+    public static Plugins discover() {
+        return new Plugins(PluginModule.load(SourceModelProvider.class), PluginModule.load(TextCodecProvider.class),
+                PluginModule.load(RerankMetricProvider.class));
+    }
+
+    public SourceModel sourceModel(ComponentSpec spec) {
+        return create("model backend", models, spec);
+    }
+
+    public TextCodec codec(ComponentSpec spec) {
+        return create("tokenizer", codecs, spec);
+    }
+
+    public RerankMetric metric(ComponentSpec spec) {
+        return create("metric", metrics, spec);
+    }
+
+    public Map<String, SourceModelProvider> modelProviders() {
+        return models;
+    }
+
+    public Map<String, TextCodecProvider> codecProviders() {
+        return codecs;
+    }
+
+    public Map<String, RerankMetricProvider> metricProviders() {
+        return metrics;
+    }
+
+    private static <T> T create(String kind, Map<String, ? extends Provider<T>> providers, ComponentSpec spec) {
+        requireNonNull(spec, "spec is null");
+        Provider<T> provider = providers.get(spec.provider());
+        if (provider == null) {
+            throw new FusionException("unknown " + kind + " '" + spec.provider() + "'; available: "
+                    + providers.keySet() + ". A provider is found when its jar is on the class path and lists it in "
+                    + "META-INF/services.");
+        }
+        return provider.create(ProviderConfig.of(spec.provider(), spec.options()));
+    }
+}

@@ -1,0 +1,148 @@
+package dev.coolfusion.core;
+
+import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TokenStep;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A real (if tiny) probabilistic model for tests: after a prompt it prefers to write {@code script} one char at a
+ * time, then end the sequence. At output position i it gives the script's char i probability {@code confidence} and
+ * spreads the rest evenly over the other {@code VOCAB - 1} tokens. It keeps books on every handle so tests can
+ * check the Table-1 lifecycle.
+ */
+final class ScriptedModel implements SourceModel {
+    static final int VOCAB = 1000;
+
+    private final String name;
+    private final CharCodec codec;
+    private final String script;
+    private final double confidence;
+    private final Map<String, List<Integer>> states = new ConcurrentHashMap<>();
+    private final Set<String> committed = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger ids = new AtomicInteger();
+    final AtomicInteger nextTokenCalls = new AtomicInteger();
+    final AtomicInteger scoreCalls = new AtomicInteger();
+    final Set<String> threads = ConcurrentHashMap.newKeySet();
+    volatile RuntimeException failOnScore;
+    private int promptLength;
+
+    ScriptedModel(String name, CharCodec.Words words, String script, double confidence) {
+        this.name = name;
+        this.codec = new CharCodec(words);
+        this.script = script;
+        this.confidence = confidence;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public TextCodec codec() {
+        return codec;
+    }
+
+    /** The preferred token after {@code tokens}: the script's next char, or end-of-sequence. */
+    int preferred(List<Integer> tokens) {
+        int position = tokens.size() - promptLength;
+        return position < script.length() ? script.charAt(position) + 3 : CharCodec.EOS;
+    }
+
+    double logProb(List<Integer> tokens, int token) {
+        return Math.log(token == preferred(tokens) ? confidence : (1 - confidence) / (VOCAB - 1));
+    }
+
+    private StateHandle put(List<Integer> tokens) {
+        String id = name + "-" + ids.incrementAndGet();
+        states.put(id, List.copyOf(tokens));
+        return new StateHandle(id);
+    }
+
+    private List<Integer> get(StateHandle state) {
+        List<Integer> tokens = states.get(state.id());
+        if (tokens == null) {
+            throw new IllegalStateException(name + ": unknown or released state " + state);
+        }
+        return tokens;
+    }
+
+    @Override
+    public StateHandle open(List<Integer> promptTokens) {
+        threads.add(Thread.currentThread().getName());
+        promptLength = promptTokens.size();
+        StateHandle h = put(promptTokens);
+        committed.add(h.id());
+        return h;
+    }
+
+    @Override
+    public TokenStep nextToken(StateHandle state, Decoding decoding) {
+        threads.add(Thread.currentThread().getName());
+        nextTokenCalls.incrementAndGet();
+        List<Integer> tokens = get(state);
+        int token = preferred(tokens);
+        if (!decoding.greedy()) {
+            // Inverse CDF over a two-way split: the preferred token, or (standing in for all others) a space.
+            double pPreferred = Math.pow(confidence, 1 / decoding.temperature());
+            double pOther = (VOCAB - 1) * Math.pow((1 - confidence) / (VOCAB - 1), 1 / decoding.temperature());
+            if (decoding.uniform() >= pPreferred / (pPreferred + pOther) && token != ' ' + 3) {
+                token = ' ' + 3;
+            }
+        }
+        double lp = logProb(tokens, token);
+        List<Integer> next = new ArrayList<>(tokens);
+        next.add(token);
+        return new TokenStep(token, lp, put(next));
+    }
+
+    @Override
+    public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
+        threads.add(Thread.currentThread().getName());
+        scoreCalls.incrementAndGet();
+        if (failOnScore != null) {
+            throw failOnScore;
+        }
+        List<Integer> base = get(state);
+        List<ScoredTokens> out = new ArrayList<>();
+        for (List<Integer> candidate : candidates) {
+            List<Integer> tokens = new ArrayList<>(base);
+            List<Double> lps = new ArrayList<>();
+            for (int token : candidate) {
+                lps.add(logProb(tokens, token));
+                tokens.add(token);
+            }
+            out.add(new ScoredTokens(lps, put(tokens)));
+        }
+        return out;
+    }
+
+    @Override
+    public void commit(StateHandle temporary) {
+        get(temporary);
+        committed.add(temporary.id());
+    }
+
+    @Override
+    public void release(Collection<StateHandle> handles) {
+        for (StateHandle h : new HashSet<>(handles)) {
+            states.remove(h.id());
+            committed.remove(h.id());
+        }
+    }
+
+    int liveStates() {
+        return states.size();
+    }
+}
