@@ -51,14 +51,19 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     private final HuggingFaceTokenizer tokenizer;
     private final Set<Integer> specialIds;
     private final Set<Integer> endOfSequenceIds;
+    private final OptionalInt beginOfSequenceId;
+    private final boolean addBos;
     private final Map<String, long[]> anchorIds;
     private final Map<String, String> anchorDecoded;
 
-    private HfTextCodec(String name, HuggingFaceTokenizer tokenizer, Set<Integer> specialIds, Set<Integer> endOfSequenceIds) {
+    private HfTextCodec(String name, HuggingFaceTokenizer tokenizer, Set<Integer> specialIds, Set<Integer> endOfSequenceIds,
+            OptionalInt beginOfSequenceId, boolean addBos) {
         this.name = name;
         this.tokenizer = tokenizer;
         this.specialIds = Set.copyOf(specialIds);
         this.endOfSequenceIds = Set.copyOf(endOfSequenceIds);
+        this.beginOfSequenceId = beginOfSequenceId;
+        this.addBos = addBos;
         this.anchorIds = new HashMap<>();
         this.anchorDecoded = new HashMap<>();
         for (String anchor : ANCHORS) {
@@ -93,9 +98,12 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         }
         try {
             Map<Integer, String> added = readAddedSpecialTokens(json);
-            Set<Integer> eos = readEndOfSequenceIds(dir, added);
+            JsonNode config = readTokenizerConfig(dir);
+            Set<Integer> eos = readEndOfSequenceIds(dir, config, added);
+            OptionalInt bos = specialId(config.path("bos_token"), added);
+            boolean addBos = config.path("add_bos_token").asBoolean(false);
             String name = dir.getFileName() == null ? json.toString() : dir.getFileName().toString();
-            return new HfTextCodec(name, tokenizer, added.keySet(), eos);
+            return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos);
         } catch (RuntimeException e) {
             tokenizer.close();
             throw e;
@@ -105,7 +113,7 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     /** A copy with other end-of-sequence ids, e.g. from a model's generation config. */
     public HfTextCodec withEndOfSequenceIds(Set<Integer> ids) {
         requireNonNull(ids, "ids is null");
-        return new HfTextCodec(name, tokenizer, specialIds, ids);
+        return new HfTextCodec(name, tokenizer, specialIds, ids, beginOfSequenceId, addBos);
     }
 
     /** The folder (or file) name this codec was loaded from. */
@@ -216,15 +224,28 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         return out;
     }
 
+    /**
+     * Tokenizes a prompt as Hugging Face does: with the special tokens of the {@code tokenizer.json}
+     * post-processor, plus the begin-of-sequence token when {@code tokenizer_config.json} sets
+     * {@code add_bos_token} and the post-processor did not add it.
+     */
     @Override
     public List<Integer> encodePrompt(String text) {
         requireNonNull(text, "text is null");
         long[] ids = tokenizer.encode(text, true, false).getIds();
-        List<Integer> out = new ArrayList<>(ids.length);
+        List<Integer> out = new ArrayList<>(ids.length + 1);
+        if (addBos && beginOfSequenceId.isPresent() && (ids.length == 0 || ids[0] != beginOfSequenceId.getAsInt())) {
+            out.add(beginOfSequenceId.getAsInt());
+        }
         for (long id : ids) {
             out.add(Math.toIntExact(id));
         }
         return out;
+    }
+
+    @Override
+    public OptionalInt beginOfSequenceId() {
+        return beginOfSequenceId;
     }
 
     @Override
@@ -274,7 +295,12 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         return out;
     }
 
-    private static Set<Integer> readEndOfSequenceIds(Path dir, Map<Integer, String> specials) {
+    private static JsonNode readTokenizerConfig(Path dir) {
+        Path config = dir.resolve("tokenizer_config.json");
+        return Files.isRegularFile(config) ? readJson(config) : JSON.createObjectNode();
+    }
+
+    private static Set<Integer> readEndOfSequenceIds(Path dir, JsonNode tokenizerConfig, Map<Integer, String> specials) {
         Path generation = dir.resolve("generation_config.json");
         if (Files.isRegularFile(generation)) {
             JsonNode eos = readJson(generation).path("eos_token_id");
@@ -288,19 +314,21 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
                 return ids;
             }
         }
-        Path config = dir.resolve("tokenizer_config.json");
-        if (Files.isRegularFile(config)) {
-            JsonNode eos = readJson(config).path("eos_token");
-            String content = eos.isTextual() ? eos.asText() : eos.path("content").asText(null);
-            if (content != null) {
-                for (Map.Entry<Integer, String> e : specials.entrySet()) {
-                    if (e.getValue().equals(content)) {
-                        return Set.of(e.getKey());
-                    }
+        OptionalInt eos = specialId(tokenizerConfig.path("eos_token"), specials);
+        return eos.isPresent() ? Set.of(eos.getAsInt()) : Collections.emptySet();
+    }
+
+    /** The id of a special token given in a config as a string or as {@code {"content": ...}}. */
+    private static OptionalInt specialId(JsonNode token, Map<Integer, String> specials) {
+        String content = token.isTextual() ? token.asText() : token.path("content").asText(null);
+        if (content != null) {
+            for (Map.Entry<Integer, String> e : specials.entrySet()) {
+                if (e.getValue().equals(content)) {
+                    return OptionalInt.of(e.getKey());
                 }
             }
         }
-        return Collections.emptySet();
+        return OptionalInt.empty();
     }
 
     private static JsonNode readJson(Path file) {

@@ -256,7 +256,7 @@ public final class CoolFusion {
             int allowed = options.maxNewTokens() - outputTokens;
             if (ids.size() > allowed) {
                 text.setLength(before);
-                text.append(SegmentProposer.decodable(first.codec.decodeContinuation(ids.subList(0, allowed))));
+                text.append(SegmentAligner.decodablePrefix(first.codec.decodeContinuation(ids.subList(0, allowed))));
                 ids = ids.subList(0, allowed);
                 finish = FinishReason.LENGTH;
             } else if (ids.size() == allowed && finish == null) {

@@ -6,6 +6,7 @@ import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.TextCodec;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.TreeSet;
 
@@ -14,7 +15,8 @@ import java.util.TreeSet;
  *
  * <p>For a text s, each codec v encodes s into words w1..wj. Its <em>boundaries</em> are the ends of w1..w(j-1):
  * the last word is left out because more text may still extend it. A cut is <em>common</em> when it is a boundary
- * of every codec. Offsets count Java {@code char}s.
+ * of every codec. Offsets count Java {@code char}s. T1 also waits while a cut would fall inside a run of
+ * whitespace at the end of the text, which later whitespace can still merge with.
  */
 public final class SegmentAligner {
     private final List<TextCodec> codecs;
@@ -66,9 +68,45 @@ public final class SegmentAligner {
     public OptionalInt segmentEnd(String text, SegmentChoice choice) {
         TreeSet<Integer> common = commonBoundaries(text);
         common.remove(0);
+        // Like the last word, a run of whitespace at the end may still grow and merge backwards (Llama 3 joins
+        // "\n\n\n" and a following " \n" into one word), so no cut is final inside it; its start is.
+        common.tailSet(trailingWhitespaceStart(text), false).clear();
         if (common.isEmpty()) {
             return OptionalInt.empty();
         }
         return OptionalInt.of(choice == SegmentChoice.LONGEST ? common.last() : common.first());
+    }
+
+    /**
+     * Replays {@code tokens} one at a time as T1 does for a model that generated them, and returns the first
+     * segment it accepts, if any. {@code continuation} says whether the tokens follow earlier text.
+     */
+    public Optional<String> firstSegment(TextCodec proposer, List<Integer> tokens, boolean continuation,
+            SegmentChoice choice) {
+        requireNonNull(proposer, "proposer is null");
+        requireNonNull(tokens, "tokens is null");
+        for (int k = 1; k <= tokens.size(); k++) {
+            List<Integer> prefix = tokens.subList(0, k);
+            String text = decodablePrefix(continuation ? proposer.decodeContinuation(prefix) : proposer.decode(prefix));
+            OptionalInt end = segmentEnd(text, choice);
+            if (end.isPresent()) {
+                return Optional.of(text.substring(0, end.getAsInt()));
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static int trailingWhitespaceStart(String text) {
+        int i = text.length();
+        while (i > 0 && Character.isWhitespace(text.charAt(i - 1))) {
+            i--;
+        }
+        return i;
+    }
+
+    /** The text before the first U+FFFD: a character whose bytes are not all generated yet is not text. */
+    public static String decodablePrefix(String decoded) {
+        int bad = decoded.indexOf('\uFFFD');
+        return bad < 0 ? decoded : decoded.substring(0, bad);
     }
 }

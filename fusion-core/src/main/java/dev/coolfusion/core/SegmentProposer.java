@@ -73,7 +73,7 @@ final class SegmentProposer {
             return proposal(session, text, true, prefix, logProbs, states, n);
         }
         String decoded = session.codec.decodeContinuation(prefix);
-        String usable = decodable(decoded);
+        String usable = SegmentAligner.decodablePrefix(decoded);
         OptionalInt end = aligner.segmentEnd(usable, options.segmentChoice());
         if (end.isPresent()) {
             return proposal(session, usable.substring(0, end.getAsInt()), false, prefix, logProbs, states, -1);
@@ -118,12 +118,6 @@ final class SegmentProposer {
             }
         }
         return -1;
-    }
-
-    /** The text before the first U+FFFD: a partly decoded character is not yet text. */
-    static String decodable(String decoded) {
-        int bad = decoded.indexOf(REPLACEMENT);
-        return bad < 0 ? decoded : decoded.substring(0, bad);
     }
 
     private Decoding decoding(int step, int source, int token) {
