@@ -1,0 +1,116 @@
+package dev.coolfusion.djl.model;
+
+import static java.util.Objects.requireNonNull;
+
+import ai.djl.Device;
+import dev.coolfusion.spi.FusionException;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * How to load a model: its name, device, dtype and context limit.
+ *
+ * @param name       the model's name in traces; empty means the folder name
+ * @param device     {@code cpu}, {@code gpu} or {@code gpu:N}
+ * @param dtype      weight and activation type on the device
+ * @param maxContext the longest sequence accepted; empty means the model's {@code max_position_embeddings}
+ *                   (and its sliding window, if smaller)
+ */
+public record DjlModelOptions(Optional<String> name, String device, ModelDtype dtype, OptionalInt maxContext) {
+    private static final Pattern DEVICE = Pattern.compile("cpu|gpu(?::(\\d+))?");
+
+    public DjlModelOptions {
+        requireNonNull(name, "name is null");
+        requireNonNull(device, "device is null");
+        requireNonNull(dtype, "dtype is null");
+        requireNonNull(maxContext, "maxContext is null");
+        name.ifPresent(n -> {
+            if (n.isBlank()) {
+                throw new FusionException("model name must not be blank");
+            }
+        });
+        device = device.trim().toLowerCase(Locale.ROOT);
+        if (!DEVICE.matcher(device).matches()) {
+            throw new FusionException("device '" + device + "' is not supported; use cpu, gpu or gpu:N");
+        }
+        if (maxContext.isPresent() && maxContext.getAsInt() < 1) {
+            throw new FusionException("max context must be at least 1, got " + maxContext.getAsInt());
+        }
+    }
+
+    /** CPU, float32, the model's own context limit. */
+    public static DjlModelOptions defaults() {
+        return builder().build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The DJL device. */
+    public Device djlDevice() {
+        Matcher m = DEVICE.matcher(device);
+        if (!m.matches()) {
+            throw new IllegalStateException(device);
+        }
+        if (device.equals("cpu")) {
+            return Device.cpu();
+        }
+        return m.group(1) == null ? Device.gpu() : Device.gpu(Integer.parseInt(m.group(1)));
+    }
+
+    /** A fail-fast builder: each setter checks its value. */
+    public static final class Builder {
+        private Optional<String> name = Optional.empty();
+        private String device = "cpu";
+        private ModelDtype dtype = ModelDtype.FLOAT32;
+        private OptionalInt maxContext = OptionalInt.empty();
+
+        private Builder() {}
+
+        public Builder name(String name) {
+            requireNonNull(name, "name is null");
+            if (name.isBlank()) {
+                throw new FusionException("model name must not be blank");
+            }
+            this.name = Optional.of(name);
+            return this;
+        }
+
+        /** {@code cpu}, {@code gpu} or {@code gpu:N}. */
+        public Builder device(String device) {
+            requireNonNull(device, "device is null");
+            String d = device.trim().toLowerCase(Locale.ROOT);
+            if (!DEVICE.matcher(d).matches()) {
+                throw new FusionException("device '" + device + "' is not supported; use cpu, gpu or gpu:N");
+            }
+            this.device = d;
+            return this;
+        }
+
+        public Builder dtype(ModelDtype dtype) {
+            this.dtype = requireNonNull(dtype, "dtype is null");
+            return this;
+        }
+
+        /** {@code float32}, {@code bfloat16} or {@code float16}. */
+        public Builder dtype(String dtype) {
+            return dtype(ModelDtype.parse(requireNonNull(dtype, "dtype is null")));
+        }
+
+        public Builder maxContext(int tokens) {
+            if (tokens < 1) {
+                throw new FusionException("max context must be at least 1, got " + tokens);
+            }
+            this.maxContext = OptionalInt.of(tokens);
+            return this;
+        }
+
+        public DjlModelOptions build() {
+            return new DjlModelOptions(name, device, dtype, maxContext);
+        }
+    }
+}

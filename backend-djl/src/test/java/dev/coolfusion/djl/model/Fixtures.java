@@ -1,0 +1,34 @@
+package dev.coolfusion.djl.model;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Locates the shared read-only fixtures: system property {@code coolfusion.shared.dir}, else {@code ../shared}. */
+final class Fixtures {
+    private Fixtures() {}
+
+    static Path sharedDir() {
+        String prop = System.getProperty("coolfusion.shared.dir");
+        if (prop != null && !prop.isBlank()) {
+            return Path.of(prop);
+        }
+        Path dir = Path.of("").toAbsolutePath();
+        // backend-djl/ -> repo root -> ../shared
+        for (Path p = dir; p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve("mvnw"))) {
+                return p.resolveSibling("shared");
+            }
+        }
+        return dir.resolveSibling("shared");
+    }
+
+    /** The folder of one hf-tiny model; skips the test with a message when the fixtures are missing. */
+    static Path hfTiny(String model) {
+        Path dir = sharedDir().resolve("fixtures/hf-tiny").resolve(model);
+        assumeTrue(Files.isRegularFile(dir.resolve("reference.json")),
+                "shared fixture " + dir + " is missing (set -Dcoolfusion.shared.dir); skipping");
+        return dir;
+    }
+}
