@@ -205,6 +205,46 @@ final class SafetensorsReader {
         return buf;
     }
 
+    /** Widens BF16 or F16 little-endian data to float32 (exactly: every half value is a float). */
+    static ByteBuffer widenToFloat32(ByteBuffer half, Dtype type) {
+        int n = half.remaining() / 2;
+        if ((long) n * 4 > Integer.MAX_VALUE) {
+            throw new FusionException("tensor too large to widen to float32 (" + n + " elements)");
+        }
+        ByteBuffer out = ByteBuffer.allocateDirect(n * 4).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer in = half.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            int bits = in.getShort() & 0xFFFF;
+            out.putInt(type == Dtype.BF16 ? bits << 16 : halfToFloatBits(bits));
+        }
+        out.flip();
+        return out;
+    }
+
+    /** IEEE binary16 bits to binary32 bits, including subnormals, infinities and NaN. */
+    static int halfToFloatBits(int h) {
+        int sign = (h & 0x8000) << 16;
+        int exp = (h >>> 10) & 0x1F;
+        int mant = h & 0x3FF;
+        if (exp == 0x1F) {
+            return sign | 0x7F800000 | (mant << 13);
+        }
+        if (exp == 0) {
+            if (mant == 0) {
+                return sign;
+            }
+            // subnormal: normalize
+            int e = -1;
+            do {
+                mant <<= 1;
+                e++;
+            } while ((mant & 0x400) == 0);
+            mant &= 0x3FF;
+            return sign | ((127 - 15 - e) << 23) | (mant << 13);
+        }
+        return sign | ((exp - 15 + 127) << 23) | (mant << 13);
+    }
+
     private static void readFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {
         long pos = position;
         while (buf.hasRemaining()) {

@@ -235,12 +235,12 @@ final class Transformer implements AutoCloseable {
 
         NDArray f32(String name, long... shape) {
             ByteBuffer data = reader.read(name, shape);
-            DataType type = switch (reader.dtype(reader.entry(name))) {
-                case F32 -> DataType.FLOAT32;
-                case BF16 -> DataType.BFLOAT16;
-                case F16 -> DataType.FLOAT16;
-            };
-            NDArray raw = cpu.create(data, new Shape(shape), type);
+            SafetensorsReader.Dtype type = reader.dtype(reader.entry(name));
+            if (type != SafetensorsReader.Dtype.F32) {
+                // DJL cannot create half-precision arrays from a buffer; widen to float32 here (exact).
+                data = SafetensorsReader.widenToFloat32(data, type);
+            }
+            NDArray raw = cpu.create(data, new Shape(shape), DataType.FLOAT32);
             // A copy, so that nothing refers to the read buffer afterwards.
             return raw.toType(DataType.FLOAT32, true);
         }

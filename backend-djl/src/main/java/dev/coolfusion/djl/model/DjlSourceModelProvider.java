@@ -1,0 +1,60 @@
+package dev.coolfusion.djl.model;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.SourceModelProvider;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The {@code djl} backend: a local Hugging Face folder on DJL's PyTorch engine. Options: {@code path} (required),
+ * {@code device} ({@code cpu}, {@code gpu}, {@code gpu:N}), {@code dtype} ({@code float32}, {@code bfloat16},
+ * {@code float16}), {@code max-context} (tokens) and {@code name}.
+ */
+public final class DjlSourceModelProvider implements SourceModelProvider {
+    static final Set<String> OPTIONS = Set.of("path", "device", "dtype", "max-context", "name");
+
+    @Override
+    public String name() {
+        return "djl";
+    }
+
+    @Override
+    public String description() {
+        return "djl: local Hugging Face safetensors model (Llama, Mistral, Qwen2, Phi-3) on DJL PyTorch;"
+                + " options path, device, dtype, max-context, name";
+    }
+
+    @Override
+    public SourceModel create(ProviderConfig config) {
+        requireNonNull(config, "config is null");
+        Set<String> unknown = new TreeSet<>(config.values().keySet());
+        unknown.removeAll(OPTIONS);
+        if (!unknown.isEmpty()) {
+            throw new FusionException("provider '" + config.provider() + "' does not know option(s) " + unknown
+                    + "; known options: " + new TreeSet<>(OPTIONS));
+        }
+        Path path = Path.of(config.require("path"));
+        DjlModelOptions.Builder options = DjlModelOptions.builder();
+        try {
+            config.get("name").ifPresent(options::name);
+            config.get("device").ifPresent(options::device);
+            config.get("dtype").ifPresent(options::dtype);
+        } catch (FusionException e) {
+            throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
+        }
+        if (config.get("max-context").isPresent()) {
+            int max = config.getInt("max-context", 0);
+            if (max < 1) {
+                throw new FusionException("provider '" + config.provider() + "' option 'max-context' must be at least 1, got "
+                        + max);
+            }
+            options.maxContext(max);
+        }
+        return DjlSourceModel.load(path, options.build());
+    }
+}
