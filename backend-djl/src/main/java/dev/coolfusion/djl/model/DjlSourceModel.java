@@ -50,6 +50,7 @@ public final class DjlSourceModel implements SourceModel {
     private final int maxContext;
     private final Map<String, ModelState> states = new HashMap<>();
     private long nextId;
+    private long storeCopies;
     private boolean closed;
 
     private DjlSourceModel(String name, Path dir, HfTextCodec codec, Transformer transformer) {
@@ -85,6 +86,12 @@ public final class DjlSourceModel implements SourceModel {
                         + ")");
             }
             maxContext = wanted;
+        }
+        if (options.dtype() == ModelDtype.BFLOAT16) {
+            // DJL 0.36's PyTorch JNI aborts the whole JVM on any bfloat16 tensor (toType, zeros, create), so refuse it.
+            throw new FusionException("dtype bfloat16 is not usable with DJL 0.36's PyTorch engine (its native layer aborts"
+                    + " the JVM on bfloat16 tensors); use float16 (GPU) or float32. bfloat16 checkpoints load fine: their"
+                    + " weights are widened exactly.");
         }
         Device device = options.djlDevice();
         Engine engine = Engine.getEngine("PyTorch");
@@ -348,6 +355,11 @@ public final class DjlSourceModel implements SourceModel {
         return new Usage(states.size(), stores.size(), segments.size(), transformer.manager.getManagedArrays().size());
     }
 
+    /** How often a state's cache prefix was copied into a new store (capacity growth or a taken tail). */
+    synchronized long storeCopies() {
+        return storeCopies;
+    }
+
     record Usage(int states, int stores, int segments, int managedArrays) {}
 
     // ---------------------------------------------------------------------------------------------------- internals
@@ -407,6 +419,7 @@ public final class DjlSourceModel implements SourceModel {
     private void moveToNewStore(ModelState state, int needed) {
         KvStore old = state.store;
         KvStore fresh = transformer.newStore(capacityFor(needed));
+        storeCopies++;
         try {
             transformer.copyPrefix(old, fresh, state.storeLength);
         } catch (RuntimeException e) {
