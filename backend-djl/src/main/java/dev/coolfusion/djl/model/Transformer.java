@@ -345,14 +345,17 @@ final class Transformer implements AutoCloseable {
         int g = cfg.groupSize();
         int d = cfg.headDim();
         int heads = cfg.projectedHeads();
+        int hid = cfg.hiddenSize();
         NDManager segmentManager = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray input = manager.create(ids, new Shape(rows, tokens));
             NDArray x = input.getNDArrayInternal().embedding(input, embed, SparseFormat.DENSE).singletonOrThrow();
             // RoPE factors for positions past..past+tokens-1: [tokens, heads, d]
-            NDArray cosS = cosTable.get(past + ":" + total);
-            NDArray sinS = sinTable.get(past + ":" + total);
+            long[] ropeMin = {past, 0, 0};
+            long[] ropeMax = {total, 1, d};
+            NDArray cosS = slice(cosTable, ropeMin, ropeMax);
+            NDArray sinS = slice(sinTable, ropeMin, ropeMax);
             NDArray ropeCos = cosS.mul(ropeHeads).addi(valueHeads);
             NDArray ropeSin = sinS.mul(ropeHeads);
             NDArray mask = null;
@@ -410,7 +413,9 @@ final class Transformer implements AutoCloseable {
                 NDArray act = gate.getNDArrayInternal().sigmoid().muli(gate).muli(gu.get(1));
                 x.addi(linear(act, layer.down, null));
             }
-            NDArray last = allTokens ? x : x.get(":, " + (tokens - 1) + ":");
+            NDArray last = allTokens || tokens == 1
+                    ? x
+                    : slice(x, new long[] {0, tokens - 1, 0}, new long[] {rows, tokens, hid + 1});
             NDArray logits = head(norm(last));
             if (logits.getDataType() != DataType.FLOAT32) {
                 logits = logits.toType(DataType.FLOAT32, false);
