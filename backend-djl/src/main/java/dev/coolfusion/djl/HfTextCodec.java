@@ -25,6 +25,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A {@link TextCodec} over a Hugging Face {@code tokenizer.json}, run by DJL's bindings of the Rust tokenizers.
@@ -49,6 +51,9 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
 
     private final String name;
     private final HuggingFaceTokenizer tokenizer;
+    /** How many codecs share {@link #tokenizer}; the last {@link #close()} frees it. */
+    private final AtomicInteger sharers;
+    private final AtomicBoolean closed = new AtomicBoolean();
     private final Set<Integer> specialIds;
     private final Set<Integer> endOfSequenceIds;
     private final OptionalInt beginOfSequenceId;
@@ -57,9 +62,10 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     private final Map<String, String> anchorDecoded;
 
     private HfTextCodec(String name, HuggingFaceTokenizer tokenizer, Set<Integer> specialIds, Set<Integer> endOfSequenceIds,
-            OptionalInt beginOfSequenceId, boolean addBos) {
+            OptionalInt beginOfSequenceId, boolean addBos, AtomicInteger sharers) {
         this.name = name;
         this.tokenizer = tokenizer;
+        this.sharers = sharers;
         this.specialIds = Set.copyOf(specialIds);
         this.endOfSequenceIds = Set.copyOf(endOfSequenceIds);
         this.beginOfSequenceId = beginOfSequenceId;
@@ -75,8 +81,9 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
 
     /**
      * Loads a tokenizer from a model folder (containing {@code tokenizer.json}) or from the path of a
-     * {@code tokenizer.json}. End-of-sequence ids come from the folder's {@code generation_config.json} if present,
-     * else from {@code tokenizer_config.json}'s {@code eos_token}.
+     * {@code tokenizer.json}. End-of-sequence ids come from the folder's {@code generation_config.json} or
+     * {@code config.json} ({@code eos_token_id}, an int or a list), else from {@code tokenizer_config.json}'s
+     * {@code eos_token}.
      */
     public static HfTextCodec load(Path modelDirOrTokenizerJson) {
         requireNonNull(modelDirOrTokenizerJson, "modelDirOrTokenizerJson is null");
@@ -103,17 +110,24 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
             OptionalInt bos = specialId(config.path("bos_token"), added);
             boolean addBos = config.path("add_bos_token").asBoolean(false);
             String name = dir.getFileName() == null ? json.toString() : dir.getFileName().toString();
-            return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos);
+            return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos, new AtomicInteger(1));
         } catch (RuntimeException e) {
             tokenizer.close();
             throw e;
         }
     }
 
-    /** A copy with other end-of-sequence ids, e.g. from a model's generation config. */
+    /**
+     * A copy with other end-of-sequence ids, e.g. from a model's generation config. It shares the native tokenizer,
+     * which is freed when the original and every copy are closed.
+     */
     public HfTextCodec withEndOfSequenceIds(Set<Integer> ids) {
         requireNonNull(ids, "ids is null");
-        return new HfTextCodec(name, tokenizer, specialIds, ids, beginOfSequenceId, addBos);
+        if (closed.get()) {
+            throw new IllegalStateException("tokenizer " + name + " is closed");
+        }
+        sharers.incrementAndGet();
+        return new HfTextCodec(name, tokenizer, specialIds, ids, beginOfSequenceId, addBos, sharers);
     }
 
     /** The folder (or file) name this codec was loaded from. */
@@ -258,9 +272,12 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         return specialIds.contains(id);
     }
 
+    /** Frees the native tokenizer once this codec and every copy sharing it are closed; closing twice is a no-op. */
     @Override
     public void close() {
-        tokenizer.close();
+        if (closed.compareAndSet(false, true) && sharers.decrementAndGet() == 0) {
+            tokenizer.close();
+        }
     }
 
     @Override
@@ -300,12 +317,16 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         return Files.isRegularFile(config) ? readJson(config) : JSON.createObjectNode();
     }
 
+    /** {@code eos_token_id} (an int or a list) of generation_config.json, else config.json, else the tokenizer's eos_token. */
     private static Set<Integer> readEndOfSequenceIds(Path dir, JsonNode tokenizerConfig, Map<Integer, String> specials) {
-        Path generation = dir.resolve("generation_config.json");
-        if (Files.isRegularFile(generation)) {
-            JsonNode eos = readJson(generation).path("eos_token_id");
+        for (String file : List.of("generation_config.json", "config.json")) {
+            Path path = dir.resolve(file);
+            if (!Files.isRegularFile(path)) {
+                continue;
+            }
+            JsonNode eos = readJson(path).path("eos_token_id");
             Set<Integer> ids = new LinkedHashSet<>();
-            if (eos.isInt()) {
+            if (eos.canConvertToInt()) {
                 ids.add(eos.asInt());
             } else if (eos.isArray()) {
                 eos.forEach(id -> ids.add(id.asInt()));

@@ -107,4 +107,26 @@ class HfTextCodecTest {
         FusionException invalid = assertThrows(FusionException.class, () -> HfTextCodec.load(garbage));
         assertTrue(invalid.getMessage().contains("cannot load tokenizer"), invalid.getMessage());
     }
+
+    @Test
+    void copiesShareTheNativeTokenizerUntilTheLastIsClosed() {
+        HfTextCodec original = HfTextCodec.load(SharedFixtures.tokenizer("llama2"));
+        HfTextCodec copy = original.withEndOfSequenceIds(java.util.Set.of(7));
+        assertEquals(java.util.Set.of(7), copy.endOfSequenceIds());
+        original.close();
+        original.close();
+        assertEquals(List.of("▁not"), copy.encodeContinuation(" not").tokens(), "the copy still works");
+        copy.close();
+    }
+
+    @Test
+    void beginOfSequenceComesFromTheTokenizerConfig() {
+        java.nio.file.Path tiny = SharedFixtures.root().resolve("hf-tiny").resolve("llama");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(tiny), "skipped: no hf-tiny fixture");
+        try (HfTextCodec codec = HfTextCodec.load(tiny)) {
+            assertEquals(java.util.OptionalInt.of(1), codec.beginOfSequenceId());
+            assertEquals(java.util.Set.of(2), codec.endOfSequenceIds());
+            assertEquals(List.of(1, 112, 59), codec.encode("<s> t112 t59").ids(), "special tokens in text keep their ids");
+        }
+    }
 }

@@ -5,8 +5,6 @@ import static java.util.Objects.requireNonNull;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.coolfusion.djl.HfTextCodec;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
@@ -15,13 +13,11 @@ import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TokenStep;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
@@ -40,7 +36,6 @@ import java.util.Set;
  * time.
  */
 public final class DjlSourceModel implements SourceModel {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int CAPACITY_STEP = 64;
 
     private final String name;
@@ -101,11 +96,7 @@ public final class DjlSourceModel implements SourceModel {
                     + " for running on CUDA");
         }
         SafetensorsReader reader = SafetensorsReader.open(dir);
-        Set<Integer> eos = readEndOfSequenceIds(dir);
-        HfTextCodec codec = HfTextCodec.load(dir);
-        if (!eos.isEmpty()) {
-            codec = codec.withEndOfSequenceIds(eos);
-        }
+        HfTextCodec codec = HfTextCodec.load(dir); // end-of-sequence ids from generation_config.json / config.json
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
             Transformer transformer = Transformer.load(cfg, reader, manager, options.dtype(), maxContext);
@@ -116,31 +107,6 @@ public final class DjlSourceModel implements SourceModel {
             codec.close();
             throw e;
         }
-    }
-
-    static Set<Integer> readEndOfSequenceIds(Path dir) {
-        Set<Integer> ids = new LinkedHashSet<>();
-        for (String file : List.of("generation_config.json", "config.json")) {
-            Path path = dir.resolve(file);
-            if (!Files.isRegularFile(path)) {
-                continue;
-            }
-            JsonNode eos;
-            try {
-                eos = JSON.readTree(path.toFile()).path("eos_token_id");
-            } catch (IOException e) {
-                throw new FusionException("cannot parse " + path.toAbsolutePath() + ": " + e.getMessage(), e);
-            }
-            if (eos.canConvertToInt()) {
-                ids.add(eos.asInt());
-            } else if (eos.isArray()) {
-                eos.forEach(id -> ids.add(id.asInt()));
-            }
-            if (!ids.isEmpty()) {
-                return ids;
-            }
-        }
-        return ids;
     }
 
     @Override
