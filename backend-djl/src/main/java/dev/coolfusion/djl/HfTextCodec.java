@@ -210,6 +210,11 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         return tokenizer.decode(toLongs(ids, null), true);
     }
 
+    /** One token as text for display; special tokens show their name (e.g. {@code <s>}). */
+    public String tokenText(int id) {
+        return tokenizer.decode(new long[] {id}, false);
+    }
+
     @Override
     public String decodeContinuation(List<Integer> ids) {
         requireNonNull(ids, "ids is null");

@@ -14,6 +14,8 @@ import picocli.CommandLine.Command;
         subcommands = {
             DemoCommand.class,
             BoundariesCommand.class,
+            ScoreCommand.class,
+            BenchModelCommand.class,
             ProvidersCommand.class,
             CommandLine.HelpCommand.class
         })
