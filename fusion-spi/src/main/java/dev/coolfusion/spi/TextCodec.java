@@ -2,6 +2,7 @@ package dev.coolfusion.spi;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 
@@ -53,5 +54,13 @@ public interface TextCodec {
     /** The preferred end-of-sequence id: the smallest of {@link #endOfSequenceIds()}, if any. */
     default OptionalInt primaryEndOfSequenceId() {
         return endOfSequenceIds().stream().mapToInt(Integer::intValue).min();
+    }
+
+    /**
+     * The model's chat template, if it has one. A prompt rendered with it already contains the special tokens the
+     * template writes (e.g. {@code bos_token}), so tokenize it with {@link #encode} and add no begin-of-sequence id.
+     */
+    default Optional<ChatTemplate> chatTemplate() {
+        return Optional.empty();
     }
 }
