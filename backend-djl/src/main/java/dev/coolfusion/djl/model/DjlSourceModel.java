@@ -308,6 +308,11 @@ public final class DjlSourceModel implements SourceModel {
         return transformer;
     }
 
+    /** How many state handles are open (not yet released): for monitoring and leak checks. */
+    public synchronized int liveStates() {
+        return states.size();
+    }
+
     /** Live states, stores, segments and managed arrays, for leak tests. */
     synchronized Usage usage() {
         Set<KvStore> stores = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
