@@ -9,20 +9,24 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.coolfusion.spi.ChatTemplate;
 import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.TextCodec;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -58,12 +62,14 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     private final Set<Integer> endOfSequenceIds;
     private final OptionalInt beginOfSequenceId;
     private final boolean addBos;
+    private final Optional<ChatTemplate> chatTemplate;
     private final Map<String, long[]> anchorIds;
     private final Map<String, String> anchorDecoded;
 
     private HfTextCodec(String name, HuggingFaceTokenizer tokenizer, Set<Integer> specialIds, Set<Integer> endOfSequenceIds,
-            OptionalInt beginOfSequenceId, boolean addBos, AtomicInteger sharers) {
+            OptionalInt beginOfSequenceId, boolean addBos, Optional<ChatTemplate> chatTemplate, AtomicInteger sharers) {
         this.name = name;
+        this.chatTemplate = chatTemplate;
         this.tokenizer = tokenizer;
         this.sharers = sharers;
         this.specialIds = Set.copyOf(specialIds);
@@ -110,7 +116,8 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
             OptionalInt bos = specialId(config.path("bos_token"), added);
             boolean addBos = config.path("add_bos_token").asBoolean(false);
             String name = dir.getFileName() == null ? json.toString() : dir.getFileName().toString();
-            return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos, new AtomicInteger(1));
+            Optional<ChatTemplate> template = readChatTemplate(dir, config);
+            return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos, template, new AtomicInteger(1));
         } catch (RuntimeException e) {
             tokenizer.close();
             throw e;
@@ -127,7 +134,7 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
             throw new IllegalStateException("tokenizer " + name + " is closed");
         }
         sharers.incrementAndGet();
-        return new HfTextCodec(name, tokenizer, specialIds, ids, beginOfSequenceId, addBos, sharers);
+        return new HfTextCodec(name, tokenizer, specialIds, ids, beginOfSequenceId, addBos, chatTemplate, sharers);
     }
 
     /** The folder (or file) name this codec was loaded from. */
@@ -315,6 +322,56 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
             throw new FusionException("cannot read tokenizer file " + json + ": " + e.getMessage(), e);
         }
         return out;
+    }
+
+    /**
+     * The model's chat template, read from the folder's {@code tokenizer_config.json} ({@code chat_template}, a string
+     * or a list of {@code {name, template}} of which {@code default} is used) or, taking precedence as in
+     * {@code transformers}, its {@code chat_template.jinja}. The special tokens are the config's {@code bos_token},
+     * {@code eos_token}, ... given as strings or {@code {"content": ...}}.
+     *
+     * <p>A prompt rendered with it contains the special-token strings the template writes; {@link #encode} turns
+     * them into their special ids (added tokens are matched before the model's tokenization) and adds nothing else,
+     * like {@code apply_chat_template(tokenize=True)}, which encodes with {@code add_special_tokens=False}.
+     */
+    @Override
+    public Optional<ChatTemplate> chatTemplate() {
+        return chatTemplate;
+    }
+
+    private static final List<String> SPECIAL_TOKEN_KEYS =
+            List.of("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token");
+
+    private static Optional<ChatTemplate> readChatTemplate(Path dir, JsonNode config) {
+        Map<String, String> tokens = new LinkedHashMap<>();
+        for (String key : SPECIAL_TOKEN_KEYS) {
+            JsonNode token = config.path(key);
+            String content = token.isTextual() ? token.asText() : token.path("content").isTextual() ? token.path("content").asText() : null;
+            if (content != null) {
+                tokens.put(key, content);
+            }
+        }
+        Path jinja = dir.resolve("chat_template.jinja");
+        if (Files.isRegularFile(jinja)) {
+            try {
+                return Optional.of(ChatTemplate.of(Files.readString(jinja, StandardCharsets.UTF_8), tokens));
+            } catch (IOException e) {
+                throw new FusionException("cannot read " + jinja + ": " + e.getMessage(), e);
+            }
+        }
+        JsonNode template = config.path("chat_template");
+        if (template.isTextual()) {
+            return Optional.of(ChatTemplate.of(template.asText(), tokens));
+        }
+        if (template.isArray()) {
+            for (JsonNode entry : template) {
+                if ("default".equals(entry.path("name").asText()) && entry.path("template").isTextual()) {
+                    return Optional.of(ChatTemplate.of(entry.path("template").asText(), tokens));
+                }
+            }
+            throw new FusionException(dir.resolve("tokenizer_config.json") + " lists chat templates but none named 'default'");
+        }
+        return Optional.empty();
     }
 
     private static JsonNode readTokenizerConfig(Path dir) {
