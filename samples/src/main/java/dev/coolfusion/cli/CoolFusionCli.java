@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
         description = "Fuse language models with different tokenizers at generation time (Cool-Fusion).",
         subcommands = {
             DemoCommand.class,
+            GenerateCommand.class,
             BoundariesCommand.class,
             ScoreCommand.class,
             BenchModelCommand.class,
