@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
             DemoCommand.class,
             GenerateCommand.class,
             BoundariesCommand.class,
+            ChatTemplateCommand.class,
             ScoreCommand.class,
             BenchModelCommand.class,
             ProvidersCommand.class,
