@@ -1,0 +1,84 @@
+package dev.coolfusion.langchain4j;
+
+import dev.langchain4j.model.ModelProvider;
+import dev.langchain4j.model.chat.ChatModel;
+import dev.langchain4j.model.chat.listener.ChatModelListener;
+import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import dev.langchain4j.model.chat.response.ChatResponse;
+import java.util.List;
+
+/**
+ * The fused models as a LangChain4j {@link ChatModel}: a drop-in replacement for one LLM.
+ *
+ * <p>Every source model reads the conversation rendered with its own chat template (see {@link ChatPrompts}); the
+ * fused answer is the same text for all. Request parameters {@code maxOutputTokens} (counted in the first source's
+ * tokens), {@code temperature}, {@code topP} and {@code stopSequences} map onto {@code FusionOptions}; tools, JSON
+ * response formats, non-text content, {@code topK} and penalties are refused with
+ * {@link dev.langchain4j.exception.UnsupportedFeatureException}. The response's metadata is a
+ * {@link CoolFusionChatResponseMetadata} with the per-segment trace.
+ *
+ * <pre>{@code
+ * try (CoolFusionChatModel model = CoolFusionChatModel.builder().config(Path.of("models/fusion.yaml")).build()) {
+ *     String answer = model.chat("What is 2 + 3?");
+ * }
+ * }</pre>
+ */
+public final class CoolFusionChatModel implements ChatModel, AutoCloseable {
+    private final FusedChat chat;
+    private final boolean ownsBackend;
+
+    private CoolFusionChatModel(Builder builder) {
+        this.chat = builder.buildChat();
+        this.ownsBackend = builder.ownsBackend;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public ChatResponse doChat(ChatRequest request) {
+        chat.validate(request);
+        return chat.response(chat.generate(request, dev.coolfusion.core.StepListener.NONE));
+    }
+
+    @Override
+    public ChatRequestParameters defaultRequestParameters() {
+        return chat.defaultParameters;
+    }
+
+    @Override
+    public List<ChatModelListener> listeners() {
+        return chat.listeners;
+    }
+
+    @Override
+    public ModelProvider provider() {
+        return ModelProvider.OTHER;
+    }
+
+    public String modelName() {
+        return chat.modelName;
+    }
+
+    public FusionBackend backend() {
+        return chat.backend;
+    }
+
+    /** Closes the source models if this model created them from a config. */
+    @Override
+    public void close() {
+        if (ownsBackend) {
+            chat.backend.close();
+        }
+    }
+
+    public static final class Builder extends ModelBuilder<Builder> {
+        private Builder() {}
+
+        public CoolFusionChatModel build() {
+            return new CoolFusionChatModel(this);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+package dev.coolfusion.langchain4j;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.Generation;
+import dev.langchain4j.model.language.LanguageModel;
+import dev.langchain4j.model.output.Response;
+import dev.langchain4j.model.output.TokenUsage;
+import java.util.Map;
+
+/**
+ * The fused models as a LangChain4j {@link LanguageModel}: raw completion of a prompt, no chat template. Every
+ * source tokenizes the prompt itself (with its begin-of-sequence id). Options come from the backend's defaults,
+ * overridden by the builder's {@code maxOutputTokens}, {@code temperature}, {@code topP} and {@code stopSequences}.
+ * The response metadata has {@code "steps"} (the per-segment trace) and {@code "promptTokens"} (per source).
+ */
+public final class CoolFusionLanguageModel implements LanguageModel, AutoCloseable {
+    private final FusedChat chat;
+    private final FusionOptions options;
+    private final boolean ownsBackend;
+
+    private CoolFusionLanguageModel(Builder builder) {
+        this.chat = builder.buildChat();
+        this.options = chat.options(chat.defaultParameters);
+        this.ownsBackend = builder.ownsBackend;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public Response<String> generate(String prompt) {
+        requireNonNull(prompt, "prompt is null");
+        Generation g = chat.backend.fusion().generate(prompt, options);
+        String first = chat.backend.fusion().sources().get(0).name();
+        return new Response<>(g.text(), new TokenUsage(g.promptTokens().get(first), g.outputTokens()),
+                FusedChat.finishReason(g.finish()), Map.of("steps", g.steps(), "promptTokens", g.promptTokens()));
+    }
+
+    public String modelName() {
+        return chat.modelName;
+    }
+
+    /** Closes the source models if this model created them from a config. */
+    @Override
+    public void close() {
+        if (ownsBackend) {
+            chat.backend.close();
+        }
+    }
+
+    public static final class Builder extends ModelBuilder<Builder> {
+        private Builder() {}
+
+        public CoolFusionLanguageModel build() {
+            return new CoolFusionLanguageModel(this);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+package dev.coolfusion.langchain4j;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.spi.SourceModel;
+import dev.langchain4j.model.chat.listener.ChatModelListener;
+import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** What every adapter builder takes: where the fused models come from, a name, default parameters, listeners. */
+public abstract class ModelBuilder<B extends ModelBuilder<B>> {
+    FusionBackend backend;
+    boolean ownsBackend;
+    String modelName;
+    ChatRequestParameters defaultRequestParameters;
+    Double temperature;
+    Double topP;
+    Integer maxOutputTokens;
+    List<String> stopSequences;
+    final List<ChatModelListener> listeners = new ArrayList<>();
+
+    ModelBuilder() {}
+
+    @SuppressWarnings("unchecked")
+    private B self() {
+        return (B) this;
+    }
+
+    /** Fused models from a backend the caller owns (and closes). */
+    public B backend(FusionBackend backend) {
+        this.backend = requireNonNull(backend, "backend is null");
+        this.ownsBackend = false;
+        return self();
+    }
+
+    /** A fusion the caller owns, with its default generation options. */
+    public B fusion(CoolFusion fusion, FusionOptions defaults) {
+        return backend(FusionBackend.of(fusion, defaults));
+    }
+
+    /** A fusion the caller owns, with {@link FusionOptions#defaults()}. */
+    public B fusion(CoolFusion fusion) {
+        return fusion(fusion, FusionOptions.defaults());
+    }
+
+    /** Source models the caller owns, fused with the default metric. */
+    public B sources(List<? extends SourceModel> sources) {
+        return backend(FusionBackend.of(sources));
+    }
+
+    /** Sources, metric and options from a fusion YAML config (as {@code cool-fusion eval}); the model closes them. */
+    public B config(Path yaml) {
+        this.backend = FusionBackend.fromConfig(yaml);
+        this.ownsBackend = true;
+        return self();
+    }
+
+    public B modelName(String modelName) {
+        this.modelName = modelName;
+        return self();
+    }
+
+    /** Defaults for every request; a request's own parameters win. */
+    public B defaultRequestParameters(ChatRequestParameters parameters) {
+        this.defaultRequestParameters = parameters;
+        return self();
+    }
+
+    public B temperature(Double temperature) {
+        this.temperature = temperature;
+        return self();
+    }
+
+    public B topP(Double topP) {
+        this.topP = topP;
+        return self();
+    }
+
+    public B maxOutputTokens(Integer maxOutputTokens) {
+        this.maxOutputTokens = maxOutputTokens;
+        return self();
+    }
+
+    public B stopSequences(List<String> stopSequences) {
+        this.stopSequences = stopSequences;
+        return self();
+    }
+
+    public B listeners(List<ChatModelListener> listeners) {
+        this.listeners.clear();
+        if (listeners != null) {
+            this.listeners.addAll(listeners);
+        }
+        return self();
+    }
+
+    FusedChat buildChat() {
+        if (backend == null) {
+            throw new IllegalStateException("no fused models: call config(path), sources(...), fusion(...) or backend(...)");
+        }
+        var params = dev.langchain4j.model.chat.request.DefaultChatRequestParameters.builder()
+                .temperature(temperature)
+                .topP(topP)
+                .maxOutputTokens(maxOutputTokens)
+                .stopSequences(stopSequences)
+                .build();
+        ChatRequestParameters defaults = defaultRequestParameters == null ? params : defaultRequestParameters.overrideWith(params);
+        return new FusedChat(backend, modelName, defaults, listeners);
+    }
+}

@@ -1,0 +1,185 @@
+package dev.coolfusion.langchain4j;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.core.template.TemplateMessage;
+import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.ModelLogProbs;
+import dev.coolfusion.spi.RerankMetric;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import dev.langchain4j.data.message.AiMessage;
+import dev.langchain4j.exception.UnsupportedFeatureException;
+import dev.langchain4j.model.chat.ChatModel;
+import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.response.ChatResponse;
+import dev.langchain4j.model.chat.response.ChatResponseMetadata;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The paper's Rerank baseline over whole answers: every proposer ({@link ChatModel}, e.g. the fused model itself,
+ * an {@code OllamaChatModel} or any other LangChain4j model) writes a full answer; every scorer (a source model) reads
+ * the conversation rendered with its own chat template and scores each answer, in its own tokenization, from that
+ * prompt state, with its end-of-sequence token after the answer (the answer is complete); the {@link RerankMetric}
+ * (average perplexity over scorers, Eq. 3, by default) picks the answer, lowest first.
+ *
+ * <p>It is itself a {@link ChatModel}: {@code chat(...)} returns the winning answer. Proposers run one after another
+ * on the calling thread; every scorer state is released before {@link #rerank} returns.
+ */
+public final class WholeAnswerRerank implements ChatModel {
+    private final Map<String, ChatModel> proposers;
+    private final List<SourceModel> scorers;
+    private final RerankMetric metric;
+    private final ChatPrompts prompts;
+
+    private WholeAnswerRerank(Builder b) {
+        if (b.proposers.isEmpty()) {
+            throw new IllegalStateException("no proposers: add at least one with proposer(name, chatModel)");
+        }
+        if (b.scorers.isEmpty()) {
+            throw new IllegalStateException("no scorers: add source models with scorers(...) or scorers(fusion)");
+        }
+        this.proposers = new LinkedHashMap<>(b.proposers);
+        this.scorers = List.copyOf(b.scorers);
+        this.metric = b.metric;
+        this.prompts = new ChatPrompts(scorers);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** One proposer's answer and how the scorers judged it. */
+    public record Candidate(String proposer, String answer, Map<String, Double> perplexity, double score) {
+        public Candidate {
+            requireNonNull(proposer, "proposer is null");
+            requireNonNull(answer, "answer is null");
+            perplexity = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(perplexity));
+        }
+    }
+
+    /** The winning answer, its proposer, and every candidate in proposer order. */
+    public record Result(String answer, String winner, List<Candidate> candidates) {
+        public Result {
+            requireNonNull(answer, "answer is null");
+            requireNonNull(winner, "winner is null");
+            candidates = List.copyOf(candidates);
+        }
+    }
+
+    /** Asks every proposer, scores every answer with every scorer, and returns the best. */
+    public Result rerank(ChatRequest request) {
+        requireNonNull(request, "request is null");
+        List<TemplateMessage> messages = FusedChat.messages(request);
+        List<String> names = new ArrayList<>(proposers.keySet());
+        List<String> answers = new ArrayList<>();
+        for (String name : names) {
+            String text = proposers.get(name).chat(request).aiMessage().text();
+            answers.add(text == null ? "" : text);
+        }
+        return score(messages, names, answers);
+    }
+
+    /** Scores given answers (e.g. from proposers run elsewhere) to the conversation. */
+    public Result score(List<TemplateMessage> messages, List<String> proposerNames, List<String> answers) {
+        if (proposerNames.size() != answers.size()) {
+            throw new IllegalArgumentException("one proposer name per answer");
+        }
+        List<List<Integer>> promptTokens = prompts.tokens(messages);
+        List<List<ModelLogProbs>> byCandidate = new ArrayList<>();
+        answers.forEach(a -> byCandidate.add(new ArrayList<>()));
+        for (int s = 0; s < scorers.size(); s++) {
+            SourceModel scorer = scorers.get(s);
+            List<List<Integer>> tokens = new ArrayList<>();
+            for (String answer : answers) {
+                List<Integer> ids = new ArrayList<>(scorer.codec().encodeContinuation(answer).ids());
+                scorer.codec().primaryEndOfSequenceId().ifPresent(ids::add);
+                tokens.add(ids);
+            }
+            List<StateHandle> states = new ArrayList<>();
+            try {
+                StateHandle prompt = scorer.open(promptTokens.get(s));
+                states.add(prompt);
+                List<ScoredTokens> scored = scorer.score(prompt, tokens);
+                for (int c = 0; c < scored.size(); c++) {
+                    states.add(scored.get(c).state());
+                    byCandidate.get(c).add(new ModelLogProbs(scorer.name(), scored.get(c).logProbs()));
+                }
+            } finally {
+                scorer.release(states);
+            }
+        }
+        List<CandidateEvidence> evidence = new ArrayList<>();
+        for (int c = 0; c < answers.size(); c++) {
+            evidence.add(new CandidateEvidence(answers.get(c), true, byCandidate.get(c)));
+        }
+        double[] scores = metric.score(evidence);
+        int best = metric.select(evidence);
+        List<Candidate> candidates = new ArrayList<>();
+        for (int c = 0; c < answers.size(); c++) {
+            Map<String, Double> ppl = new LinkedHashMap<>();
+            for (ModelLogProbs m : byCandidate.get(c)) {
+                ppl.put(m.model(), AveragePerplexity.perplexity(m));
+            }
+            candidates.add(new Candidate(proposerNames.get(c), answers.get(c), ppl, scores[c]));
+        }
+        return new Result(answers.get(best), proposerNames.get(best), candidates);
+    }
+
+    @Override
+    public ChatResponse doChat(ChatRequest request) {
+        if (request.parameters().toolSpecifications() != null && !request.parameters().toolSpecifications().isEmpty()) {
+            throw new UnsupportedFeatureException("tools are not supported by the whole-answer rerank");
+        }
+        Result result = rerank(request);
+        return ChatResponse.builder()
+                .aiMessage(AiMessage.from(result.answer()))
+                .metadata(ChatResponseMetadata.builder().modelName("rerank(" + result.winner() + ")").build())
+                .build();
+    }
+
+    public static final class Builder {
+        private final Map<String, ChatModel> proposers = new LinkedHashMap<>();
+        private final List<SourceModel> scorers = new ArrayList<>();
+        private RerankMetric metric = new AveragePerplexity();
+
+        private Builder() {}
+
+        /** Adds a proposer; names must be unique. */
+        public Builder proposer(String name, ChatModel model) {
+            requireNonNull(name, "name is null");
+            requireNonNull(model, "model is null");
+            if (proposers.putIfAbsent(name, model) != null) {
+                throw new IllegalArgumentException("two proposers are named '" + name + "'");
+            }
+            return this;
+        }
+
+        public Builder scorers(List<? extends SourceModel> sources) {
+            requireNonNull(sources, "sources is null").forEach(s -> scorers.add(requireNonNull(s, "source is null")));
+            return this;
+        }
+
+        /** The fusion's sources score, with its metric. */
+        public Builder scorers(CoolFusion fusion) {
+            requireNonNull(fusion, "fusion is null");
+            scorers(fusion.sources());
+            return metric(fusion.metric());
+        }
+
+        public Builder metric(RerankMetric metric) {
+            this.metric = requireNonNull(metric, "metric is null");
+            return this;
+        }
+
+        public WholeAnswerRerank build() {
+            return new WholeAnswerRerank(this);
+        }
+    }
+}

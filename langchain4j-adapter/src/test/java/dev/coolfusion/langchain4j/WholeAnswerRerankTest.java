@@ -1,0 +1,72 @@
+package dev.coolfusion.langchain4j;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.coolfusion.core.template.TemplateMessage;
+import dev.coolfusion.djl.model.DjlSourceModel;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.StateHandle;
+import dev.langchain4j.data.message.AiMessage;
+import dev.langchain4j.data.message.UserMessage;
+import dev.langchain4j.model.chat.ChatModel;
+import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.response.ChatResponse;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Whole-answer Rerank with a real fused chat model and a plain ChatModel written here as proposers. */
+class WholeAnswerRerankTest {
+
+    /** Any LangChain4j ChatModel: this one always answers the same text. */
+    record FixedAnswer(String answer) implements ChatModel {
+        @Override
+        public ChatResponse doChat(ChatRequest request) {
+            return ChatResponse.builder().aiMessage(AiMessage.from(answer)).build();
+        }
+    }
+
+    @Test
+    void everySourceScoresEveryAnswerInItsOwnTokenizationAndTheLowestAveragePerplexityWins() {
+        List<DjlSourceModel> sources = TinyFusedModels.both();
+        CoolFusionChatModel fused = CoolFusionChatModel.builder().sources(sources).maxOutputTokens(6).build();
+        WholeAnswerRerank rerank = WholeAnswerRerank.builder()
+                .proposer("fused", fused)
+                .proposer("fixed", new FixedAnswer("The answer is 5."))
+                .proposer("other", new FixedAnswer("5"))
+                .scorers(sources)
+                .build();
+        ChatRequest request = ChatRequest.builder().messages(UserMessage.from("What is 2 + 3?")).build();
+        WholeAnswerRerank.Result result = rerank.rerank(request);
+
+        assertEquals(List.of("fused", "fixed", "other"), result.candidates().stream().map(WholeAnswerRerank.Candidate::proposer).toList());
+        assertEquals("The answer is 5.", result.candidates().get(1).answer());
+        double best = result.candidates().stream().mapToDouble(WholeAnswerRerank.Candidate::score).min().orElseThrow();
+        WholeAnswerRerank.Candidate winner = result.candidates().stream().filter(c -> c.proposer().equals(result.winner()))
+                .findFirst().orElseThrow();
+        assertEquals(best, winner.score());
+        assertEquals(winner.answer(), result.answer());
+
+        // Recompute one candidate's perplexity by hand: the source's own template prompt, its own tokens + EOS.
+        List<TemplateMessage> messages = List.of(TemplateMessage.user("What is 2 + 3?"));
+        for (int s = 0; s < sources.size(); s++) {
+            DjlSourceModel source = sources.get(s);
+            List<Integer> prompt = new ChatPrompts(List.copyOf(sources)).tokens(messages).get(s);
+            List<Integer> tokens = new ArrayList<>(source.codec().encodeContinuation("The answer is 5.").ids());
+            tokens.add(source.codec().primaryEndOfSequenceId().getAsInt());
+            StateHandle state = source.open(prompt);
+            ScoredTokens scored = source.score(state, List.of(tokens)).get(0);
+            source.release(List.of(state, scored.state()));
+            double ppl = Math.exp(-scored.logProbs().stream().mapToDouble(Double::doubleValue).average().orElseThrow());
+            assertEquals(ppl, result.candidates().get(1).perplexity().get(source.name()), 1e-9 * ppl);
+        }
+        double average = result.candidates().get(1).perplexity().values().stream().mapToDouble(Double::doubleValue)
+                .average().orElseThrow();
+        assertEquals(average, result.candidates().get(1).score(), 1e-9 * average);
+        sources.forEach(m -> assertEquals(0, m.liveStates()));
+        // as a ChatModel it answers with the winner
+        assertEquals(result.answer(), rerank.chat(request).aiMessage().text());
+        assertTrue(sources.stream().allMatch(m -> m.liveStates() == 0));
+    }
+}
