@@ -13,6 +13,8 @@ import picocli.CommandLine.Command;
         description = "Fuse language models with different tokenizers at generation time (Cool-Fusion).",
         subcommands = {
             DemoCommand.class,
+            EvalCommand.class,
+            TrainDemoModelsCommand.class,
             GenerateCommand.class,
             BoundariesCommand.class,
             ChatTemplateCommand.class,

@@ -104,9 +104,14 @@ class BoundariesCommandTest {
     }
 
     @Test
-    void demoSaysHonestlyWhatExists() {
-        Result r = run("demo");
-        assertEquals(0, r.exitCode());
-        assertTrue(r.out().contains("not built yet"), r.out());
+    void demoFusesTheBundledModelsAndPrintsTheTable() {
+        Result r = run("demo", "--show", "1", "--sample", "2", "--no-color");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("fused: "), r.out());
+        assertTrue(r.out().matches("(?s).*fused: .*\\[[ABC](\\+[ABC])*\\].*"), r.out());
+        for (String method : new String[] {"single:A", "single:B", "single:C", "rerank", "cool2", "cool+rerank", "cool-align"}) {
+            assertTrue(r.out().contains(method), method + " missing: " + r.out());
+        }
+        assertTrue(!r.out().contains("\u001b["), "no ANSI codes when not on a terminal");
     }
 }

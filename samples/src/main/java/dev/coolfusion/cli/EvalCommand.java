@@ -1,0 +1,144 @@
+package dev.coolfusion.cli;
+
+import dev.coolfusion.eval.EvalMethod;
+import dev.coolfusion.eval.EvalReport;
+import dev.coolfusion.eval.Evaluator;
+import dev.coolfusion.eval.FewShot;
+import dev.coolfusion.eval.FusionSetup;
+import dev.coolfusion.eval.GsmData;
+import dev.coolfusion.eval.GsmItem;
+import dev.coolfusion.eval.ResultsChart;
+import dev.coolfusion.spi.FusionException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** GSM8K-style evaluation of single sources, Rerank, Cool-Fusion and its ablations (the paper's Table 3 protocol). */
+@Command(name = "eval", description = {
+    "Evaluate methods on GSM8K-format data: few-shot prompts, greedy decoding, exact match on the final number.",
+    "Methods: " + EvalMethod.FORMS + ". Default: every source alone, rerank, cool2, cool, cool+rerank, cool-align."})
+final class EvalCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--config", required = true, description = "Fusion config (YAML): sources, metric, options.")
+    Path config;
+
+    @Option(names = "--data", required = true, description = "GSM8K JSON lines: {\"question\": ..., \"answer\": \"... #### 42\"}.")
+    Path data;
+
+    @Option(names = "--methods", split = ",", description = "Comma-separated methods (default: all).")
+    List<String> methods = new ArrayList<>();
+
+    @Option(names = "--shots", defaultValue = "3", description = "Few-shot exemplars (default: ${DEFAULT-VALUE}).")
+    int shots;
+
+    @Option(names = "--shots-file", description = "Take the exemplars from the first items of this GSM8K file (e.g. its"
+            + " train split); default: the built-in exemplars (generated, never in the held-out set).")
+    Path shotsFile;
+
+    @Option(names = "--limit", description = "Evaluate only the first N items.")
+    Integer limit;
+
+    @Option(names = "--out", description = "Write results (accuracy and per-item outputs) as JSON.")
+    Path out;
+
+    @Option(names = "--chart", description = "Write a PNG bar chart of accuracy per method.")
+    Path chart;
+
+    @Option(names = "--no-progress", description = "No progress bar.")
+    boolean noProgress;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter w = spec.commandLine().getOut();
+        DjlThreads.configure();
+        if (shots < 0) {
+            throw new FusionException("--shots must be at least 0, got " + shots);
+        }
+        if (limit != null && limit < 1) {
+            throw new FusionException("--limit must be at least 1, got " + limit);
+        }
+        List<GsmItem> items = GsmData.read(data);
+        if (limit != null && limit < items.size()) {
+            items = items.subList(0, limit);
+        }
+        FewShot fewShot = shotsFile == null ? FewShot.builtIn(shots) : FewShot.fromItems(GsmData.read(shotsFile), shots);
+        try (FusionSetup setup = FusionSetup.load(config)) {
+            List<String> names = setup.sourceNames();
+            List<EvalMethod> chosen = new ArrayList<>();
+            if (methods.isEmpty()) {
+                chosen.addAll(EvalMethod.defaults(names));
+            } else {
+                for (String m : methods) {
+                    chosen.add(EvalMethod.parse(m, names));
+                }
+            }
+            for (FewShot.Shot s : fewShot.shots()) {
+                for (GsmItem item : items) {
+                    if (item.question().strip().equals(s.question().strip())) {
+                        throw new FusionException(data + ":" + item.line() + ": this item is also a few-shot exemplar;"
+                                + " take the shots from another source (--shots-file)");
+                    }
+                }
+            }
+            Evaluator evaluator = new Evaluator(setup.sources(), setup.metric(), setup.options(), fewShot);
+            EvalReport report = new EvalReport(chosen);
+            report.meta("config", config.toString());
+            report.meta("data", data.toString());
+            report.meta("items", items.size());
+            report.meta("shots", fewShot.shots().size());
+            report.meta("sources", names);
+            report.meta("metric", setup.metric().name());
+            long start = System.nanoTime();
+            ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("eval").setInitialMax(items.size())
+                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).continuousUpdate().build();
+            try {
+                for (GsmItem item : items) {
+                    report.add(evaluator.run(item, chosen));
+                    if (bar != null) {
+                        bar.step();
+                        bar.setExtraMessage(accuracyLine(report));
+                    }
+                }
+            } finally {
+                if (bar != null) {
+                    bar.close();
+                }
+            }
+            report.meta("seconds", (System.nanoTime() - start) / 1e9);
+            w.printf("%d items, %d-shot, sources %s, metric %s%n", items.size(), fewShot.shots().size(), names,
+                    setup.metric().name());
+            report.printTable(w);
+            if (out != null) {
+                report.writeJson(out);
+                w.println("results: " + out);
+            }
+            if (chart != null) {
+                ResultsChart.write(report, "Accuracy on " + data.getFileName() + " (" + items.size() + " items)", chart);
+                w.println("chart: " + chart);
+            }
+            w.flush();
+        }
+        return 0;
+    }
+
+    private static String accuracyLine(EvalReport report) {
+        StringBuilder b = new StringBuilder();
+        for (EvalReport.Score s : report.scores()) {
+            if (b.length() > 0) {
+                b.append(' ');
+            }
+            b.append(s.method().replace("single:", "")).append('=').append(Math.round(100 * s.accuracy()));
+        }
+        return b.toString();
+    }
+}

@@ -1,0 +1,134 @@
+package dev.coolfusion.eval;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.core.Alignment;
+import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.Generation;
+import dev.coolfusion.core.StepTrace;
+import dev.coolfusion.spi.RerankMetric;
+import dev.coolfusion.spi.SourceModel;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs {@link EvalMethod}s on GSM8K items with few-shot prompts and greedy decoding, over any {@link SourceModel}s.
+ * Within one item, outputs are shared between methods: rerank reuses each source's single answer and cool+rerank
+ * reuses the Cool-Fusion answer, so each is generated once.
+ */
+public final class Evaluator {
+    /** A piece of an answer and who wrote it (the winning proposers of a fused step, or the rerank winner). */
+    public record Segment(String text, List<String> proposers) {}
+
+    /**
+     * One method's answer to one item.
+     *
+     * @param text      the generated answer
+     * @param extracted the number taken from it, or null
+     * @param correct   whether it equals the gold answer
+     * @param segments  the answer in pieces with their authors
+     * @param seconds   generation time (for rerank methods: only the reranking, the candidates are shared)
+     */
+    public record Output(String text, String extracted, boolean correct, List<Segment> segments, double seconds) {}
+
+    /** All methods' answers to one item. */
+    public record ItemResult(GsmItem item, Map<String, Output> outputs) {}
+
+    private final Map<String, SourceModel> sources = new LinkedHashMap<>();
+    private final RerankMetric metric;
+    private final FusionOptions options;
+    private final FewShot shots;
+    private final Map<String, CoolFusion> fusions = new HashMap<>();
+
+    public Evaluator(List<SourceModel> sources, RerankMetric metric, FusionOptions options, FewShot shots) {
+        for (SourceModel s : sources) {
+            this.sources.put(s.name(), s);
+        }
+        this.metric = requireNonNull(metric, "metric is null");
+        this.options = requireNonNull(options, "options is null");
+        this.shots = requireNonNull(shots, "shots is null");
+    }
+
+    public List<String> sourceNames() {
+        return List.copyOf(sources.keySet());
+    }
+
+    public FewShot shots() {
+        return shots;
+    }
+
+    /** Runs every method on one item. */
+    public ItemResult run(GsmItem item, List<EvalMethod> methods) {
+        String prompt = shots.prompt(item.question());
+        Map<String, Output> memo = new HashMap<>();
+        Map<String, Output> out = new LinkedHashMap<>();
+        for (EvalMethod m : methods) {
+            Output o = switch (m.kind()) {
+                case SINGLE, COOL -> fused(prompt, m.sources(), Alignment.COMMON, item, memo);
+                case COOL_ALIGN -> fused(prompt, m.sources(), Alignment.OWN, item, memo);
+                case RERANK -> rerank(prompt, m.sources(), false, item, memo);
+                case COOL_RERANK -> rerank(prompt, m.sources(), true, item, memo);
+            };
+            out.put(m.name(), o);
+        }
+        return new ItemResult(item, out);
+    }
+
+    private Output fused(String prompt, List<String> names, Alignment alignment, GsmItem item, Map<String, Output> memo) {
+        String key = alignment + ":" + String.join("+", names);
+        Output cached = memo.get(key);
+        if (cached != null) {
+            return cached;
+        }
+        CoolFusion fusion = fusions.computeIfAbsent(String.join("+", names), k -> {
+            List<SourceModel> subset = new ArrayList<>();
+            for (String n : names) {
+                subset.add(sources.get(n));
+            }
+            return CoolFusion.builder().sources(subset).metric(metric).build();
+        });
+        long start = System.nanoTime();
+        Generation g = fusion.generate(prompt, options.toBuilder().alignment(alignment).build());
+        double seconds = (System.nanoTime() - start) / 1e9;
+        List<Segment> segments = new ArrayList<>();
+        for (StepTrace step : g.steps()) {
+            if (!step.emitted().isEmpty()) {
+                segments.add(new Segment(step.emitted(), step.winningCandidate().proposers()));
+            }
+        }
+        Output o = output(g.text(), item, segments, seconds);
+        memo.put(key, o);
+        return o;
+    }
+
+    private Output rerank(String prompt, List<String> names, boolean withCool, GsmItem item, Map<String, Output> memo) {
+        List<String> candidates = new ArrayList<>();
+        List<String> authors = new ArrayList<>();
+        for (String n : names) {
+            candidates.add(fused(prompt, List.of(n), Alignment.COMMON, item, memo).text());
+            authors.add(n);
+        }
+        if (withCool) {
+            candidates.add(fused(prompt, names, Alignment.COMMON, item, memo).text());
+            authors.add("cool");
+        }
+        List<SourceModel> scorers = new ArrayList<>();
+        for (String n : names) {
+            scorers.add(sources.get(n));
+        }
+        long start = System.nanoTime();
+        Rerank.Choice choice = Rerank.choose(prompt, candidates, scorers, metric);
+        double seconds = (System.nanoTime() - start) / 1e9;
+        String text = candidates.get(choice.index());
+        return output(text, item, List.of(new Segment(text, List.of(authors.get(choice.index())))), seconds);
+    }
+
+    private static Output output(String text, GsmItem item, List<Segment> segments, double seconds) {
+        String extracted = Answers.extract(text);
+        return new Output(text, extracted, extracted != null && extracted.equals(item.gold()), segments, seconds);
+    }
+}

@@ -1,0 +1,110 @@
+package dev.coolfusion.eval;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.coolfusion.cli.CoolFusionCli;
+import dev.coolfusion.demo.BundledModels;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** The eval command in-process on the bundled models: a short smoke run and its error messages. */
+class EvalCommandTest {
+    record Result(int code, String out, String err) {}
+
+    static Result run(String... args) {
+        CommandLine cli = CoolFusionCli.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cli.setOut(new PrintWriter(out));
+        cli.setErr(new PrintWriter(err));
+        int code = cli.execute(args);
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void smokeRunWritesJsonAndChart(@TempDir Path tmp) throws Exception {
+        Path models = BundledModels.dir();
+        Path json = tmp.resolve("results.json");
+        Path png = tmp.resolve("results.png");
+        Result r = run("eval", "--config", models.resolve("fusion.yaml").toString(), "--data",
+                models.resolve("heldout.jsonl").toString(), "--limit", "3", "--no-progress", "--out", json.toString(),
+                "--chart", png.toString());
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("cool+rerank"), r.out());
+        JsonNode root = new ObjectMapper().readTree(json.toFile());
+        assertEquals(3, root.get("items").size());
+        Set<String> methods = new HashSet<>();
+        for (JsonNode m : root.get("methods")) {
+            methods.add(m.get("method").asText());
+            assertEquals(3, m.get("total").asInt());
+            assertTrue(m.get("accuracy").asDouble() >= 0 && m.get("accuracy").asDouble() <= 1);
+        }
+        assertEquals(Set.of("single:A", "single:B", "single:C", "rerank", "cool2", "cool", "cool+rerank", "cool-align"),
+                methods);
+        for (JsonNode item : root.get("items")) {
+            JsonNode outs = item.get("outputs");
+            for (String m : methods) {
+                JsonNode o = outs.get(m);
+                String text = o.get("text").asText();
+                assertEquals(o.get("correct").asBoolean(),
+                        o.get("extracted").isTextual() && o.get("extracted").asText().equals(item.get("gold").asText()));
+                StringBuilder joined = new StringBuilder();
+                o.get("segments").forEach(s -> joined.append(s.get("text").asText()));
+                assertEquals(text, joined.toString(), m);
+            }
+            // rerank picks one of the single answers; cool+rerank one of those or the fused answer
+            List<String> singles = List.of(outs.get("single:A").get("text").asText(), outs.get("single:B").get("text").asText(),
+                    outs.get("single:C").get("text").asText());
+            assertTrue(singles.contains(outs.get("rerank").get("text").asText()));
+            String cr = outs.get("cool+rerank").get("text").asText();
+            assertTrue(singles.contains(cr) || cr.equals(outs.get("cool").get("text").asText()));
+        }
+        byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 8);
+        assertEquals(0x89, head[0] & 0xff);
+        assertEquals("PNG", new String(head, 1, 3, java.nio.charset.StandardCharsets.US_ASCII));
+    }
+
+    @Test
+    void badInputsGetClearErrors(@TempDir Path tmp) throws Exception {
+        Path models = BundledModels.dir();
+        String cfg = models.resolve("fusion.yaml").toString();
+        Path bad = tmp.resolve("bad.jsonl");
+        Files.writeString(bad, "{\"question\": \"q\", \"answer\": \"#### 1\"}\n\n{\"question\": \"q2\"}\n");
+        Result r = run("eval", "--config", cfg, "--data", bad.toString(), "--no-progress");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("bad.jsonl:3: missing or empty \"answer\""), r.err());
+
+        Files.writeString(bad, "{\"question\": \"q\", \"answer\": \"#### 1\"}\nnot json\n");
+        r = run("eval", "--config", cfg, "--data", bad.toString(), "--no-progress");
+        assertTrue(r.err().contains("bad.jsonl:2: malformed JSON"), r.err());
+
+        Path good = tmp.resolve("good.jsonl");
+        Files.writeString(good, "{\"question\": \"q\", \"answer\": \"#### 1\"}\n");
+        r = run("eval", "--config", cfg, "--data", good.toString(), "--methods", "cool,best", "--no-progress");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("unknown method 'best'"), r.err());
+
+        r = run("eval", "--config", tmp.resolve("missing.yaml").toString(), "--data", good.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("cannot read fusion config"), r.err());
+
+        Path badMetric = tmp.resolve("m.yaml");
+        Files.writeString(badMetric, Files.readString(Path.of(cfg)).replace("metric: avg-ppl", "metric: best-guess")
+                .replace("path: a", "path: " + models.resolve("a")).replace("path: b", "path: " + models.resolve("b"))
+                .replace("path: c", "path: " + models.resolve("c")));
+        r = run("eval", "--config", badMetric.toString(), "--data", good.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("unknown metric 'best-guess'"), r.err());
+    }
+}
