@@ -30,9 +30,12 @@ import jinjava.javax.el.CompositeELResolver;
  *
  * <p>The engine is HubSpot Jinjava, configured and extended to follow Jinja2 where chat templates need it: Python
  * string methods called as methods ({@code strip}, {@code startswith}, {@code split}, ...), dict methods
- * ({@code items}, {@code get}), natural operator precedence, strict whitespace control and Jinja2's comment
- * whitespace. Known differences: {@code {{ true }}} prints {@code true} (Python: {@code True}) and {@code {{ none }}}
- * prints nothing (Python: {@code None}); no common template prints those.
+ * ({@code items}, {@code get}), string indexing, {@code x[::-1]}, Python string escapes, keyword arguments that are
+ * whole expressions, booleans and floats printed as Python prints them, natural operator precedence, and Jinja2's
+ * {@code trim_blocks}/{@code lstrip_blocks}/comment whitespace (see {@code TemplateSource}). Known differences, none
+ * of them used by common chat templates: {@code {{ none }}} prints nothing (Python: {@code None});
+ * {@code loop.previtem}/{@code loop.nextitem}, {@code dict(...)}, string repetition {@code 'x' * 3} and slices
+ * with steps other than {@code -1} are not available.
  *
  * <p>Instances are immutable and thread-safe.
  */

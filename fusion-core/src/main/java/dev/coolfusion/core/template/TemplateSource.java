@@ -237,6 +237,16 @@ final class TemplateSource {
         for (int i = 0; i < tag.length(); i++) {
             char c = tag.charAt(i);
             if (quote != 0) {
+                int digits = c != '\\' || i + 1 >= tag.length() ? 0
+                        : switch (tag.charAt(i + 1)) { case 'x' -> 2; case 'u' -> 4; case 'U' -> 8; default -> 0; };
+                if (digits > 0 && i + 2 + digits <= tag.length()
+                        && tag.substring(i + 2, i + 2 + digits).chars().allMatch(h -> Character.digit(h, 16) >= 0)) {
+                    // Python's hex escapes (x + 2, u + 4, U + 8 hex digits), which Jinjava's lexer rejects
+                    String ch = new String(Character.toChars(Integer.parseInt(tag.substring(i + 2, i + 2 + digits), 16)));
+                    out.append(ch.equals("\\") || ch.charAt(0) == quote ? "\\" + ch : ch);
+                    i += 1 + digits;
+                    continue;
+                }
                 out.append(c);
                 if (c == '\\' && i + 1 < tag.length()) {
                     out.append(tag.charAt(++i));

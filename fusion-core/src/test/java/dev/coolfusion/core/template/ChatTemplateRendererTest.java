@@ -130,6 +130,7 @@ class ChatTemplateRendererTest {
     @Test
     void stringEscapesAndOperators() {
         assertEquals("a\nb\tc'd\"", render("{{ 'a\\nb\\tc\\'d\"' }}"));
+        assertEquals("é|A|'|\\|\uD83D\uDE00", render("{{ '\\u00e9' }}|{{ '\\x41' }}|{{ '\\u0027' }}|{{ \"\\x5c\" }}|{{ '\\U0001F600' }}"));
         assertEquals("True True 3 3.5 8", render("{{ 'in' in 'think' }} {{ 'x' not in 'abc' }} {{ 7 // 2 }} "
                 + "{{ 7 / 2 }} {{ 2 ** 3 }}"));
         assertEquals("a=1;b=2;|1d", render("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}|"
