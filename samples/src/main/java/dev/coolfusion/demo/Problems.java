@@ -132,13 +132,13 @@ public final class Problems {
         int t = random.nextInt(6);
         switch (t) {
             case 0 -> {
-                int a = between(2, 60);
-                int b = between(2, 60);
+                int a = between(2, 25);
+                int b = between(2, 25);
                 return new Problem(Family.ADD, w.name + " has " + a + " " + item + ". " + cap(w.he) + " buys " + b
                         + " more. How many " + item + " does " + w.he + " have now?", a + " + " + b + " = " + (a + b) + ".", a + b);
             }
             case 1 -> {
-                int a = between(10, 99);
+                int a = between(6, 40);
                 int b = between(1, a - 1);
                 return new Problem(Family.ADD, w.name + " has " + a + " " + item + ". " + cap(w.he) + " gives away " + b
                         + " of them. How many " + item + " does " + w.he + " have left?", a + " - " + b + " = " + (a - b) + ".",
@@ -149,15 +149,15 @@ public final class Problems {
                 while (o.name.equals(w.name)) {
                     o = who();
                 }
-                int a = between(2, 60);
-                int b = between(2, 60);
+                int a = between(2, 25);
+                int b = between(2, 25);
                 return new Problem(Family.ADD, w.name + " has " + a + " " + item + " and " + o.name + " has " + b + " "
                         + item + ". How many " + item + " do they have together?", a + " + " + b + " = " + (a + b) + ".",
                         a + b);
             }
             case 3 -> {
-                int a = between(2, 50);
-                int b = between(2, 50);
+                int a = between(2, 20);
+                int b = between(2, 20);
                 int c = between(1, a + b - 1);
                 int s = a + b;
                 return new Problem(Family.ADD, w.name + " has " + a + " " + item + ". " + cap(w.he) + " buys " + b
@@ -165,16 +165,16 @@ public final class Problems {
                         a + " + " + b + " = " + s + ". " + s + " - " + c + " = " + (s - c) + ".", s - c);
             }
             case 4 -> {
-                int a = between(10, 80);
+                int a = between(6, 30);
                 int b = between(1, a - 1);
-                int c = between(2, 40);
+                int c = between(2, 20);
                 int s = a - b;
                 return new Problem(Family.ADD, w.name + " had " + a + " " + item + ". " + cap(w.he) + " lost " + b
                         + " and found " + c + " more. How many " + item + " does " + w.he + " have now?",
                         a + " - " + b + " = " + s + ". " + s + " + " + c + " = " + (s + c) + ".", s + c);
             }
             default -> {
-                int a = between(10, 99);
+                int a = between(6, 40);
                 int b = between(1, a - 1);
                 return new Problem(Family.ADD, "A shop had " + a + " " + item + ". It sold " + b + " of them. How many "
                         + item + " are left in the shop?", a + " - " + b + " = " + (a - b) + ".", a - b);
@@ -220,7 +220,7 @@ public final class Problems {
         String item = pick(ITEMS);
         String box = pick(CONTAINERS);
         int a = between(2, 9);
-        int b = between(2, 12);
+        int b = between(2, 9);
         int p = a * b;
         int t = random.nextInt(4);
         switch (t) {
@@ -231,19 +231,19 @@ public final class Problems {
                         + " have left?", a + " * " + b + " = " + p + ". " + p + " - " + c + " = " + (p - c) + ".", p - c);
             }
             case 1 -> {
-                int c = between(2, 40);
+                int c = between(2, 20);
                 return new Problem(Family.MIX, w.name + " has " + c + " " + item + ". " + cap(w.he) + " buys " + a + " "
                         + box + " with " + b + " " + item + " in each. How many " + item + " does " + w.he + " have now?",
                         a + " * " + b + " = " + p + ". " + p + " + " + c + " = " + (p + c) + ".", p + c);
             }
             case 2 -> {
-                int c = between(2, 30);
+                int c = between(2, 15);
                 return new Problem(Family.MIX, w.name + " shares " + p + " " + item + " equally among " + a
                         + " friends. Each friend then finds " + c + " more. How many " + item + " does each friend have?",
                         p + " / " + a + " = " + b + ". " + b + " + " + c + " = " + (b + c) + ".", b + c);
             }
             default -> {
-                int c = between(2, 40);
+                int c = between(2, 20);
                 int s = p + c;
                 return new Problem(Family.MIX, w.name + " has " + c + " " + item + " and buys " + a + " " + box + " of "
                         + b + ". " + cap(w.he) + " then gives away " + b + ". How many " + item + " does " + w.he + " have?",
