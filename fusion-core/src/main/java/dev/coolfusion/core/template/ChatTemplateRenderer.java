@@ -241,6 +241,7 @@ public final class ChatTemplateRenderer {
         jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplateRenderer.class,
                 "strftimeNow", String.class));
         jinjava.registerFilter(new ToJson());
+        jinjava.getGlobalContext().registerTag(new GenerationTag());
         return jinjava;
     }
 }

@@ -140,6 +140,12 @@ class ChatTemplateRendererTest {
     }
 
     @Test
+    void generationBlocksRenderTheirBody() {
+        assertEquals("A:Hello|", render("{% for m in messages %}{% if m.role == 'assistant' %}A:{% generation %}"
+                + "{{ m.content }}{% endgeneration %}|{% endif %}{% endfor %}"));
+    }
+
+    @Test
     void invalidTemplatesFailClearly() {
         ChatTemplateException e = assertThrows(ChatTemplateException.class, () -> render("{% for %}x{% endfor %}"));
         assertTrue(e.getMessage().startsWith("chat template error"), e.getMessage());
