@@ -204,8 +204,16 @@ public final class ChatTemplateRenderer {
         public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
             Object indent = kwargs.containsKey("indent") ? kwargs.get("indent") : args.length > 0 ? args[0] : null;
             Object sort = kwargs.getOrDefault("sort_keys", args.length > 1 ? args[1] : Boolean.FALSE);
+            Object separators = kwargs.getOrDefault("separators", args.length > 2 ? args[2] : null);
             Integer indentValue = indent == null ? null : Integer.valueOf(Integer.parseInt(String.valueOf(indent).trim()));
-            return PyJson.dumps(var, indentValue, Boolean.TRUE.equals(sort) || "true".equalsIgnoreCase(String.valueOf(sort)));
+            String item = null;
+            String key = null;
+            if (separators instanceof List<?> pair && pair.size() == 2) {
+                item = String.valueOf(pair.get(0));
+                key = String.valueOf(pair.get(1));
+            }
+            return PyJson.dumps(var, indentValue, Boolean.TRUE.equals(sort) || "true".equalsIgnoreCase(String.valueOf(sort)),
+                    item, key);
         }
     }
 

@@ -16,12 +16,20 @@ final class PyJson {
     private PyJson() {}
 
     static String dumps(Object value, Integer indent, boolean sortKeys) {
+        return dumps(value, indent, sortKeys, null, null);
+    }
+
+    /** With explicit {@code separators=(item, key)}; {@code null} ones take json.dumps' defaults. */
+    static String dumps(Object value, Integer indent, boolean sortKeys, String itemSeparator, String keySeparator) {
         StringBuilder out = new StringBuilder();
-        write(out, value, indent, sortKeys, 0);
+        String item = itemSeparator != null ? itemSeparator : indent == null ? ", " : ",";
+        String key = keySeparator != null ? keySeparator : ": ";
+        write(out, value, indent, sortKeys, 0, item, key);
         return out.toString();
     }
 
-    private static void write(StringBuilder out, Object v, Integer indent, boolean sortKeys, int depth) {
+    private static void write(StringBuilder out, Object v, Integer indent, boolean sortKeys, int depth, String item,
+            String key) {
         if (v == null) {
             out.append("null");
         } else if (v instanceof Boolean b) {
@@ -43,11 +51,11 @@ final class PyJson {
             out.append('{');
             boolean first = true;
             for (Map.Entry<?, ?> e : entries.entrySet()) {
-                out.append(first ? "" : indent == null ? ", " : ",");
+                out.append(first ? "" : item);
                 newline(out, indent, depth + 1);
                 string(out, String.valueOf(e.getKey()));
-                out.append(": ");
-                write(out, e.getValue(), indent, sortKeys, depth + 1);
+                out.append(key);
+                write(out, e.getValue(), indent, sortKeys, depth + 1, item, key);
                 first = false;
             }
             newline(out, indent, depth);
@@ -65,9 +73,9 @@ final class PyJson {
             }
             out.append('[');
             for (int i = 0; i < items.size(); i++) {
-                out.append(i == 0 ? "" : indent == null ? ", " : ",");
+                out.append(i == 0 ? "" : item);
                 newline(out, indent, depth + 1);
-                write(out, items.get(i), indent, sortKeys, depth + 1);
+                write(out, items.get(i), indent, sortKeys, depth + 1, item, key);
             }
             newline(out, indent, depth);
             out.append(']');

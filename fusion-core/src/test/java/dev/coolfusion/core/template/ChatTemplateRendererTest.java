@@ -84,6 +84,8 @@ class ChatTemplateRendererTest {
         assertEquals("{\"a\": [1, 2.5, true, null], \"é\": \"q\\\"\\n\"}",
                 render("{{ {'a': [1, 2.5, true, none], 'é': 'q\"\\n'} | tojson }}"));
         assertEquals("{\n  \"b\": 1,\n  \"a\": []\n}", render("{{ {'b': 1, 'a': []} | tojson(indent=2) }}"));
+        assertEquals("{\"a\": 1, \"b\": 2}|{\"b\":[1,2]}", render("{{ {'b': 2, 'a': 1} | tojson(sort_keys=true) }}|"
+                + "{{ {'b': [1, 2]} | tojson(separators=(',', ':')) }}"));
     }
 
     @Test
