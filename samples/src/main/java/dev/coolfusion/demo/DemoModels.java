@@ -35,6 +35,10 @@ public final class DemoModels {
     public static final long TOKENIZER_SEED = 3_000_003L;
     /** Number of held-out problems. */
     public static final int HELDOUT_SIZE = 600;
+    /** Seed of the development set (method investigation; disjoint from training, held-out set and shots). */
+    public static final long DEV_SEED = 4_000_003L;
+    /** Number of development problems. */
+    public static final int DEV_SIZE = 300;
 
     /**
      * One bundled model.
@@ -97,6 +101,57 @@ public final class DemoModels {
         return keys;
     }
 
+    /**
+     * The development set: {@link #DEV_SIZE} distinct problems from {@link #DEV_SEED}, with every shot, held-out,
+     * tokenizer-corpus and training question of every model excluded (the same canonical-question guard as the
+     * held-out set). Method choices are made on this set, never on the held-out one.
+     */
+    public static List<Problem> dev() {
+        Set<String> exclude = new HashSet<>(heldoutKeys());
+        for (Problem p : shots()) {
+            exclude.add(Problems.canonical(p.question()));
+        }
+        for (Problem p : tokenizerProblems(exclude)) {
+            exclude.add(Problems.canonical(p.question()));
+        }
+        Set<String> heldout = heldoutKeys();
+        int rows = Settings.standard().rows() * 4;
+        for (ModelSpec spec : MODELS) {
+            for (Problem p : trainingProblems(spec, rows, heldout)) {
+                exclude.add(Problems.canonical(p.question()));
+            }
+        }
+        return new Problems(DEV_SEED).distinct(DEV_SIZE, exclude);
+    }
+
+    /** The tokenizer-training problems (balanced families), held-out questions skipped. */
+    static List<Problem> tokenizerProblems(Set<String> heldout) {
+        List<Problem> out = new ArrayList<>();
+        Problems tokGen = new Problems(TOKENIZER_SEED);
+        while (out.size() < 3000) {
+            Problem p = tokGen.next(new double[] {1, 1, 1});
+            if (!heldout.contains(Problems.canonical(p.question()))) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    /** Writes problems as GSM8K JSON lines with a {@code family} field. */
+    public static void writeGsm(List<Problem> problems, Path file) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
+            for (Problem p : problems) {
+                ObjectNode line = json.createObjectNode();
+                line.put("question", p.question());
+                line.put("answer", p.gsmAnswer());
+                line.put("family", p.family().name().toLowerCase(Locale.ROOT));
+                w.write(json.writeValueAsString(line));
+                w.write('\n');
+            }
+        }
+    }
+
     /** The training problems of one model: drawn with its mix from its seed, held-out questions skipped. */
     public static Problems.Problem[] trainingProblems(ModelSpec spec, int n, Set<String> heldout) {
         Problems gen = new Problems(spec.seed() * 7919L + 17);
@@ -113,31 +168,21 @@ public final class DemoModels {
     /** Writes models/heldout.jsonl, the tokenizers, the models and fusion.yaml into {@code out}. */
     public static void build(Path out, Settings settings, List<String> only, PrintWriter log) throws IOException {
         Files.createDirectories(out);
-        ObjectMapper json = new ObjectMapper();
         List<Problem> heldout = heldout();
         Set<String> keys = new HashSet<>();
-        try (BufferedWriter w = Files.newBufferedWriter(out.resolve("heldout.jsonl"), StandardCharsets.UTF_8)) {
-            for (Problem p : heldout) {
-                keys.add(Problems.canonical(p.question()));
-                ObjectNode line = json.createObjectNode();
-                line.put("question", p.question());
-                line.put("answer", p.gsmAnswer());
-                line.put("family", p.family().name().toLowerCase(Locale.ROOT));
-                w.write(json.writeValueAsString(line));
-                w.write('\n');
-            }
+        for (Problem p : heldout) {
+            keys.add(Problems.canonical(p.question()));
         }
-        log.printf("held-out set: %d problems -> %s%n", heldout.size(), out.resolve("heldout.jsonl"));
+        writeGsm(heldout, out.resolve("heldout.jsonl"));
+        writeGsm(dev(), out.resolve("dev.jsonl"));
+        log.printf("held-out set: %d problems -> %s; dev set: %d -> %s%n", heldout.size(), out.resolve("heldout.jsonl"),
+                DEV_SIZE, out.resolve("dev.jsonl"));
         log.flush();
 
         // One tokenizer corpus for all three families (balanced), held-out questions excluded.
         List<String> tokCorpus = new ArrayList<>();
-        Problems tokGen = new Problems(TOKENIZER_SEED);
-        while (tokCorpus.size() < 3000) {
-            Problem p = tokGen.next(new double[] {1, 1, 1});
-            if (!keys.contains(Problems.canonical(p.question()))) {
-                tokCorpus.add(p.text() + "\n\n");
-            }
+        for (Problem p : tokenizerProblems(keys)) {
+            tokCorpus.add(p.text() + "\n\n");
         }
         for (ModelSpec spec : MODELS) {
             if (!only.isEmpty() && !only.contains(spec.dir())) {

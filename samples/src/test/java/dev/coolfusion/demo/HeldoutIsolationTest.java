@@ -38,6 +38,43 @@ class HeldoutIsolationTest {
     }
 
     @Test
+    void committedDevSetIsTheSeededOneAndDisjointFromHeldoutShotsAndTraining() throws Exception {
+        List<String> lines = Files.readAllLines(BundledModels.dir().resolve("dev.jsonl"));
+        List<Problem> expected = DemoModels.dev();
+        assertEquals(expected.size(), lines.size());
+        assertTrue(lines.size() >= 200, "dev size " + lines.size());
+        Set<String> heldout = DemoModels.heldoutKeys();
+        // The committed held-out file itself, not only the seeded set.
+        ObjectMapper json = new ObjectMapper();
+        for (String line : Files.readAllLines(BundledModels.dir().resolve("heldout.jsonl"))) {
+            heldout.add(Problems.canonical(json.readTree(line).get("question").asText()));
+        }
+        Set<String> forbidden = new HashSet<>(heldout);
+        for (Problem p : DemoModels.shots()) {
+            forbidden.add(Problems.canonical(p.question()));
+        }
+        int rows = DemoModels.Settings.standard().rows() * 4;
+        for (DemoModels.ModelSpec spec : DemoModels.MODELS) {
+            for (Problem p : DemoModels.trainingProblems(spec, rows, heldout)) {
+                forbidden.add(Problems.canonical(p.question()));
+            }
+        }
+        for (Problem p : DemoModels.tokenizerProblems(heldout)) {
+            forbidden.add(Problems.canonical(p.question()));
+        }
+        Set<String> keys = new HashSet<>();
+        for (int i = 0; i < lines.size(); i++) {
+            JsonNode n = json.readTree(lines.get(i));
+            String key = Problems.canonical(n.get("question").asText());
+            assertEquals(expected.get(i).question(), n.get("question").asText(), "line " + (i + 1));
+            assertTrue(n.get("answer").asText().endsWith("#### " + expected.get(i).answer()));
+            assertTrue(keys.add(key), "duplicate at line " + (i + 1));
+            assertTrue(!heldout.contains(key), "dev line " + (i + 1) + " is held out: " + key);
+            assertTrue(!forbidden.contains(key), "dev line " + (i + 1) + " is a shot or training problem: " + key);
+        }
+    }
+
+    @Test
     void noTrainingProblemOfAnyModelIsHeldOut() {
         Set<String> heldout = DemoModels.heldoutKeys();
         DemoModels.Settings settings = DemoModels.Settings.standard();
