@@ -34,7 +34,7 @@ import jinjava.javax.el.CompositeELResolver;
  * whole expressions, booleans and floats printed as Python prints them, natural operator precedence, and Jinja2's
  * {@code trim_blocks}/{@code lstrip_blocks}/comment whitespace (see {@code TemplateSource}). Known differences, none
  * of them used by common chat templates: {@code {{ none }}} prints nothing (Python: {@code None});
- * {@code loop.previtem}/{@code loop.nextitem}, {@code dict(...)}, string repetition {@code 'x' * 3} and slices
+ * {@code dict(...)}, string repetition {@code 'x' * 3} and slices
  * with steps other than {@code -1} are not available.
  *
  * <p>Instances are immutable and thread-safe.
@@ -250,6 +250,7 @@ public final class ChatTemplateRenderer {
                 "strftimeNow", String.class));
         jinjava.registerFilter(new ToJson());
         jinjava.getGlobalContext().registerTag(new GenerationTag());
+        jinjava.getGlobalContext().registerTag(new LoopItemsForTag());
         return jinjava;
     }
 }

@@ -1,6 +1,7 @@
 package dev.coolfusion.core.template;
 
 import com.hubspot.jinjava.objects.SafeString;
+import com.hubspot.jinjava.util.ForLoop;
 import java.beans.FeatureDescriptor;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -49,6 +50,14 @@ final class PythonMethodResolver extends ELResolver {
     @Override
     public Object getValue(ELContext context, Object base, Object property) {
         Object target = base instanceof SafeString safe ? safe.getValue() : base;
+        if (target instanceof ForLoop loop && ("previtem".equals(property) || "nextitem".equals(property))) {
+            List<Object> items = LoopItemsForTag.currentItems();
+            if (items != null) {
+                int at = loop.getIndex0() + ("previtem".equals(property) ? -1 : 1);
+                context.setPropertyResolved(true);
+                return at >= 0 && at < items.size() ? items.get(at) : null;
+            }
+        }
         Long index = property instanceof Number n && !(property instanceof Double) ? Long.valueOf(n.longValue())
                 : property instanceof String p && p.matches("-?\\d{1,9}") ? Long.valueOf(p) : null;
         if (target instanceof String s && index != null) {

@@ -76,6 +76,12 @@ class ChatTemplateRendererTest {
         assertEquals("0F|1|2|3L|", render("{% for m in messages %}{{ loop.index0 }}{% if loop.first %}F{% endif %}"
                 + "{% if loop.last %}L{% endif %}|{% endfor %}"));
         assertEquals("1/4 2/4 3/4 4/4 ", render("{% for m in messages %}{{ loop.index }}/{{ loop.length }} {% endfor %}"));
+        assertEquals("-:system>user|system:user>assistant|user:assistant>user|assistant:user>-|", render(
+                "{% for m in messages %}{{ loop.previtem.role if loop.previtem is defined else '-' }}:{{ m.role }}>"
+                + "{{ loop.nextitem['role'] if loop.nextitem is defined else '-' }}|{% endfor %}"));
+        // nested loops: loop is the innermost one
+        assertEquals("a1b2;b1a2;", render("{% for x in ['a', 'b'] %}{% for y in [x, 'ab'.replace(x, '')] %}{{ y }}"
+                + "{{ loop.index }}{% endfor %};{% endfor %}"));
     }
 
     @Test
