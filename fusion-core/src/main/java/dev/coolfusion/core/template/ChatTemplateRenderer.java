@@ -217,6 +217,25 @@ public final class ChatTemplateRenderer {
         }
     }
 
+    /** Jinja2's {@code items} filter: a mapping's (key, value) pairs, in order. */
+    private static final class Items implements Filter {
+        @Override
+        public String getName() {
+            return "items";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            List<Object> out = new ArrayList<>();
+            if (var instanceof Map<?, ?> map) {
+                map.forEach((k, v) -> out.add(new ArrayList<>(java.util.Arrays.asList(k, v))));
+            } else if (var != null) {
+                throw new IllegalArgumentException("items filter needs a mapping, got " + var.getClass().getSimpleName());
+            }
+            return out;
+        }
+    }
+
     private static Jinjava createEngine() {
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonMethodResolver());
@@ -249,6 +268,7 @@ public final class ChatTemplateRenderer {
         jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplateRenderer.class,
                 "strftimeNow", String.class));
         jinjava.registerFilter(new ToJson());
+        jinjava.registerFilter(new Items());
         jinjava.getGlobalContext().registerTag(new GenerationTag());
         jinjava.getGlobalContext().registerTag(new LoopItemsForTag());
         return jinjava;

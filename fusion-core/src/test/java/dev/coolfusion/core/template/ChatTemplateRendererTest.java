@@ -143,6 +143,7 @@ class ChatTemplateRendererTest {
                 + "{{ 7 / 2 }} {{ 2 ** 3 }}"));
         assertEquals("a=1;b=2;|1d", render("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}|"
                 + "{{ {'a': 1}.get('a') }}{{ {'a': 1}.get('z', 'd') }}"));
+        assertEquals("b1a2", render("{% for k, v in {'b': 1, 'a': 2} | items %}{{ k }}{{ v }}{% endfor %}"));
         assertEquals("02", render("{% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}"));
         assertEquals("[a]", render("{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f('a') }}"));
     }
