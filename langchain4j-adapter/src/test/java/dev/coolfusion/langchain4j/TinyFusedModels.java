@@ -108,5 +108,12 @@ final class TinyFusedModels {
         if (qwen3 != null) {
             qwen3.close();
         }
+        if (dir != null) {
+            try (var files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (IOException e) {
+                // a temp folder left behind is harmless
+            }
+        }
     }
 }
