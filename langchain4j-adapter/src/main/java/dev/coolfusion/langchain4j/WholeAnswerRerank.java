@@ -3,14 +3,13 @@ package dev.coolfusion.langchain4j;
 import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.core.template.TemplateMessage;
 import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
-import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
-import dev.coolfusion.spi.StateHandle;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.exception.UnsupportedFeatureException;
 import dev.langchain4j.model.chat.ChatModel;
@@ -91,40 +90,13 @@ public final class WholeAnswerRerank implements ChatModel {
         if (proposerNames.size() != answers.size()) {
             throw new IllegalArgumentException("one proposer name per answer");
         }
-        List<List<Integer>> promptTokens = prompts.tokens(messages);
-        List<List<ModelLogProbs>> byCandidate = new ArrayList<>();
-        answers.forEach(a -> byCandidate.add(new ArrayList<>()));
-        for (int s = 0; s < scorers.size(); s++) {
-            SourceModel scorer = scorers.get(s);
-            List<List<Integer>> tokens = new ArrayList<>();
-            for (String answer : answers) {
-                List<Integer> ids = new ArrayList<>(scorer.codec().encodeContinuation(answer).ids());
-                scorer.codec().primaryEndOfSequenceId().ifPresent(ids::add);
-                tokens.add(ids);
-            }
-            List<StateHandle> states = new ArrayList<>();
-            try {
-                StateHandle prompt = scorer.open(promptTokens.get(s));
-                states.add(prompt);
-                List<ScoredTokens> scored = scorer.score(prompt, tokens);
-                for (int c = 0; c < scored.size(); c++) {
-                    states.add(scored.get(c).state());
-                    byCandidate.get(c).add(new ModelLogProbs(scorer.name(), scored.get(c).logProbs()));
-                }
-            } finally {
-                scorer.release(states);
-            }
-        }
-        List<CandidateEvidence> evidence = new ArrayList<>();
-        for (int c = 0; c < answers.size(); c++) {
-            evidence.add(new CandidateEvidence(answers.get(c), true, byCandidate.get(c)));
-        }
+        List<CandidateEvidence> evidence = WholeAnswers.assess(scorers, prompts.tokens(messages), answers, true);
         double[] scores = metric.score(evidence);
         int best = metric.select(evidence);
         List<Candidate> candidates = new ArrayList<>();
         for (int c = 0; c < answers.size(); c++) {
             Map<String, Double> ppl = new LinkedHashMap<>();
-            for (ModelLogProbs m : byCandidate.get(c)) {
+            for (ModelLogProbs m : evidence.get(c).byModel()) {
                 ppl.put(m.model(), AveragePerplexity.perplexity(m));
             }
             candidates.add(new Candidate(proposerNames.get(c), answers.get(c), ppl, scores[c]));

@@ -1,0 +1,72 @@
+package dev.coolfusion.core;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.ModelLogProbs;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Joint assessment of whole answers, the input of the paper's Rerank baseline: every scorer opens its own prompt
+ * and scores every answer, in its own tokenization, in one batched call; a complete answer is followed by the
+ * scorer's end-of-sequence token, so that the scorers also judge where it stops. Every state is released before
+ * this returns.
+ */
+public final class WholeAnswers {
+    private WholeAnswers() {}
+
+    /**
+     * @param scorers      the scoring models
+     * @param promptTokens one prompt per scorer, tokenized by that scorer's codec (e.g. its chat template)
+     * @param answers      the candidate answers
+     * @param complete     whether the answers are finished (each scorer then scores its end-of-sequence token too)
+     * @return one evidence entry per answer, with one {@link ModelLogProbs} per scorer, ready for a rerank metric
+     */
+    public static List<CandidateEvidence> assess(List<? extends SourceModel> scorers, List<List<Integer>> promptTokens,
+            List<String> answers, boolean complete) {
+        requireNonNull(scorers, "scorers is null");
+        requireNonNull(promptTokens, "promptTokens is null");
+        requireNonNull(answers, "answers is null");
+        if (promptTokens.size() != scorers.size()) {
+            throw new IllegalArgumentException("need one prompt per scorer: " + scorers.size() + " scorers, "
+                    + promptTokens.size() + " prompts");
+        }
+        if (answers.isEmpty()) {
+            throw new IllegalArgumentException("no answers to assess");
+        }
+        List<List<ModelLogProbs>> byAnswer = new ArrayList<>();
+        answers.forEach(a -> byAnswer.add(new ArrayList<>()));
+        for (int s = 0; s < scorers.size(); s++) {
+            SourceModel scorer = scorers.get(s);
+            List<List<Integer>> tokens = new ArrayList<>();
+            for (String answer : answers) {
+                List<Integer> ids = new ArrayList<>(scorer.codec().encodeContinuation(answer).ids());
+                if (complete) {
+                    scorer.codec().primaryEndOfSequenceId().ifPresent(ids::add);
+                }
+                tokens.add(ids);
+            }
+            List<StateHandle> states = new ArrayList<>();
+            try {
+                StateHandle prompt = scorer.open(promptTokens.get(s));
+                states.add(prompt);
+                List<ScoredTokens> scored = scorer.score(prompt, tokens);
+                for (int a = 0; a < scored.size(); a++) {
+                    states.add(scored.get(a).state());
+                    byAnswer.get(a).add(new ModelLogProbs(scorer.name(), scored.get(a).logProbs()));
+                }
+            } finally {
+                scorer.release(states);
+            }
+        }
+        List<CandidateEvidence> out = new ArrayList<>(answers.size());
+        for (int a = 0; a < answers.size(); a++) {
+            out.add(new CandidateEvidence(answers.get(a), complete, byAnswer.get(a)));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,42 @@
+package dev.coolfusion.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.spi.CandidateEvidence;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class WholeAnswersTest {
+
+    @Test
+    void everyScorerScoresEveryAnswerInItsOwnTokensWithItsEndOfSequence() {
+        ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
+        ScriptedModel dog = new ScriptedModel("dog", CharCodec.Words.SPACES, "the dog", 0.6);
+        List<List<Integer>> prompts = List.of(List.of(CharCodec.BOS), List.of(CharCodec.BOS));
+        List<CandidateEvidence> evidence = WholeAnswers.assess(List.of(cat, dog), prompts, List.of("the cat", "the dog"), true);
+        assertEquals(2, evidence.size());
+        for (CandidateEvidence e : evidence) {
+            assertEquals(List.of("cat", "dog"), e.byModel().stream().map(m -> m.model()).toList());
+            assertEquals(e.text().length() + 1, e.byModel().get(0).logProbs().size(), "the answer's chars and EOS");
+        }
+        // "the cat" then EOS is exactly what cat prefers: every token has probability 0.9.
+        assertEquals(Math.log(0.9) * 8, evidence.get(0).byModel().get(0).logProbs().stream().mapToDouble(d -> d).sum(), 1e-9);
+        // cat is more confident than dog, so under Eq. 3 its answer wins.
+        assertEquals(0, new AveragePerplexity().select(evidence));
+        assertEquals(0, cat.liveStates());
+        assertEquals(0, dog.liveStates());
+
+        List<CandidateEvidence> open = WholeAnswers.assess(List.of(cat), List.of(List.of(CharCodec.BOS)), List.of("the"), false);
+        assertEquals(3, open.get(0).byModel().get(0).logProbs().size(), "an unfinished answer gets no EOS");
+    }
+
+    @Test
+    void rejectsMismatchedInput() {
+        ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
+        assertThrows(IllegalArgumentException.class, () -> WholeAnswers.assess(List.of(cat), List.of(), List.of("x"), true));
+        assertThrows(IllegalArgumentException.class,
+                () -> WholeAnswers.assess(List.of(cat), List.of(List.of(1)), List.of(), true));
+    }
+}
