@@ -7,7 +7,12 @@ import dev.coolfusion.eval.FewShot;
 import dev.coolfusion.eval.FusionSetup;
 import dev.coolfusion.eval.GsmData;
 import dev.coolfusion.eval.GsmItem;
+import dev.coolfusion.eval.Rerank;
 import dev.coolfusion.eval.ResultsChart;
+import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.inject.ComponentSpec;
+import dev.coolfusion.core.inject.Plugins;
+import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.FusionException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -54,6 +59,14 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--chart", description = "Write a PNG bar chart of accuracy per method.")
     Path chart;
 
+    @Option(names = "--rerank-metric", description = "Metric of rerank and cool+rerank over whole answers"
+            + " (default: bits-per-byte; the config's metric is Cool-Fusion's).")
+    String rerankMetric;
+
+    @Option(names = "--rerank-end", description = "What each scorer scores after a whole answer: stop (the first stop"
+            + " string), eos (its end-of-sequence token) or none (default: stop when the config has stop strings, else eos).")
+    String rerankEnd;
+
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
@@ -90,7 +103,10 @@ final class EvalCommand implements Callable<Integer> {
                     }
                 }
             }
-            Evaluator evaluator = new Evaluator(setup.sources(), setup.metric(), setup.options(), fewShot);
+            RerankMetric wholeAnswer = rerankMetric == null ? Evaluator.defaultRerankMetric() : Plugins.discover().metric(ComponentSpec.of(rerankMetric));
+            Rerank.Ending ending = ending(rerankEnd, setup.options());
+            Evaluator evaluator = new Evaluator(setup.sources(), setup.metric(), wholeAnswer, ending, setup.options(),
+                    fewShot);
             EvalReport report = new EvalReport(chosen);
             report.meta("config", config.toString());
             report.meta("data", data.toString());
@@ -98,6 +114,8 @@ final class EvalCommand implements Callable<Integer> {
             report.meta("shots", fewShot.shots().size());
             report.meta("sources", names);
             report.meta("metric", setup.metric().name());
+            report.meta("rerank-metric", wholeAnswer.name());
+            report.meta("rerank-end", describe(ending));
             long start = System.nanoTime();
             ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("eval").setInitialMax(items.size())
                     .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).continuousUpdate().build();
@@ -115,8 +133,8 @@ final class EvalCommand implements Callable<Integer> {
                 }
             }
             report.meta("seconds", (System.nanoTime() - start) / 1e9);
-            w.printf("%d items, %d-shot, sources %s, metric %s%n", items.size(), fewShot.shots().size(), names,
-                    setup.metric().name());
+            w.printf("%d items, %d-shot, sources %s, metric %s, rerank metric %s, rerank end %s%n", items.size(),
+                    fewShot.shots().size(), names, setup.metric().name(), wholeAnswer.name(), describe(ending));
             report.printTable(w);
             if (out != null) {
                 report.writeJson(out);
@@ -129,6 +147,30 @@ final class EvalCommand implements Callable<Integer> {
             w.flush();
         }
         return 0;
+    }
+
+    static Rerank.Ending ending(String spec, FusionOptions options) {
+        if (spec == null) {
+            return Rerank.Ending.of(options);
+        }
+        return switch (spec) {
+            case "none" -> Rerank.Ending.NONE;
+            case "eos" -> Rerank.Ending.EOS;
+            case "stop" -> {
+                if (options.stopStrings().isEmpty()) {
+                    throw new FusionException("--rerank-end stop: the config has no stop strings");
+                }
+                yield Rerank.Ending.stop(options.stopStrings().get(0));
+            }
+            default -> throw new FusionException("--rerank-end must be stop, eos or none, got '" + spec + "'");
+        };
+    }
+
+    static String describe(Rerank.Ending e) {
+        if (e.suffix().isEmpty()) {
+            return e.endOfSequence() ? "eos" : "none";
+        }
+        return "stop " + e.suffix().replace("\n", "\\n") + (e.endOfSequence() ? " + eos" : "");
     }
 
     private static String accuracyLine(EvalReport report) {

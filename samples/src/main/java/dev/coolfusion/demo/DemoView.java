@@ -102,7 +102,8 @@ public final class DemoView {
     public void table(EvalReport report) {
         out.println();
         report.printTable(out);
-        out.println("(single:X = model X alone; rerank = best whole answer by average perplexity; cool2 = Cool-Fusion of"
+        out.println("(single:X = model X alone; rerank = best whole answer, scored with the blank line that"
+                + " ends it, by bits per byte averaged over the three models; cool2 = Cool-Fusion of"
                 + " the first two models; cool = of all three; cool+rerank = the fused answer joins the rerank"
                 + " candidates; cool-align = segments end at the proposer's own word boundaries)");
         out.flush();

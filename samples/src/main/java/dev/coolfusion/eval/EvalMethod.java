@@ -12,8 +12,9 @@ import java.util.List;
  *   <li>{@code single:<name>}: one source alone (a fusion of one source: greedy decoding);</li>
  *   <li>{@code cool}: Cool-Fusion of all sources; {@code cool2}, {@code cool3}, …: of the first N; {@code cool:A+B}:
  *       of the named ones;</li>
- *   <li>{@code rerank}: every source writes its whole answer greedily, the lowest average perplexity over all
- *       sources wins ({@code rerank:A+B} for a subset);</li>
+ *   <li>{@code rerank}: every source writes its whole answer greedily; every source scores every answer followed by
+ *       what ends it, and the whole-answer metric (bits per byte averaged over the sources by default, see
+ *       {@link Evaluator#defaultRerankMetric()}) picks one ({@code rerank:A+B} for a subset);</li>
  *   <li>{@code cool+rerank}: the Cool-Fusion answer joins the rerank candidates;</li>
  *   <li>{@code cool-align}: Cool-Fusion with each proposer's own word boundaries ({@code Alignment.OWN}).</li>
  * </ul>

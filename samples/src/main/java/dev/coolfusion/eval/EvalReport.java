@@ -109,6 +109,17 @@ public final class EvalReport {
                     ArrayNode who = sn.putArray("by");
                     seg.proposers().forEach(who::add);
                 }
+                if (!o.candidates().isEmpty()) {
+                    ArrayNode cands = on.putArray("candidates");
+                    for (Evaluator.Candidate c : o.candidates()) {
+                        ObjectNode cn = cands.addObject();
+                        cn.put("by", c.author());
+                        cn.put("text", c.text());
+                        cn.put("score", c.score());
+                        ObjectNode ppl = cn.putObject("perplexity");
+                        c.perplexity().forEach(ppl::put);
+                    }
+                }
             });
         }
         return root;

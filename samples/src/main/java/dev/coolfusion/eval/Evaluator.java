@@ -7,6 +7,9 @@ import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepTrace;
+import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.core.metric.BitsPerByte;
+import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import java.util.ArrayList;
@@ -32,23 +35,72 @@ public final class Evaluator {
      * @param correct   whether it equals the gold answer
      * @param segments  the answer in pieces with their authors
      * @param seconds   generation time (for rerank methods: only the reranking, the candidates are shared)
+     * @param candidates for rerank methods: every candidate with its score and per-scorer perplexity; else empty
      */
-    public record Output(String text, String extracted, boolean correct, List<Segment> segments, double seconds) {}
+    public record Output(String text, String extracted, boolean correct, List<Segment> segments, double seconds,
+            List<Candidate> candidates) {
+        public Output {
+            segments = List.copyOf(segments);
+            candidates = List.copyOf(candidates);
+        }
+    }
+
+    /**
+     * One rerank candidate.
+     *
+     * @param author     the source that wrote it, or {@code cool} for the fused answer
+     * @param text       the answer
+     * @param score      the rerank metric's score (lower wins)
+     * @param perplexity each scorer's perplexity of it (with the ending the reranker scored)
+     */
+    public record Candidate(String author, String text, double score, Map<String, Double> perplexity) {
+        public Candidate {
+            perplexity = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(perplexity));
+        }
+    }
 
     /** All methods' answers to one item. */
     public record ItemResult(GsmItem item, Map<String, Output> outputs) {}
 
     private final Map<String, SourceModel> sources = new LinkedHashMap<>();
     private final RerankMetric metric;
+    private final RerankMetric rerankMetric;
+    private final Rerank.Ending ending;
     private final FusionOptions options;
     private final FewShot shots;
     private final Map<String, CoolFusion> fusions = new HashMap<>();
 
+    /**
+     * Cool-Fusion with {@code metric}; {@code rerank} and {@code cool+rerank} with the default whole-answer metric
+     * ({@link #defaultRerankMetric()}), every candidate scored with what ends it ({@link Rerank.Ending#of}).
+     */
     public Evaluator(List<SourceModel> sources, RerankMetric metric, FusionOptions options, FewShot shots) {
+        this(sources, metric, defaultRerankMetric(), Rerank.Ending.of(options), options, shots);
+    }
+
+    /**
+     * Bits per byte: whole answers differ in length and each scorer cuts them into a different number of tokens;
+     * per byte, every scorer's negative log-likelihood is on one scale, and a scorer that finds an answer unlikely
+     * does not dominate the mean the way its perplexity (an exponential) dominates Eq. 3's average. On the
+     * development set it was the best whole-answer metric for both rerank methods (models/README.md).
+     */
+    public static RerankMetric defaultRerankMetric() {
+        return new BitsPerByte();
+    }
+
+    /**
+     * @param metric       the fusion's metric (Cool-Fusion's segment choice)
+     * @param rerankMetric the whole-answer metric of {@code rerank} and {@code cool+rerank}
+     * @param ending       what each scorer scores after a whole answer
+     */
+    public Evaluator(List<SourceModel> sources, RerankMetric metric, RerankMetric rerankMetric, Rerank.Ending ending,
+            FusionOptions options, FewShot shots) {
         for (SourceModel s : sources) {
             this.sources.put(s.name(), s);
         }
         this.metric = requireNonNull(metric, "metric is null");
+        this.rerankMetric = requireNonNull(rerankMetric, "rerankMetric is null");
+        this.ending = requireNonNull(ending, "ending is null");
         this.options = requireNonNull(options, "options is null");
         this.shots = requireNonNull(shots, "shots is null");
     }
@@ -100,7 +152,7 @@ public final class Evaluator {
                 segments.add(new Segment(step.emitted(), step.winningCandidate().proposers()));
             }
         }
-        Output o = output(g.text(), item, segments, seconds);
+        Output o = output(g.text(), item, segments, seconds, List.of());
         memo.put(key, o);
         return o;
     }
@@ -121,14 +173,34 @@ public final class Evaluator {
             scorers.add(sources.get(n));
         }
         long start = System.nanoTime();
-        Rerank.Choice choice = Rerank.choose(prompt, candidates, scorers, metric);
+        Rerank.Choice choice = Rerank.choose(prompt, candidates, scorers, rerankMetric, ending);
         double seconds = (System.nanoTime() - start) / 1e9;
+        List<Candidate> scored = new ArrayList<>();
+        for (int c = 0; c < candidates.size(); c++) {
+            Map<String, Double> ppl = new LinkedHashMap<>();
+            for (ModelLogProbs m : choice.evidence().get(c).byModel()) {
+                ppl.put(m.model(), AveragePerplexity.perplexity(m));
+            }
+            scored.add(new Candidate(authors.get(c), candidates.get(c), choice.scores()[c], ppl));
+        }
         String text = candidates.get(choice.index());
-        return output(text, item, List.of(new Segment(text, List.of(authors.get(choice.index())))), seconds);
+        return output(text, item, List.of(new Segment(text, List.of(authors.get(choice.index())))), seconds, scored);
     }
 
-    private static Output output(String text, GsmItem item, List<Segment> segments, double seconds) {
+    /** The metric of rerank and cool+rerank. */
+    public RerankMetric rerankMetric() {
+        return rerankMetric;
+    }
+
+    /** What a scorer scores after a whole answer. */
+    public Rerank.Ending ending() {
+        return ending;
+    }
+
+    private static Output output(String text, GsmItem item, List<Segment> segments, double seconds,
+            List<Candidate> candidates) {
         String extracted = Answers.extract(text);
-        return new Output(text, extracted, extracted != null && extracted.equals(item.gold()), segments, seconds);
+        return new Output(text, extracted, extracted != null && extracted.equals(item.gold()), segments, seconds,
+                candidates);
     }
 }

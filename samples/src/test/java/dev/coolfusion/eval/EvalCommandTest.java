@@ -44,6 +44,9 @@ class EvalCommandTest {
         assertTrue(r.out().contains("cool+rerank"), r.out());
         JsonNode root = new ObjectMapper().readTree(json.toFile());
         assertEquals(3, root.get("items").size());
+        assertEquals("avg-ppl", root.get("metric").asText());
+        assertEquals("bits-per-byte", root.get("rerank-metric").asText());
+        assertTrue(root.get("rerank-end").asText().startsWith("stop"), root.get("rerank-end").asText());
         Set<String> methods = new HashSet<>();
         for (JsonNode m : root.get("methods")) {
             methods.add(m.get("method").asText());
@@ -69,6 +72,22 @@ class EvalCommandTest {
             assertTrue(singles.contains(outs.get("rerank").get("text").asText()));
             String cr = outs.get("cool+rerank").get("text").asText();
             assertTrue(singles.contains(cr) || cr.equals(outs.get("cool").get("text").asText()));
+            // every rerank candidate with its score and per-scorer perplexity; the winner has the lowest score
+            for (String m : List.of("rerank", "cool+rerank")) {
+                JsonNode cands = outs.get(m).get("candidates");
+                assertEquals(m.equals("rerank") ? 3 : 4, cands.size(), m);
+                double best = Double.POSITIVE_INFINITY;
+                for (JsonNode c : cands) {
+                    best = Math.min(best, c.get("score").asDouble());
+                    assertEquals(3, c.get("perplexity").size());
+                }
+                boolean winnerIsBest = false;
+                for (JsonNode c : cands) {
+                    winnerIsBest |= c.get("score").asDouble() == best
+                            && c.get("text").asText().equals(outs.get(m).get("text").asText());
+                }
+                assertTrue(winnerIsBest, m + ": " + cands);
+            }
         }
         byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 8);
         assertEquals(0x89, head[0] & 0xff);
@@ -94,6 +113,10 @@ class EvalCommandTest {
         r = run("eval", "--config", cfg, "--data", good.toString(), "--methods", "cool,best", "--no-progress");
         assertEquals(1, r.code());
         assertTrue(r.err().contains("unknown method 'best'"), r.err());
+
+        r = run("eval", "--config", cfg, "--data", good.toString(), "--rerank-end", "later", "--no-progress");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--rerank-end must be stop, eos or none"), r.err());
 
         r = run("eval", "--config", tmp.resolve("missing.yaml").toString(), "--data", good.toString());
         assertEquals(1, r.code());
