@@ -6,33 +6,23 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 class BoundariesCommandTest {
 
-    record Result(int exitCode, String out, String err) {}
-
-    static Result run(String... args) {
+    /** Runs the command line; arguments that start with an option run {@code boundaries}. */
+    static Cli.Result run(String... args) {
         if (args.length > 0 && args[0].startsWith("--")) {
             String[] withCommand = new String[args.length + 1];
             withCommand[0] = "boundaries";
             System.arraycopy(args, 0, withCommand, 1, args.length);
             args = withCommand;
         }
-        CommandLine cli = CoolFusionCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        int code = cli.execute(args);
-        return new Result(code, out.toString(), err.toString());
+        return Cli.run(args);
     }
 
     static Path tokenizers() {
@@ -43,7 +33,7 @@ class BoundariesCommandTest {
     }
 
     private static JsonNode json(String... args) throws Exception {
-        Result r = run(args);
+        Cli.Result r = run(args);
         assertEquals(0, r.exitCode(), r.err());
         return new ObjectMapper().readTree(r.out());
     }
@@ -80,7 +70,7 @@ class BoundariesCommandTest {
     @Test
     void humanOutputShowsTokensWordsAndSegment() {
         Path t = tokenizers();
-        Result r = run("--tokenizer", t.resolve("qwen3").toString(), "--text", "12345 x");
+        Cli.Result r = run("--tokenizer", t.resolve("qwen3").toString(), "--text", "12345 x");
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains("segment:           \"1\""), r.out());
         assertTrue(r.out().contains("\"12345\"") || r.out().contains("\"1\"@0"), r.out());
@@ -88,24 +78,24 @@ class BoundariesCommandTest {
 
     @Test
     void badInputGetsClearErrors() {
-        Result none = run("boundaries", "--text", "x");
+        Cli.Result none = run("boundaries", "--text", "x");
         assertEquals(2, none.exitCode());
         assertTrue(none.err().contains("Missing required option: '--tokenizer"), none.err());
-        Result unreadable = run("boundaries", "--tokenizer", "/no/such/tokenizer.json", "--text", "x");
+        Cli.Result unreadable = run("boundaries", "--tokenizer", "/no/such/tokenizer.json", "--text", "x");
         assertEquals(1, unreadable.exitCode());
         assertTrue(unreadable.err().contains("cannot read tokenizer file /no/such/tokenizer.json"), unreadable.err());
         Path t = tokenizers();
-        Result empty = run("boundaries", "--tokenizer", t.resolve("llama3").toString(), "--text", "");
+        Cli.Result empty = run("boundaries", "--tokenizer", t.resolve("llama3").toString(), "--text", "");
         assertEquals(1, empty.exitCode());
         assertTrue(empty.err().contains("--text is empty"), empty.err());
-        Result unknown = run("frobnicate");
+        Cli.Result unknown = run("frobnicate");
         assertEquals(2, unknown.exitCode());
         assertTrue(unknown.err().contains("Unmatched argument"), unknown.err());
     }
 
     @Test
     void demoFusesTheBundledModelsAndPrintsTheTable() {
-        Result r = run("demo", "--show", "1", "--sample", "2", "--no-color");
+        Cli.Result r = run("demo", "--show", "1", "--sample", "2", "--no-color");
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains("fused: "), r.out());
         assertTrue(r.out().matches("(?s).*fused: .*\\[[ABC](\\+[ABC])*\\].*"), r.out());

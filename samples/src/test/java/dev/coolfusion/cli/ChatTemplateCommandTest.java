@@ -4,28 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class ChatTemplateCommandTest {
     @TempDir
     Path tmp;
 
-    record Result(int exitCode, String out, String err) {}
-
-    static Result run(String... args) {
-        CommandLine cli = CoolFusionCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        int code = cli.execute(args);
-        return new Result(code, out.toString(), err.toString());
+    static Cli.Result run(String... args) {
+        return Cli.run(args);
     }
 
     private static Path config(String family) {
@@ -44,7 +33,7 @@ class ChatTemplateCommandTest {
     @Test
     void printsExactlyTheRenderedLlama3Prompt() throws Exception {
         Path msgs = messages("[{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Héllo \"}]");
-        Result r = run("chat-template", "--tokenizer-config", config("llama3").toString(), "--messages", msgs.toString());
+        Cli.Result r = run("chat-template", "--tokenizer-config", config("llama3").toString(), "--messages", msgs.toString());
         assertEquals(0, r.exitCode(), r.err());
         assertEquals("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
                 + "<|start_header_id|>user<|end_header_id|>\n\nHéllo<|eot_id|>"
@@ -56,9 +45,9 @@ class ChatTemplateCommandTest {
         Path msgs = messages("[{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\"},"
                 + " {\"role\": \"user\", \"content\": \"Bye\"}]");
         String base = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n";
-        Result with = run("chat-template", "--tokenizer-config", config("qwen3").toString(), "--messages", msgs.toString());
+        Cli.Result with = run("chat-template", "--tokenizer-config", config("qwen3").toString(), "--messages", msgs.toString());
         assertEquals(base + "<|im_start|>assistant\n", with.out());
-        Result without = run("chat-template", "--tokenizer-config", config("qwen3").toString(), "--messages", msgs.toString(),
+        Cli.Result without = run("chat-template", "--tokenizer-config", config("qwen3").toString(), "--messages", msgs.toString(),
                 "--no-generation-prompt");
         assertEquals(base, without.out());
     }
@@ -73,12 +62,12 @@ class ChatTemplateCommandTest {
                 + "{% endif %}{% endfor %}[{{ ns.sys }}]{% if add_generation_prompt %}\\n>{% endif %}\\n\"}");
         Path msgs = messages("[{\"role\": \"system\", \"content\": \" S \"}, {\"role\": \"user\", \"content\": \" a \"},"
                 + " {\"role\": \"assistant\", \"content\": \"b\"}]");
-        Result r = run("chat-template", "--tokenizer-config", config.toString(), "--messages", msgs.toString());
+        Cli.Result r = run("chat-template", "--tokenizer-config", config.toString(), "--messages", msgs.toString());
         assertEquals(0, r.exitCode(), r.err());
         // trim_blocks drops the newline after "{% if ... %}" and after "{% endif %}"
         assertEquals("<s>1:USER:a</s>2:ASSISTANT:b[S]>", r.out());
 
-        Result raised = run("chat-template", "--tokenizer-config", config.toString(), "--messages",
+        Cli.Result raised = run("chat-template", "--tokenizer-config", config.toString(), "--messages",
                 messages("[{\"role\": \"user\", \"content\": \"!rm\"}]").toString());
         assertEquals(1, raised.exitCode());
         assertEquals("error: chat template raised an exception: no commands\n", raised.err());
@@ -88,25 +77,25 @@ class ChatTemplateCommandTest {
     @Test
     void badInputGivesOneErrorLineAndExitCode1() throws Exception {
         Path good = messages("[{\"role\": \"user\", \"content\": \"Hi\"}]");
-        Result missing = run("chat-template", "--tokenizer-config", tmp.resolve("nope.json").toString(), "--messages", good.toString());
+        Cli.Result missing = run("chat-template", "--tokenizer-config", tmp.resolve("nope.json").toString(), "--messages", good.toString());
         assertEquals(1, missing.exitCode());
         assertTrue(missing.err().startsWith("error: cannot read tokenizer config"), missing.err());
         assertEquals(1, missing.err().lines().count(), missing.err());
 
-        Result badJson = run("chat-template", "--tokenizer-config", config("llama3").toString(), "--messages",
+        Cli.Result badJson = run("chat-template", "--tokenizer-config", config("llama3").toString(), "--messages",
                 messages("[{\"role\": \"user\", ").toString());
         assertEquals(1, badJson.exitCode());
         assertTrue(badJson.err().startsWith("error: cannot parse messages file"), badJson.err());
         assertEquals(1, badJson.err().lines().count(), badJson.err());
 
-        Result notList = run("chat-template", "--tokenizer-config", config("llama3").toString(), "--messages",
+        Cli.Result notList = run("chat-template", "--tokenizer-config", config("llama3").toString(), "--messages",
                 messages("{\"role\": \"user\"}").toString());
         assertEquals(1, notList.exitCode());
         assertTrue(notList.err().startsWith("error: messages file"), notList.err());
 
         Path noTemplate = tmp.resolve("plain_config.json");
         Files.writeString(noTemplate, "{\"eos_token\": \"</s>\"}");
-        Result none = run("chat-template", "--tokenizer-config", noTemplate.toString(), "--messages", good.toString());
+        Cli.Result none = run("chat-template", "--tokenizer-config", noTemplate.toString(), "--messages", good.toString());
         assertEquals(1, none.exitCode());
         assertTrue(none.err().contains("has no chat_template"), none.err());
     }

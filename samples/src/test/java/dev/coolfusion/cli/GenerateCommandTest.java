@@ -15,7 +15,7 @@ class GenerateCommandTest {
     void fusesModelFoldersAndPrintsTheTrace() {
         Path llama = ScoreCommandTest.tiny("llama");
         Path qwen2 = ScoreCommandTest.tiny("qwen2");
-        BoundariesCommandTest.Result r = BoundariesCommandTest.run("generate", "--model", llama.toString(), "--model",
+        Cli.Result r = Cli.run("generate", "--model", llama.toString(), "--model",
                 qwen2.toString(), "--prompt", "<s> t5 t9", "--max-new-tokens", "5", "--trace");
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains("step 0"), r.out());
@@ -34,18 +34,18 @@ class GenerateCommandTest {
                 metric: bits-per-byte
                 options: {max-new-tokens: 3}
                 """.formatted(ScoreCommandTest.tiny("mistral"), ScoreCommandTest.tiny("phi3")));
-        BoundariesCommandTest.Result r = BoundariesCommandTest.run("generate", "--config", config.toString(), "--prompt", "<s> t7");
+        Cli.Result r = Cli.run("generate", "--config", config.toString(), "--prompt", "<s> t7");
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains(" 3 tokens)"), r.out());
     }
 
     @Test
     void badInputGetsClearErrors(@TempDir Path dir) {
-        BoundariesCommandTest.Result missing = BoundariesCommandTest.run("generate", "--config",
+        Cli.Result missing = Cli.run("generate", "--config",
                 dir.resolve("none.yaml").toString(), "--prompt", "x");
         assertEquals(1, missing.exitCode());
         assertTrue(missing.err().contains("cannot read fusion config"), missing.err());
-        BoundariesCommandTest.Result metric = BoundariesCommandTest.run("generate", "--model",
+        Cli.Result metric = Cli.run("generate", "--model",
                 ScoreCommandTest.tiny("llama").toString(), "--prompt", "<s>", "--metric", "bleu");
         assertEquals(1, metric.exitCode());
         assertTrue(metric.err().contains("unknown metric 'bleu'"), metric.err());

@@ -35,7 +35,7 @@ class ScoreCommandTest {
         JsonNode logits = ref.get("logits").get(0);
         List<String> idList = new ArrayList<>();
         ids.forEach(id -> idList.add(id.asText()));
-        BoundariesCommandTest.Result r = BoundariesCommandTest.run("score", "--model", dir.toString(), "--ids",
+        Cli.Result r = Cli.run("score", "--model", dir.toString(), "--ids",
                 String.join(",", idList), "--json");
         assertEquals(0, r.exitCode(), r.err());
         JsonNode doc = JSON.readTree(r.out());
@@ -70,13 +70,13 @@ class ScoreCommandTest {
         String[] words = text.split(" ");
         String context = String.join(" ", java.util.Arrays.copyOfRange(words, 0, 4));
         String rest = " " + String.join(" ", java.util.Arrays.copyOfRange(words, 4, words.length));
-        BoundariesCommandTest.Result byText = BoundariesCommandTest.run("score", "--model", dir.toString(),
+        Cli.Result byText = Cli.run("score", "--model", dir.toString(),
                 "--context", context, "--text", rest, "--json");
         assertEquals(0, byText.exitCode(), byText.err());
         JsonNode doc = JSON.readTree(byText.out());
         List<String> allIds = new ArrayList<>();
         ref.get("input_ids").get(0).forEach(id -> allIds.add(id.asText()));
-        BoundariesCommandTest.Result byIds = BoundariesCommandTest.run("score", "--model", dir.toString(), "--ids",
+        Cli.Result byIds = Cli.run("score", "--model", dir.toString(), "--ids",
                 String.join(",", allIds), "--json");
         JsonNode all = JSON.readTree(byIds.out());
         assertEquals(words.length - 4, doc.get("ids").size());
@@ -84,20 +84,20 @@ class ScoreCommandTest {
             assertEquals(all.get("ids").get(4 + i).asInt(), doc.get("ids").get(i).asInt());
             assertEquals(all.get("logprobs").get(4 + i).asDouble(), doc.get("logprobs").get(i).asDouble(), 1e-5);
         }
-        BoundariesCommandTest.Result human = BoundariesCommandTest.run("score", "--model", dir.toString(),
+        Cli.Result human = Cli.run("score", "--model", dir.toString(),
                 "--context", context, "--text", rest);
         assertTrue(human.out().contains("nll ") && human.out().contains("ppl "), human.out());
     }
 
     @Test
     void badInputGetsClearErrors() {
-        BoundariesCommandTest.Result both = BoundariesCommandTest.run("score", "--model", "x", "--ids", "1", "--text", "a");
+        Cli.Result both = Cli.run("score", "--model", "x", "--ids", "1", "--text", "a");
         assertEquals(2, both.exitCode());
         assertTrue(both.err().contains("mutually exclusive"), both.err());
-        BoundariesCommandTest.Result missing = BoundariesCommandTest.run("score", "--model", "/no/model", "--ids", "1,2");
+        Cli.Result missing = Cli.run("score", "--model", "/no/model", "--ids", "1,2");
         assertEquals(1, missing.exitCode());
         assertTrue(missing.err().contains("/no/model"), missing.err());
-        BoundariesCommandTest.Result notNumbers = BoundariesCommandTest.run("score", "--model", "x", "--ids", "1,a");
+        Cli.Result notNumbers = Cli.run("score", "--model", "x", "--ids", "1,a");
         assertEquals(2, notNumbers.exitCode());
         assertTrue(notNumbers.err().contains("'a'"), notNumbers.err());
     }
