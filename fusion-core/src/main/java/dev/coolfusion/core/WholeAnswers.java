@@ -12,22 +12,52 @@ import java.util.List;
 
 /**
  * Joint assessment of whole answers, the input of the paper's Rerank baseline: every scorer opens its own prompt
- * and scores every answer, in its own tokenization, in one batched call; a complete answer is followed by the
- * scorer's end-of-sequence token, so that the scorers also judge where it stops. Every state is released before
- * this returns.
+ * and scores every answer, in its own tokenization, in one batched call. A complete answer is followed by what ends
+ * it (an {@link Ending}: a stop string, or each scorer's end-of-sequence token), so that the scorers also judge where
+ * it stops; without it an answer cut short or run on costs nothing. Every state is released before this returns.
  */
 public final class WholeAnswers {
     private WholeAnswers() {}
 
     /**
+     * What each scorer scores after every answer.
+     *
+     * @param suffix        text appended to every answer before each scorer tokenizes it (e.g. a stop string); the
+     *                      metric sees it as part of the candidate text
+     * @param endOfSequence whether each scorer's own end-of-sequence token (if it has one) is scored after it
+     */
+    public record Ending(String suffix, boolean endOfSequence) {
+        /** Nothing: the answer's own tokens only (the answer might go on). */
+        public static final Ending NONE = new Ending("", false);
+        /** Each scorer's end-of-sequence token. */
+        public static final Ending EOS = new Ending("", true);
+
+        public Ending {
+            requireNonNull(suffix, "suffix is null");
+        }
+
+        /** The given stop string, as each scorer tokenizes it after the answer. */
+        public static Ending stop(String stop) {
+            return new Ending(stop, false);
+        }
+
+        /** What ends a generation under these options: the first stop string, else end-of-sequence. */
+        public static Ending of(FusionOptions options) {
+            return options.stopStrings().isEmpty() ? EOS : stop(options.stopStrings().get(0));
+        }
+    }
+
+    /**
      * @param scorers      the scoring models
      * @param promptTokens one prompt per scorer, tokenized by that scorer's codec (e.g. its chat template)
      * @param answers      the candidate answers
-     * @param complete     whether the answers are finished (each scorer then scores its end-of-sequence token too)
-     * @return one evidence entry per answer, with one {@link ModelLogProbs} per scorer, ready for a rerank metric
+     * @param ending       what each scorer scores after every answer
+     * @return one evidence entry per answer (its text with the ending's suffix), with one {@link ModelLogProbs} per
+     *         scorer, ready for a rerank metric
      */
     public static List<CandidateEvidence> assess(List<? extends SourceModel> scorers, List<List<Integer>> promptTokens,
-            List<String> answers, boolean complete) {
+            List<String> answers, Ending ending) {
+        requireNonNull(ending, "ending is null");
         requireNonNull(scorers, "scorers is null");
         requireNonNull(promptTokens, "promptTokens is null");
         requireNonNull(answers, "answers is null");
@@ -44,8 +74,8 @@ public final class WholeAnswers {
             SourceModel scorer = scorers.get(s);
             List<List<Integer>> tokens = new ArrayList<>();
             for (String answer : answers) {
-                List<Integer> ids = new ArrayList<>(scorer.codec().encodeContinuation(answer).ids());
-                if (complete) {
+                List<Integer> ids = new ArrayList<>(scorer.codec().encodeContinuation(answer + ending.suffix()).ids());
+                if (ending.endOfSequence()) {
                     scorer.codec().primaryEndOfSequenceId().ifPresent(ids::add);
                 }
                 tokens.add(ids);
@@ -65,7 +95,7 @@ public final class WholeAnswers {
         }
         List<CandidateEvidence> out = new ArrayList<>(answers.size());
         for (int a = 0; a < answers.size(); a++) {
-            out.add(new CandidateEvidence(answers.get(a), complete, byAnswer.get(a)));
+            out.add(new CandidateEvidence(answers.get(a) + ending.suffix(), ending.endOfSequence(), byAnswer.get(a)));
         }
         return out;
     }

@@ -15,7 +15,7 @@ class WholeAnswersTest {
         ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
         ScriptedModel dog = new ScriptedModel("dog", CharCodec.Words.SPACES, "the dog", 0.6);
         List<List<Integer>> prompts = List.of(List.of(CharCodec.BOS), List.of(CharCodec.BOS));
-        List<CandidateEvidence> evidence = WholeAnswers.assess(List.of(cat, dog), prompts, List.of("the cat", "the dog"), true);
+        List<CandidateEvidence> evidence = WholeAnswers.assess(List.of(cat, dog), prompts, List.of("the cat", "the dog"), WholeAnswers.Ending.EOS);
         assertEquals(2, evidence.size());
         for (CandidateEvidence e : evidence) {
             assertEquals(List.of("cat", "dog"), e.byModel().stream().map(m -> m.model()).toList());
@@ -28,15 +28,19 @@ class WholeAnswersTest {
         assertEquals(0, cat.liveStates());
         assertEquals(0, dog.liveStates());
 
-        List<CandidateEvidence> open = WholeAnswers.assess(List.of(cat), List.of(List.of(CharCodec.BOS)), List.of("the"), false);
+        List<CandidateEvidence> open = WholeAnswers.assess(List.of(cat), List.of(List.of(CharCodec.BOS)), List.of("the"), WholeAnswers.Ending.NONE);
         assertEquals(3, open.get(0).byModel().get(0).logProbs().size(), "an unfinished answer gets no EOS");
+        List<CandidateEvidence> stop = WholeAnswers.assess(List.of(cat), List.of(List.of(CharCodec.BOS)), List.of("the"),
+                WholeAnswers.Ending.of(FusionOptions.builder().stopStrings(List.of(" c")).build()));
+        assertEquals("the c", stop.get(0).text(), "a stop-string ending is scored as text after the answer");
+        assertEquals(5, stop.get(0).byModel().get(0).logProbs().size());
     }
 
     @Test
     void rejectsMismatchedInput() {
         ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
-        assertThrows(IllegalArgumentException.class, () -> WholeAnswers.assess(List.of(cat), List.of(), List.of("x"), true));
+        assertThrows(IllegalArgumentException.class, () -> WholeAnswers.assess(List.of(cat), List.of(), List.of("x"), WholeAnswers.Ending.EOS));
         assertThrows(IllegalArgumentException.class,
-                () -> WholeAnswers.assess(List.of(cat), List.of(List.of(1)), List.of(), true));
+                () -> WholeAnswers.assess(List.of(cat), List.of(List.of(1)), List.of(), WholeAnswers.Ending.EOS));
     }
 }

@@ -90,7 +90,7 @@ public final class WholeAnswerRerank implements ChatModel {
         if (proposerNames.size() != answers.size()) {
             throw new IllegalArgumentException("one proposer name per answer");
         }
-        List<CandidateEvidence> evidence = WholeAnswers.assess(scorers, prompts.tokens(messages), answers, true);
+        List<CandidateEvidence> evidence = WholeAnswers.assess(scorers, prompts.tokens(messages), answers, WholeAnswers.Ending.EOS);
         double[] scores = metric.score(evidence);
         int best = metric.select(evidence);
         List<Candidate> candidates = new ArrayList<>();

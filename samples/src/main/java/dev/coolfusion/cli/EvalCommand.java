@@ -1,5 +1,9 @@
 package dev.coolfusion.cli;
 
+import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.WholeAnswers;
+import dev.coolfusion.core.inject.ComponentSpec;
+import dev.coolfusion.core.inject.Plugins;
 import dev.coolfusion.eval.EvalMethod;
 import dev.coolfusion.eval.EvalReport;
 import dev.coolfusion.eval.Evaluator;
@@ -9,11 +13,8 @@ import dev.coolfusion.eval.GsmData;
 import dev.coolfusion.eval.GsmItem;
 import dev.coolfusion.eval.Rerank;
 import dev.coolfusion.eval.ResultsChart;
-import dev.coolfusion.core.FusionOptions;
-import dev.coolfusion.core.inject.ComponentSpec;
-import dev.coolfusion.core.inject.Plugins;
-import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.RerankMetric;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,9 +23,9 @@ import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** GSM8K-style evaluation of single sources, Rerank, Cool-Fusion and its ablations (the paper's Table 3 protocol). */
 @Command(name = "eval", description = {
@@ -104,7 +105,7 @@ final class EvalCommand implements Callable<Integer> {
                 }
             }
             RerankMetric wholeAnswer = rerankMetric == null ? Evaluator.defaultRerankMetric() : Plugins.discover().metric(ComponentSpec.of(rerankMetric));
-            Rerank.Ending ending = ending(rerankEnd, setup.options());
+            WholeAnswers.Ending ending = ending(rerankEnd, setup.options());
             Evaluator evaluator = new Evaluator(setup.sources(), setup.metric(), wholeAnswer, ending, setup.options(),
                     fewShot);
             EvalReport report = new EvalReport(chosen);
@@ -149,24 +150,24 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    static Rerank.Ending ending(String spec, FusionOptions options) {
+    static WholeAnswers.Ending ending(String spec, FusionOptions options) {
         if (spec == null) {
-            return Rerank.Ending.of(options);
+            return WholeAnswers.Ending.of(options);
         }
         return switch (spec) {
-            case "none" -> Rerank.Ending.NONE;
-            case "eos" -> Rerank.Ending.EOS;
+            case "none" -> WholeAnswers.Ending.NONE;
+            case "eos" -> WholeAnswers.Ending.EOS;
             case "stop" -> {
                 if (options.stopStrings().isEmpty()) {
                     throw new FusionException("--rerank-end stop: the config has no stop strings");
                 }
-                yield Rerank.Ending.stop(options.stopStrings().get(0));
+                yield WholeAnswers.Ending.stop(options.stopStrings().get(0));
             }
             default -> throw new FusionException("--rerank-end must be stop, eos or none, got '" + spec + "'");
         };
     }
 
-    static String describe(Rerank.Ending e) {
+    static String describe(WholeAnswers.Ending e) {
         if (e.suffix().isEmpty()) {
             return e.endOfSequence() ? "eos" : "none";
         }

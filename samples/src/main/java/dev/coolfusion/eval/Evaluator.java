@@ -7,6 +7,7 @@ import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepTrace;
+import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.core.metric.BitsPerByte;
 import dev.coolfusion.spi.ModelLogProbs;
@@ -65,17 +66,17 @@ public final class Evaluator {
     private final Map<String, SourceModel> sources = new LinkedHashMap<>();
     private final RerankMetric metric;
     private final RerankMetric rerankMetric;
-    private final Rerank.Ending ending;
+    private final WholeAnswers.Ending ending;
     private final FusionOptions options;
     private final FewShot shots;
     private final Map<String, CoolFusion> fusions = new HashMap<>();
 
     /**
      * Cool-Fusion with {@code metric}; {@code rerank} and {@code cool+rerank} with the default whole-answer metric
-     * ({@link #defaultRerankMetric()}), every candidate scored with what ends it ({@link Rerank.Ending#of}).
+     * ({@link #defaultRerankMetric()}), every candidate scored with what ends it ({@link WholeAnswers.Ending#of}).
      */
     public Evaluator(List<SourceModel> sources, RerankMetric metric, FusionOptions options, FewShot shots) {
-        this(sources, metric, defaultRerankMetric(), Rerank.Ending.of(options), options, shots);
+        this(sources, metric, defaultRerankMetric(), WholeAnswers.Ending.of(options), options, shots);
     }
 
     /**
@@ -93,7 +94,7 @@ public final class Evaluator {
      * @param rerankMetric the whole-answer metric of {@code rerank} and {@code cool+rerank}
      * @param ending       what each scorer scores after a whole answer
      */
-    public Evaluator(List<SourceModel> sources, RerankMetric metric, RerankMetric rerankMetric, Rerank.Ending ending,
+    public Evaluator(List<SourceModel> sources, RerankMetric metric, RerankMetric rerankMetric, WholeAnswers.Ending ending,
             FusionOptions options, FewShot shots) {
         for (SourceModel s : sources) {
             this.sources.put(s.name(), s);
@@ -193,7 +194,7 @@ public final class Evaluator {
     }
 
     /** What a scorer scores after a whole answer. */
-    public Rerank.Ending ending() {
+    public WholeAnswers.Ending ending() {
         return ending;
     }
 

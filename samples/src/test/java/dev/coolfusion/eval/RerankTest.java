@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.demo.BundledModels;
 import java.util.List;
@@ -34,10 +35,10 @@ class RerankTest {
             String prompt = FewShot.builtIn(3).prompt("Tom has 4 bags with 6 apples in each. How many apples does he have?");
             List<String> answers = List.of(" 4 * 6 = 24. The answer is 24.", " 4 * 6 = 24. The answer is");
             AveragePerplexity metric = new AveragePerplexity();
-            Rerank.Choice none = Rerank.choose(prompt, answers, setup.sources(), metric, Rerank.Ending.NONE);
-            Rerank.Choice eos = Rerank.choose(prompt, answers, setup.sources(), metric, Rerank.Ending.EOS);
-            Rerank.Choice stop = Rerank.choose(prompt, answers, setup.sources(), metric, Rerank.Ending.of(setup.options()));
-            assertEquals("\n\n", Rerank.Ending.of(setup.options()).suffix(), "the config's first stop string");
+            Rerank.Choice none = Rerank.choose(prompt, answers, setup.sources(), metric, WholeAnswers.Ending.NONE);
+            Rerank.Choice eos = Rerank.choose(prompt, answers, setup.sources(), metric, WholeAnswers.Ending.EOS);
+            Rerank.Choice stop = Rerank.choose(prompt, answers, setup.sources(), metric, WholeAnswers.Ending.of(setup.options()));
+            assertEquals("\n\n", WholeAnswers.Ending.of(setup.options()).suffix(), "the config's first stop string");
             for (int c = 0; c < answers.size(); c++) {
                 assertEquals(answers.get(c), none.evidence().get(c).text());
                 assertEquals(answers.get(c) + "\n\n", stop.evidence().get(c).text());
@@ -60,7 +61,7 @@ class RerankTest {
             double[] cut = {none.scores()[1], stop.scores()[1]};
             assertTrue(stop.scores()[1] > none.scores()[1], "the blank line after a cut answer is unlikely: " + java.util.Arrays.toString(cut));
             // An empty answer is scored by its ending alone.
-            Rerank.Choice empty = Rerank.choose(prompt, List.of(""), setup.sources(), metric, Rerank.Ending.stop("\n\n"));
+            Rerank.Choice empty = Rerank.choose(prompt, List.of(""), setup.sources(), metric, WholeAnswers.Ending.stop("\n\n"));
             assertTrue(Double.isFinite(empty.scores()[0]));
         }
     }
