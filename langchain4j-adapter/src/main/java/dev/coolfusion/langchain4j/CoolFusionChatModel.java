@@ -24,13 +24,10 @@ import java.util.List;
  * }
  * }</pre>
  */
-public final class CoolFusionChatModel implements ChatModel, AutoCloseable {
-    private final FusedChat chat;
-    private final boolean ownsBackend;
+public final class CoolFusionChatModel extends FusedModel implements ChatModel {
 
     private CoolFusionChatModel(Builder builder) {
-        this.chat = builder.buildChat();
-        this.ownsBackend = builder.ownsBackend;
+        super(builder);
     }
 
     public static Builder builder() {
@@ -56,22 +53,6 @@ public final class CoolFusionChatModel implements ChatModel, AutoCloseable {
     @Override
     public ModelProvider provider() {
         return ModelProvider.OTHER;
-    }
-
-    public String modelName() {
-        return chat.modelName;
-    }
-
-    public FusionBackend backend() {
-        return chat.backend;
-    }
-
-    /** Closes the source models if this model created them from a config. */
-    @Override
-    public void close() {
-        if (ownsBackend) {
-            chat.backend.close();
-        }
     }
 
     public static final class Builder extends ModelBuilder<Builder> {

@@ -15,15 +15,12 @@ import java.util.Map;
  * overridden by the builder's {@code maxOutputTokens}, {@code temperature}, {@code topP} and {@code stopSequences}.
  * The response metadata has {@code "steps"} (the per-segment trace) and {@code "promptTokens"} (per source).
  */
-public final class CoolFusionLanguageModel implements LanguageModel, AutoCloseable {
-    private final FusedChat chat;
+public final class CoolFusionLanguageModel extends FusedModel implements LanguageModel {
     private final FusionOptions options;
-    private final boolean ownsBackend;
 
     private CoolFusionLanguageModel(Builder builder) {
-        this.chat = builder.buildChat();
+        super(builder);
         this.options = chat.options(chat.defaultParameters);
-        this.ownsBackend = builder.ownsBackend;
     }
 
     public static Builder builder() {
@@ -37,18 +34,6 @@ public final class CoolFusionLanguageModel implements LanguageModel, AutoCloseab
         String first = chat.backend.fusion().sources().get(0).name();
         return new Response<>(g.text(), new TokenUsage(g.promptTokens().get(first), g.outputTokens()),
                 FusedChat.finishReason(g.finish()), Map.of("steps", g.steps(), "promptTokens", g.promptTokens()));
-    }
-
-    public String modelName() {
-        return chat.modelName;
-    }
-
-    /** Closes the source models if this model created them from a config. */
-    @Override
-    public void close() {
-        if (ownsBackend) {
-            chat.backend.close();
-        }
     }
 
     public static final class Builder extends ModelBuilder<Builder> {

@@ -22,13 +22,10 @@ import java.util.List;
  * released, and the exception goes to {@code onError} (and to the {@link ChatModelListener}s). Parameters, refused
  * features and metadata are as in {@link CoolFusionChatModel}.
  */
-public final class CoolFusionStreamingChatModel implements StreamingChatModel, AutoCloseable {
-    private final FusedChat chat;
-    private final boolean ownsBackend;
+public final class CoolFusionStreamingChatModel extends FusedModel implements StreamingChatModel {
 
     private CoolFusionStreamingChatModel(Builder builder) {
-        this.chat = builder.buildChat();
-        this.ownsBackend = builder.ownsBackend;
+        super(builder);
     }
 
     public static Builder builder() {
@@ -67,18 +64,6 @@ public final class CoolFusionStreamingChatModel implements StreamingChatModel, A
     @Override
     public ModelProvider provider() {
         return ModelProvider.OTHER;
-    }
-
-    public String modelName() {
-        return chat.modelName;
-    }
-
-    /** Closes the source models if this model created them from a config. */
-    @Override
-    public void close() {
-        if (ownsBackend) {
-            chat.backend.close();
-        }
     }
 
     public static final class Builder extends ModelBuilder<Builder> {
