@@ -2,9 +2,6 @@ package dev.coolfusion.djl.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Set;
 
 /**
  * Pre-allocated key/value storage for one token sequence, shared by the states that are prefixes of it.
@@ -14,20 +11,13 @@ import java.util.Set;
  * place (a "tail claim"); any other state that grows copies its prefix into a new store. This keeps states
  * persistent without copying the cache on every step.
  */
-final class KvStore implements AutoCloseable {
-    final NDManager manager;
-    final NDArray keys;
-    final NDArray values;
+final class KvStore extends SharedKv {
     final NDArray[] layerKeys;
     final NDArray[] layerValues;
     final int capacity;
-    final Set<ModelState> users = Collections.newSetFromMap(new IdentityHashMap<>());
-    private boolean closed;
 
     KvStore(NDManager manager, NDArray keys, NDArray values, NDArray[] layerKeys, NDArray[] layerValues, int capacity) {
-        this.manager = manager;
-        this.keys = keys;
-        this.values = values;
+        super(manager, keys, values);
         this.layerKeys = layerKeys;
         this.layerValues = layerValues;
         this.capacity = capacity;
@@ -45,24 +35,5 @@ final class KvStore implements AutoCloseable {
     /** Whether {@code state} may append {@code tokens} positions in place. */
     boolean canAppend(ModelState state, int tokens) {
         return usedLength() == state.storeLength && state.storeLength + tokens <= capacity;
-    }
-
-    void removeUser(ModelState state) {
-        users.remove(state);
-        if (users.isEmpty()) {
-            close();
-        }
-    }
-
-    boolean isClosed() {
-        return closed;
-    }
-
-    @Override
-    public void close() {
-        if (!closed) {
-            closed = true;
-            manager.close();
-        }
     }
 }
