@@ -34,11 +34,8 @@ final class BenchModelCommand implements Callable<Integer> {
         String shape;
     }
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu, gpu or gpu:N (default: ${DEFAULT-VALUE}).")
-    String device;
-
-    @Option(names = "--dtype", defaultValue = "float32", description = "float32 or float16 (default: ${DEFAULT-VALUE}).")
-    String dtype;
+    @CommandLine.Mixin
+    DjlModelOptionsMixin runtime;
 
     @Option(names = "--threads", description = "libtorch intra-op threads (default: libtorch's choice).")
     Integer threads;
@@ -52,7 +49,7 @@ final class BenchModelCommand implements Callable<Integer> {
             System.setProperty("ai.djl.pytorch.num_threads", threads.toString());
             System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         }
-        DjlModelOptions.Builder options = DjlModelOptions.builder().device(device).dtype(dtype);
+        DjlModelOptions.Builder options = runtime.builder();
         Path dir = target.model;
         Path generated = null;
         if (target.shape != null) {

@@ -8,8 +8,7 @@ import dev.coolfusion.core.StepTrace;
 import dev.coolfusion.core.inject.ComponentSpec;
 import dev.coolfusion.core.inject.FusionConfig;
 import dev.coolfusion.core.inject.FusionConfigLoader;
-import dev.coolfusion.core.inject.Plugins;
-import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.eval.FusionSetup;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -58,16 +57,13 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--prompt is empty: give the text to continue");
         }
         FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config) : fromModels(sources.models);
+        if (metric != null) {
+            config = new FusionConfig(config.sources(), ComponentSpec.of(metric), config.options());
+        }
         FusionOptions options = maxNewTokens == null ? config.options()
                 : config.options().toBuilder().maxNewTokens(maxNewTokens).build();
-        Plugins plugins = Plugins.discover();
-        List<SourceModel> models = new ArrayList<>();
-        try {
-            for (ComponentSpec source : config.sources()) {
-                models.add(plugins.sourceModel(source));
-            }
-            CoolFusion fusion = CoolFusion.builder().sources(models)
-                    .metric(plugins.metric(metric == null ? config.metric() : ComponentSpec.of(metric))).build();
+        try (FusionSetup setup = FusionSetup.of(config)) {
+            CoolFusion fusion = CoolFusion.builder().sources(setup.sources()).metric(setup.metric()).build();
             PrintWriter out = spec.commandLine().getOut();
             Generation g = fusion.generate(prompt, options);
             if (trace) {
@@ -81,8 +77,6 @@ final class GenerateCommand implements Callable<Integer> {
                     g.steps().size(), g.outputTokens());
             out.flush();
             return 0;
-        } finally {
-            models.forEach(SourceModel::close);
         }
     }
 

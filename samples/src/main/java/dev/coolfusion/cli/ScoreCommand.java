@@ -49,18 +49,15 @@ final class ScoreCommand implements Callable<Integer> {
         String context;
     }
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu, gpu or gpu:N (default: ${DEFAULT-VALUE}).")
-    String device;
-
-    @Option(names = "--dtype", defaultValue = "float32", description = "float32 or float16 (default: ${DEFAULT-VALUE}).")
-    String dtype;
+    @CommandLine.Mixin
+    DjlModelOptionsMixin runtime;
 
     @Option(names = "--json", description = "Print one JSON document: ids, tokens, logprobs, nll, ppl.")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
-        DjlModelOptions options = DjlModelOptions.builder().device(device).dtype(dtype).build();
+        DjlModelOptions options = runtime.builder().build();
         try (DjlSourceModel m = DjlSourceModel.load(model, options)) {
             List<Integer> ids = new ArrayList<>();
             List<Double> logProbs = new ArrayList<>();

@@ -1,14 +1,12 @@
 package dev.coolfusion.eval;
 
 import dev.coolfusion.core.FusionOptions;
-import dev.coolfusion.core.inject.ComponentSpec;
 import dev.coolfusion.core.inject.FusionConfig;
 import dev.coolfusion.core.inject.FusionConfigLoader;
 import dev.coolfusion.core.inject.Plugins;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /** The sources, metric and options a fusion config file names, created through the registered providers. */
@@ -24,19 +22,14 @@ public final class FusionSetup implements AutoCloseable {
     }
 
     public static FusionSetup load(Path configFile) {
-        FusionConfig config = FusionConfigLoader.load(configFile);
+        return of(FusionConfigLoader.load(configFile));
+    }
+
+    /** Creates the config's metric and sources (all or nothing); {@link #close()} closes the sources. */
+    public static FusionSetup of(FusionConfig config) {
         Plugins plugins = Plugins.discover();
         RerankMetric metric = plugins.metric(config.metric());
-        List<SourceModel> sources = new ArrayList<>();
-        try {
-            for (ComponentSpec spec : config.sources()) {
-                sources.add(plugins.sourceModel(spec));
-            }
-        } catch (RuntimeException e) {
-            sources.forEach(SourceModel::close);
-            throw e;
-        }
-        return new FusionSetup(config, List.copyOf(sources), metric);
+        return new FusionSetup(config, plugins.sourceModels(config.sources()), metric);
     }
 
     public FusionConfig config() {

@@ -10,7 +10,6 @@ import dev.coolfusion.core.FusionExecutors;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
 
@@ -42,16 +41,7 @@ public final class CoolFusionModule extends AbstractModule {
     @Provides
     @Singleton
     List<SourceModel> sources(Plugins plugins, FusionConfig config) {
-        List<SourceModel> out = new ArrayList<>();
-        try {
-            for (ComponentSpec spec : config.sources()) {
-                out.add(plugins.sourceModel(spec));
-            }
-        } catch (RuntimeException e) {
-            out.forEach(SourceModel::close);
-            throw e;
-        }
-        return List.copyOf(out);
+        return plugins.sourceModels(config.sources());
     }
 
     @Provides

@@ -12,6 +12,8 @@ import dev.coolfusion.spi.SourceModelProvider;
 import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TextCodecProvider;
 import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -40,6 +42,30 @@ public final class Plugins {
 
     public SourceModel sourceModel(ComponentSpec spec) {
         return create("model backend", models, spec);
+    }
+
+    /**
+     * Creates every source of a config, all or nothing: if one fails, those already created are closed before the
+     * error propagates. The caller owns (and closes) the returned models.
+     */
+    public List<SourceModel> sourceModels(List<ComponentSpec> specs) {
+        requireNonNull(specs, "specs is null");
+        List<SourceModel> out = new ArrayList<>();
+        try {
+            for (ComponentSpec spec : specs) {
+                out.add(sourceModel(spec));
+            }
+        } catch (RuntimeException e) {
+            for (SourceModel created : out) {
+                try {
+                    created.close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+        return List.copyOf(out);
     }
 
     public TextCodec codec(ComponentSpec spec) {
