@@ -46,19 +46,22 @@ public final class SegmentAligner {
     /** The boundaries that every codec shares, for {@code text} as a continuation of earlier text. */
     public TreeSet<Integer> commonBoundaries(String text) {
         requireNonNull(text, "text is null");
+        return commonBoundaries(codecs.stream().map(codec -> codec.encodeContinuation(text)).toList());
+    }
+
+    /** The boundaries that all given encodings (of one text) share. */
+    public static TreeSet<Integer> commonBoundaries(List<Encoded> encodings) {
+        requireNonNull(encodings, "encodings is null");
         TreeSet<Integer> common = null;
-        for (TextCodec codec : codecs) {
-            TreeSet<Integer> own = boundaries(codec.encodeContinuation(text));
+        for (Encoded encoded : encodings) {
+            TreeSet<Integer> own = boundaries(encoded);
             if (common == null) {
                 common = own;
             } else {
                 common.retainAll(own);
             }
-            if (common.isEmpty()) {
-                break;
-            }
         }
-        return common;
+        return common == null ? new TreeSet<>() : common;
     }
 
     /**

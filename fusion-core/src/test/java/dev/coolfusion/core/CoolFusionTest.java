@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.core.metric.BitsPerByte;
 import dev.coolfusion.spi.FusionException;
 import java.util.ArrayList;
@@ -254,6 +253,6 @@ class CoolFusionTest {
         Generation g = fusion(cat).generateFromTokens(List.of(List.of(CharCodec.BOS)), FusionOptions.defaults(),
                 step -> seen.add(step.index()));
         assertEquals(g.steps().stream().map(StepTrace::index).toList(), seen);
-        assertEquals(new AveragePerplexity().name(), "avg-ppl");
+        assertFalse(seen.isEmpty());
     }
 }

@@ -56,17 +56,10 @@ final class BoundariesCommand implements Callable<Integer> {
                 codecs.add(HfTextCodec.load(path));
             }
             List<Encoded> encodings = new ArrayList<>();
-            TreeSet<Integer> common = null;
             for (HfTextCodec codec : codecs) {
-                Encoded e = continuation ? codec.encodeContinuation(text) : codec.encode(text);
-                encodings.add(e);
-                TreeSet<Integer> own = SegmentAligner.boundaries(e);
-                if (common == null) {
-                    common = own;
-                } else {
-                    common.retainAll(own);
-                }
+                encodings.add(continuation ? codec.encodeContinuation(text) : codec.encode(text));
             }
+            TreeSet<Integer> common = SegmentAligner.commonBoundaries(encodings);
             HfTextCodec first = codecs.get(0);
             Optional<String> segment = new SegmentAligner(List.copyOf(codecs))
                     .firstSegment(first, encodings.get(0).ids(), continuation, SegmentChoice.SHORTEST);
