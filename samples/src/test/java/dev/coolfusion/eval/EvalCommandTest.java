@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.coolfusion.cli.CoolFusionCli;
+import dev.coolfusion.cli.Cli;
 import dev.coolfusion.demo.BundledModels;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
@@ -16,20 +14,11 @@ import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** The eval command in-process on the bundled models: a short smoke run and its error messages. */
 class EvalCommandTest {
-    record Result(int code, String out, String err) {}
-
-    static Result run(String... args) {
-        CommandLine cli = CoolFusionCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
-        int code = cli.execute(args);
-        return new Result(code, out.toString(), err.toString());
+    static Cli.Result run(String... args) {
+        return Cli.run(args);
     }
 
     @Test
@@ -37,10 +26,10 @@ class EvalCommandTest {
         Path models = BundledModels.dir();
         Path json = tmp.resolve("results.json");
         Path png = tmp.resolve("results.png");
-        Result r = run("eval", "--config", models.resolve("fusion.yaml").toString(), "--data",
+        Cli.Result r = run("eval", "--config", models.resolve("fusion.yaml").toString(), "--data",
                 models.resolve("heldout.jsonl").toString(), "--limit", "3", "--no-progress", "--out", json.toString(),
                 "--chart", png.toString());
-        assertEquals(0, r.code(), r.err() + r.out());
+        assertEquals(0, r.exitCode(), r.err() + r.out());
         assertTrue(r.out().contains("cool+rerank"), r.out());
         JsonNode root = new ObjectMapper().readTree(json.toFile());
         assertEquals(3, root.get("items").size());
@@ -100,8 +89,8 @@ class EvalCommandTest {
         String cfg = models.resolve("fusion.yaml").toString();
         Path bad = tmp.resolve("bad.jsonl");
         Files.writeString(bad, "{\"question\": \"q\", \"answer\": \"#### 1\"}\n\n{\"question\": \"q2\"}\n");
-        Result r = run("eval", "--config", cfg, "--data", bad.toString(), "--no-progress");
-        assertEquals(1, r.code());
+        Cli.Result r = run("eval", "--config", cfg, "--data", bad.toString(), "--no-progress");
+        assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("bad.jsonl:3: missing or empty \"answer\""), r.err());
 
         Files.writeString(bad, "{\"question\": \"q\", \"answer\": \"#### 1\"}\nnot json\n");
@@ -111,15 +100,15 @@ class EvalCommandTest {
         Path good = tmp.resolve("good.jsonl");
         Files.writeString(good, "{\"question\": \"q\", \"answer\": \"#### 1\"}\n");
         r = run("eval", "--config", cfg, "--data", good.toString(), "--methods", "cool,best", "--no-progress");
-        assertEquals(1, r.code());
+        assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("unknown method 'best'"), r.err());
 
         r = run("eval", "--config", cfg, "--data", good.toString(), "--rerank-end", "later", "--no-progress");
-        assertEquals(1, r.code());
+        assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("--rerank-end must be stop, eos or none"), r.err());
 
         r = run("eval", "--config", tmp.resolve("missing.yaml").toString(), "--data", good.toString());
-        assertEquals(1, r.code());
+        assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("cannot read fusion config"), r.err());
 
         Path badMetric = tmp.resolve("m.yaml");
@@ -127,7 +116,7 @@ class EvalCommandTest {
                 .replace("path: a", "path: " + models.resolve("a")).replace("path: b", "path: " + models.resolve("b"))
                 .replace("path: c", "path: " + models.resolve("c")));
         r = run("eval", "--config", badMetric.toString(), "--data", good.toString());
-        assertEquals(1, r.code());
+        assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("unknown metric 'best-guess'"), r.err());
     }
 }
