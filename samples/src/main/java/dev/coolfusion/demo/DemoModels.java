@@ -61,7 +61,7 @@ public final class DemoModels {
     public record Settings(LlamaTrainer.Shape0 shape, LlamaTrainer.Schedule schedule, int rows) {
         public static Settings standard() {
             return new Settings(new LlamaTrainer.Shape0(0, 128, 384, 4, 4, 512),
-                    new LlamaTrainer.Schedule(350, 16, 256, 3e-3, 3e-4, 40, 0.01, 1.0), 6000);
+                    new LlamaTrainer.Schedule(650, 16, 256, 3e-3, 3e-4, 40, 0.01, 1.0), 6000);
         }
 
         public Settings withSteps(int steps) {
@@ -165,64 +165,111 @@ public final class DemoModels {
         return out;
     }
 
-    /** Writes models/heldout.jsonl, the tokenizers, the models and fusion.yaml into {@code out}. */
-    public static void build(Path out, Settings settings, List<String> only, PrintWriter log) throws IOException {
-        Files.createDirectories(out);
-        List<Problem> heldout = heldout();
-        Set<String> keys = new HashSet<>();
-        for (Problem p : heldout) {
-            keys.add(Problems.canonical(p.question()));
+    /** The models named by folder ({@code a}, {@code b}, ...), in {@link #MODELS} order; all when empty. */
+    public static List<ModelSpec> select(List<String> only) {
+        List<String> known = MODELS.stream().map(ModelSpec::dir).toList();
+        for (String name : only) {
+            if (!known.contains(name)) {
+                throw new IllegalArgumentException("unknown demo model '" + name + "'; the models are " + known);
+            }
         }
-        writeGsm(heldout, out.resolve("heldout.jsonl"));
+        return MODELS.stream().filter(m -> only.isEmpty() || only.contains(m.dir())).toList();
+    }
+
+    /** Writes the held-out and development sets (GSM8K JSON lines) into {@code out}. */
+    public static void writeData(Path out, PrintWriter log) throws IOException {
+        Files.createDirectories(out);
+        writeGsm(heldout(), out.resolve("heldout.jsonl"));
         writeGsm(dev(), out.resolve("dev.jsonl"));
-        log.printf("held-out set: %d problems -> %s; dev set: %d -> %s%n", heldout.size(), out.resolve("heldout.jsonl"),
+        log.printf("held-out set: %d problems -> %s; dev set: %d -> %s%n", HELDOUT_SIZE, out.resolve("heldout.jsonl"),
                 DEV_SIZE, out.resolve("dev.jsonl"));
         log.flush();
+    }
 
+    /**
+     * Trains one model's tokenizer and weights into {@code out/<dir>}. Everything is written to a hidden sibling
+     * folder first and swapped in at the end, so a failed or interrupted run leaves the previous model whole.
+     */
+    public static void train(ModelSpec spec, Path out, Settings settings, PrintWriter log) throws IOException {
+        long start = System.nanoTime();
+        Set<String> keys = heldoutKeys();
         // One tokenizer corpus for all three families (balanced), held-out questions excluded.
         List<String> tokCorpus = new ArrayList<>();
         for (Problem p : tokenizerProblems(keys)) {
             tokCorpus.add(p.text() + "\n\n");
         }
-        for (ModelSpec spec : MODELS) {
-            if (!only.isEmpty() && !only.contains(spec.dir())) {
-                continue;
-            }
-            long start = System.nanoTime();
-            Path dir = out.resolve(spec.dir());
-            DemoTokenizers.write(spec.kind(), tokCorpus, spec.merges(), settings.shape().maxPositions(), dir);
-            List<int[]> rows;
-            int vocab;
-            try (HfTextCodec codec = HfTextCodec.load(dir)) {
-                vocab = vocabSize(dir);
-                rows = rows(codec, trainingProblems(spec, settings.rows() * 4, keys), settings.rows(),
-                        settings.schedule().seqLen() + 1);
-            }
-            LlamaTrainer.Shape0 shape = new LlamaTrainer.Shape0(vocab, settings.shape().hidden(),
-                    settings.shape().intermediate(), settings.shape().layers(), settings.shape().heads(),
-                    settings.shape().maxPositions());
-            log.printf("model %s (%s tokenizer, vocab %d, %,d parameters, mix add/mul/mix %s): %d training rows of %d tokens%n",
-                    spec.name(), spec.kind().name().toLowerCase(Locale.ROOT), vocab, shape.parameters(),
-                    java.util.Arrays.toString(spec.mix()), rows.size(), settings.schedule().seqLen() + 1);
-            log.flush();
-            try (LlamaTrainer trainer = new LlamaTrainer(shape, spec.seed())) {
-                int every = Math.max(1, settings.schedule().steps() / 20);
-                double[] sum = new double[1];
-                trainer.train(rows, settings.schedule(), spec.seed() + 1, (step, loss, lr) -> {
-                    sum[0] += loss;
-                    if ((step + 1) % every == 0) {
-                        log.printf("  %s step %4d/%d  loss %.4f  lr %.2e  %.0fs%n", spec.name(), step + 1,
-                                settings.schedule().steps(), sum[0] / every, lr, (System.nanoTime() - start) / 1e9);
-                        log.flush();
-                        sum[0] = 0;
-                    }
-                });
-                trainer.save(dir, 1, 2);
-            }
-            log.printf("model %s written to %s in %.0fs%n", spec.name(), dir, (System.nanoTime() - start) / 1e9);
-            log.flush();
+        Path dir = out.resolve(spec.dir());
+        Path partial = partialDir(out, spec);
+        deleteTree(partial);
+        Files.createDirectories(partial);
+        try {
+            trainInto(spec, partial, settings, tokCorpus, keys, start, log);
+        } catch (IOException | RuntimeException | Error e) {
+            deleteTree(partial);
+            throw e;
         }
-        writeFusionYaml(out);
+        Path old = out.resolve("." + spec.dir() + ".old");
+        deleteTree(old);
+        if (Files.exists(dir)) {
+            Files.move(dir, old);
+        }
+        Files.move(partial, dir);
+        deleteTree(old);
+        log.printf("model %s written to %s in %.0fs%n", spec.name(), dir, (System.nanoTime() - start) / 1e9);
+        log.flush();
+    }
+
+    /** Removes what an interrupted {@link #train} of {@code spec} left in {@code out} (the model itself is kept). */
+    public static void discardPartial(Path out, ModelSpec spec) throws IOException {
+        deleteTree(partialDir(out, spec));
+    }
+
+    private static Path partialDir(Path out, ModelSpec spec) {
+        return out.resolve("." + spec.dir() + ".partial");
+    }
+
+    private static void trainInto(ModelSpec spec, Path partial, Settings settings, List<String> tokCorpus,
+            Set<String> keys, long start, PrintWriter log) throws IOException {
+        DemoTokenizers.write(spec.kind(), tokCorpus, spec.merges(), settings.shape().maxPositions(), partial);
+        List<int[]> rows;
+        int vocab;
+        try (HfTextCodec codec = HfTextCodec.load(partial)) {
+            vocab = vocabSize(partial);
+            rows = rows(codec, trainingProblems(spec, settings.rows() * 4, keys), settings.rows(),
+                    settings.schedule().seqLen() + 1);
+        }
+        LlamaTrainer.Shape0 shape = new LlamaTrainer.Shape0(vocab, settings.shape().hidden(),
+                settings.shape().intermediate(), settings.shape().layers(), settings.shape().heads(),
+                settings.shape().maxPositions());
+        log.printf("model %s (%s tokenizer, vocab %d, %,d parameters, mix add/mul/mix %s): %d training rows of %d tokens%n",
+                spec.name(), spec.kind().name().toLowerCase(Locale.ROOT), vocab, shape.parameters(),
+                java.util.Arrays.toString(spec.mix()), rows.size(), settings.schedule().seqLen() + 1);
+        log.flush();
+        try (LlamaTrainer trainer = new LlamaTrainer(shape, spec.seed())) {
+            int every = Math.max(1, settings.schedule().steps() / 20);
+            double[] sum = new double[1];
+            trainer.train(rows, settings.schedule(), spec.seed() + 1, (step, loss, lr) -> {
+                sum[0] += loss;
+                if ((step + 1) % every == 0) {
+                    log.printf("  %s step %4d/%d  loss %.4f  lr %.2e  %.0fs%n", spec.name(), step + 1,
+                            settings.schedule().steps(), sum[0] / every, lr, (System.nanoTime() - start) / 1e9);
+                    log.flush();
+                    sum[0] = 0;
+                }
+            });
+            trainer.save(partial, 1, 2);
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (var paths = Files.walk(root)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 
     static int vocabSize(Path dir) throws IOException {
@@ -267,7 +314,8 @@ public final class DemoModels {
         return rows;
     }
 
-    static void writeFusionYaml(Path out) throws IOException {
+    /** Writes fusion.yaml, the config that fuses all bundled models, into {@code out}. */
+    public static void writeFusionYaml(Path out) throws IOException {
         StringBuilder y = new StringBuilder();
         y.append("# The bundled demo fusion: three small models with different tokenizers (see README.md).\n");
         y.append("sources:\n");
