@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import me.tongfei.progressbar.DelegatingProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -61,7 +62,7 @@ final class EvalCommand implements Callable<Integer> {
     Path chart;
 
     @Option(names = "--rerank-metric", description = "Metric of rerank and cool+rerank over whole answers"
-            + " (default: bits-per-byte; the config's metric is Cool-Fusion's).")
+            + " (default: avg-ppl, Eq. 3; the config's metric is Cool-Fusion's).")
     String rerankMetric;
 
     @Option(names = "--rerank-end", description = "What each scorer scores after a whole answer: stop (the first stop"
@@ -118,8 +119,7 @@ final class EvalCommand implements Callable<Integer> {
             report.meta("rerank-metric", wholeAnswer.name());
             report.meta("rerank-end", describe(ending));
             long start = System.nanoTime();
-            ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("eval").setInitialMax(items.size())
-                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).continuousUpdate().build();
+            ProgressBar bar = noProgress ? null : progressBar(items.size());
             try {
                 for (GsmItem item : items) {
                     report.add(evaluator.run(item, chosen));
@@ -165,6 +165,21 @@ final class EvalCommand implements Callable<Integer> {
             }
             default -> throw new FusionException("--rerank-end must be stop, eos or none, got '" + spec + "'");
         };
+    }
+
+    /**
+     * On a terminal, a bar redrawn in place twice a second; otherwise (a log file, CI) one plain line every ten
+     * seconds, so the log stays readable.
+     */
+    private static ProgressBar progressBar(int total) {
+        ProgressBarBuilder builder = new ProgressBarBuilder().setTaskName("eval").setInitialMax(total)
+                .setStyle(ProgressBarStyle.ASCII).continuousUpdate();
+        if (System.console() == null) {
+            builder.setUpdateIntervalMillis(10_000).setConsumer(new DelegatingProgressBarConsumer(System.err::println, 200));
+        } else {
+            builder.setUpdateIntervalMillis(500);
+        }
+        return builder.build();
     }
 
     static String describe(WholeAnswers.Ending e) {

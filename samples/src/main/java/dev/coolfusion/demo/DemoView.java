@@ -103,7 +103,7 @@ public final class DemoView {
         out.println();
         report.printTable(out);
         out.println("(single:X = model X alone; rerank = best whole answer, scored with the blank line that"
-                + " ends it, by bits per byte averaged over the three models; cool2 = Cool-Fusion of"
+                + " ends it, by perplexity averaged over the three models (Eq. 3); cool2 = Cool-Fusion of"
                 + " the first two models; cool = of all three; cool+rerank = the fused answer joins the rerank"
                 + " candidates; cool-align = segments end at the proposer's own word boundaries)");
         out.flush();
