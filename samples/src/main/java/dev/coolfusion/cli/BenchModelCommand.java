@@ -1,5 +1,7 @@
 package dev.coolfusion.cli;
 
+import com.google.common.io.MoreFiles;
+import com.google.common.io.RecursiveDeleteOption;
 import dev.coolfusion.djl.model.DjlModelOptions;
 import dev.coolfusion.djl.model.ModelBenchmark;
 import dev.coolfusion.djl.model.TinyCheckpoints;
@@ -82,15 +84,7 @@ final class BenchModelCommand implements Callable<Integer> {
             return 0;
         } finally {
             if (generated != null) {
-                deleteRecursively(generated);
-            }
-        }
-    }
-
-    private static void deleteRecursively(Path dir) throws java.io.IOException {
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
+                MoreFiles.deleteRecursively(generated, RecursiveDeleteOption.ALLOW_INSECURE);
             }
         }
     }

@@ -2,6 +2,8 @@ package dev.coolfusion.demo;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.google.common.io.MoreFiles;
+import com.google.common.io.RecursiveDeleteOption;
 import dev.coolfusion.demo.DemoTokenizers.Kind;
 import dev.coolfusion.demo.Problems.Family;
 import dev.coolfusion.demo.Problems.Problem;
@@ -219,6 +221,12 @@ public final class DemoModels {
         log.flush();
     }
 
+    private static void deleteTree(Path root) throws IOException {
+        if (Files.exists(root)) {
+            MoreFiles.deleteRecursively(root, RecursiveDeleteOption.ALLOW_INSECURE);
+        }
+    }
+
     /** Removes what an interrupted {@link #train} of {@code spec} left in {@code out} (the model itself is kept). */
     public static void discardPartial(Path out, ModelSpec spec) throws IOException {
         deleteTree(partialDir(out, spec));
@@ -261,16 +269,6 @@ public final class DemoModels {
         }
     }
 
-    private static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (var paths = Files.walk(root)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        }
-    }
 
     static int vocabSize(Path dir) throws IOException {
         var t = new ObjectMapper().readTree(dir.resolve("tokenizer.json").toFile());
