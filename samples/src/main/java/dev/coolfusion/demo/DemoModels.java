@@ -66,6 +66,11 @@ public final class DemoModels {
                     new LlamaTrainer.Schedule(650, 16, 256, 3e-3, 3e-4, 40, 0.01, 1.0), 6000);
         }
 
+        /** Problems drawn per model: more than its training rows can hold, so every row is full. */
+        public int problems() {
+            return rows * 4;
+        }
+
         public Settings withSteps(int steps) {
             LlamaTrainer.Schedule s = schedule;
             return new Settings(shape, new LlamaTrainer.Schedule(steps, s.batch(), s.seqLen(), s.lr(), s.minLr(),
@@ -117,9 +122,9 @@ public final class DemoModels {
             exclude.add(Problems.canonical(p.question()));
         }
         Set<String> heldout = heldoutKeys();
-        int rows = Settings.standard().rows() * 4;
+        int problems = Settings.standard().problems();
         for (ModelSpec spec : MODELS) {
-            for (Problem p : trainingProblems(spec, rows, heldout)) {
+            for (Problem p : trainingProblems(spec, problems, heldout)) {
                 exclude.add(Problems.canonical(p.question()));
             }
         }
@@ -243,7 +248,7 @@ public final class DemoModels {
         int vocab;
         try (HfTextCodec codec = HfTextCodec.load(partial)) {
             vocab = vocabSize(partial);
-            rows = rows(codec, trainingProblems(spec, settings.rows() * 4, keys), settings.rows(),
+            rows = rows(codec, trainingProblems(spec, settings.problems(), keys), settings.rows(),
                     settings.schedule().seqLen() + 1);
         }
         LlamaTrainer.Shape0 shape = new LlamaTrainer.Shape0(vocab, settings.shape().hidden(),

@@ -53,9 +53,9 @@ class HeldoutIsolationTest {
         for (Problem p : DemoModels.shots()) {
             forbidden.add(Problems.canonical(p.question()));
         }
-        int rows = DemoModels.Settings.standard().rows() * 4;
+        int problems = DemoModels.Settings.standard().problems();
         for (DemoModels.ModelSpec spec : DemoModels.MODELS) {
-            for (Problem p : DemoModels.trainingProblems(spec, rows, heldout)) {
+            for (Problem p : DemoModels.trainingProblems(spec, problems, heldout)) {
                 forbidden.add(Problems.canonical(p.question()));
             }
         }
@@ -79,7 +79,7 @@ class HeldoutIsolationTest {
         Set<String> heldout = DemoModels.heldoutKeys();
         DemoModels.Settings settings = DemoModels.Settings.standard();
         for (DemoModels.ModelSpec spec : DemoModels.MODELS) {
-            Problem[] training = DemoModels.trainingProblems(spec, settings.rows() * 4, heldout);
+            Problem[] training = DemoModels.trainingProblems(spec, settings.problems(), heldout);
             for (Problem p : training) {
                 assertTrue(!heldout.contains(Problems.canonical(p.question())), "held-out question in training: " + p.question());
             }
