@@ -59,7 +59,7 @@ final class ChildJvms {
                             }
                         }
                         int code = p.waitFor();
-                        if (code != 0 && failure.compareAndSet(null, name + " (exit code " + code + ")")) {
+                        if (code != 0 && failure.compareAndSet(null, "[" + name + "] (exit code " + code + ")")) {
                             destroy(live);
                         }
                     } finally {
@@ -89,8 +89,7 @@ final class ChildJvms {
             }
         }
         if (failure.get() != null) {
-            throw new FusionException("training failed in " + failure.get() + "; its output is above, prefixed with"
-                    + " its name. Models that finished were written; the others were left as they were.");
+            throw new FusionException(failure.get() + " failed; its output is above, each line prefixed with its name");
         }
     }
 

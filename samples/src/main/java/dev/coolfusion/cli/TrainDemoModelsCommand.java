@@ -82,6 +82,9 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
             }
             try {
                 ChildJvms.run(models.stream().map(ModelSpec::dir).toList(), children, parallel, log);
+            } catch (FusionException e) {
+                throw new FusionException("training " + e.getMessage() + ". Models that finished were written; the"
+                        + " others were left as they were.");
             } finally {
                 for (ModelSpec model : models) {
                     DemoModels.discardPartial(out, model);

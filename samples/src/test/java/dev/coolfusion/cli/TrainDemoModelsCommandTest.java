@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code train-demo-models}, for a few steps: child JVMs in parallel, the same models as one JVM, clear errors. */
 class TrainDemoModelsCommandTest {
     @Test
-    void parallelChildJvmsWriteWhatOneJvmWrites(@TempDir Path tmp) throws Exception {
+    void parallelChildJvmsTrainWhatOneJvmTrains(@TempDir Path tmp) throws Exception {
         Path parallel = tmp.resolve("parallel");
         Cli.Result r = run("train-demo-models", "--out", parallel.toString(), "--steps", "2");
         assertEquals(0, r.exitCode(), r.err() + r.out());
@@ -88,6 +88,7 @@ class TrainDemoModelsCommandTest {
         assertNotEquals(0, steps.exitCode());
         assertTrue(steps.err().contains("--steps must be at least 1"), steps.err());
         Cli.Result jobs = run("train-demo-models", "--out", tmp.toString(), "--jobs", "0");
+        assertNotEquals(0, jobs.exitCode());
         assertTrue(jobs.err().contains("--jobs must be at least 1"), jobs.err());
         try (Stream<Path> files = Files.list(tmp)) {
             assertEquals(0, files.count(), "nothing written on bad arguments");
