@@ -1,6 +1,5 @@
 package dev.coolfusion.langchain4j;
 
-import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
@@ -48,11 +47,6 @@ public final class CoolFusionChatModel extends FusedModel implements ChatModel {
     @Override
     public List<ChatModelListener> listeners() {
         return chat.listeners;
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
     }
 
     public static final class Builder extends ModelBuilder<Builder> {

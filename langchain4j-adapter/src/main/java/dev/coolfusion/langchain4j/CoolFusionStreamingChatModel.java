@@ -2,7 +2,6 @@ package dev.coolfusion.langchain4j;
 
 import dev.coolfusion.core.Generation;
 import dev.langchain4j.internal.InternalStreamingChatResponseHandlerUtils;
-import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
@@ -59,11 +58,6 @@ public final class CoolFusionStreamingChatModel extends FusedModel implements St
     @Override
     public List<ChatModelListener> listeners() {
         return chat.listeners;
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
     }
 
     public static final class Builder extends ModelBuilder<Builder> {
