@@ -9,6 +9,7 @@ import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepTrace;
 import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
@@ -117,13 +118,14 @@ public final class Evaluator {
     public ItemResult run(GsmItem item, List<EvalMethod> methods) {
         String prompt = shots.prompt(item.question());
         Map<String, Output> memo = new HashMap<>();
+        Map<String, CandidateEvidence> assessed = new HashMap<>();
         Map<String, Output> out = new LinkedHashMap<>();
         for (EvalMethod m : methods) {
             Output o = switch (m.kind()) {
                 case SINGLE, COOL -> fused(prompt, m.sources(), Alignment.COMMON, item, memo);
                 case COOL_ALIGN -> fused(prompt, m.sources(), Alignment.OWN, item, memo);
-                case RERANK -> rerank(prompt, m.sources(), false, item, memo);
-                case COOL_RERANK -> rerank(prompt, m.sources(), true, item, memo);
+                case RERANK -> rerank(prompt, m.sources(), false, item, memo, assessed);
+                case COOL_RERANK -> rerank(prompt, m.sources(), true, item, memo, assessed);
             };
             out.put(m.name(), o);
         }
@@ -157,7 +159,13 @@ public final class Evaluator {
         return o;
     }
 
-    private Output rerank(String prompt, List<String> names, boolean withCool, GsmItem item, Map<String, Output> memo) {
+    /**
+     * Rerank (or Cool+Rerank) over the answers of {@code names}. A whole answer's evidence depends only on the scorers
+     * and its text, so answers already assessed for this item (rerank's, when cool+rerank follows; a fused answer equal
+     * to a single one) are not scored again.
+     */
+    private Output rerank(String prompt, List<String> names, boolean withCool, GsmItem item, Map<String, Output> memo,
+            Map<String, CandidateEvidence> assessed) {
         List<String> candidates = new ArrayList<>();
         List<String> authors = new ArrayList<>();
         for (String n : names) {
@@ -172,8 +180,17 @@ public final class Evaluator {
         for (String n : names) {
             scorers.add(sources.get(n));
         }
+        String scorerKey = String.join("+", names) + "\n";
         long start = System.nanoTime();
-        Rerank.Choice choice = Rerank.choose(prompt, candidates, scorers, rerankMetric, ending);
+        List<String> fresh = candidates.stream().filter(c -> !assessed.containsKey(scorerKey + c)).distinct().toList();
+        if (!fresh.isEmpty()) {
+            List<CandidateEvidence> evidence = Rerank.assess(prompt, fresh, scorers, ending);
+            for (int i = 0; i < fresh.size(); i++) {
+                assessed.put(scorerKey + fresh.get(i), evidence.get(i));
+            }
+        }
+        Rerank.Choice choice = Rerank.choose(candidates.stream().map(c -> assessed.get(scorerKey + c)).toList(),
+                rerankMetric);
         double seconds = (System.nanoTime() - start) / 1e9;
         List<Candidate> scored = new ArrayList<>();
         for (int c = 0; c < candidates.size(); c++) {

@@ -36,6 +36,12 @@ public final class Rerank {
 
     public static Choice choose(String prompt, List<String> candidates, List<SourceModel> scorers, RerankMetric metric,
             WholeAnswers.Ending ending) {
+        return choose(assess(prompt, candidates, scorers, ending), metric);
+    }
+
+    /** Every scorer's log-probabilities of every candidate (followed by {@code ending}) after {@code prompt}. */
+    public static List<CandidateEvidence> assess(String prompt, List<String> candidates, List<SourceModel> scorers,
+            WholeAnswers.Ending ending) {
         requireNonNull(ending, "ending is null");
         if (candidates.isEmpty()) {
             throw new IllegalArgumentException("no candidates to rerank");
@@ -44,7 +50,11 @@ public final class Rerank {
         for (SourceModel scorer : scorers) {
             prompts.add(scorer.codec().encodePrompt(prompt));
         }
-        List<CandidateEvidence> evidence = WholeAnswers.assess(scorers, prompts, candidates, ending);
+        return WholeAnswers.assess(scorers, prompts, candidates, ending);
+    }
+
+    /** Picks among candidates already assessed. */
+    public static Choice choose(List<CandidateEvidence> evidence, RerankMetric metric) {
         return new Choice(metric.select(evidence), metric.score(evidence), evidence);
     }
 }
