@@ -51,4 +51,16 @@ public record ProviderConfig(String provider, Map<String, String> values) {
             throw new FusionException("provider '" + provider + "' option '" + key + "' must be an integer, got '" + value + "'");
         }
     }
+
+    public double getDouble(String key, double defaultValue) {
+        String value = values.get(requireNonNull(key, "key is null"));
+        if (value == null) {
+            return defaultValue;
+        }
+        try {
+            return Double.parseDouble(value.trim());
+        } catch (NumberFormatException e) {
+            throw new FusionException("provider '" + provider + "' option '" + key + "' must be a number, got '" + value + "'");
+        }
+    }
 }

@@ -11,15 +11,20 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * How to load a model: its name, device, dtype and context limit.
+ * How to load a model: its name, device, dtype, context limit and calibration temperature.
  *
  * @param name       the model's name in traces; empty means the folder name
  * @param device     {@code cpu}, {@code gpu} or {@code gpu:N}
  * @param dtype      weight and activation type on the device
  * @param maxContext the longest sequence accepted; empty means the model's {@code max_position_embeddings}
  *                   (and its sliding window, if smaller)
+ * @param calibrationTemperature temperature scaling (Guo et al., 2017): the model's distribution becomes
+ *                   {@code softmax(logits / T)}, so the log-probabilities it reports (M2's token log-prob, M3's scores)
+ *                   and samples from are calibrated; greedy choices are unchanged. 1 is the raw model. Fit it on a
+ *                   development set with {@code cool-fusion calibrate}.
  */
-public record DjlModelOptions(Optional<String> name, String device, ModelDtype dtype, OptionalInt maxContext) {
+public record DjlModelOptions(Optional<String> name, String device, ModelDtype dtype, OptionalInt maxContext,
+        double calibrationTemperature) {
     private static final Pattern DEVICE = Pattern.compile("cpu|gpu(?::(\\d+))?");
 
     public DjlModelOptions {
@@ -39,9 +44,16 @@ public record DjlModelOptions(Optional<String> name, String device, ModelDtype d
         if (maxContext.isPresent() && maxContext.getAsInt() < 1) {
             throw new FusionException("max context must be at least 1, got " + maxContext.getAsInt());
         }
+        checkTemperature(calibrationTemperature);
     }
 
-    /** CPU, float32, the model's own context limit. */
+    private static void checkTemperature(double t) {
+        if (!(t > 0) || Double.isInfinite(t)) {
+            throw new FusionException("calibration temperature must be a finite number > 0 (1 = the raw model), got " + t);
+        }
+    }
+
+    /** CPU, float32, the model's own context limit, uncalibrated. */
     public static DjlModelOptions defaults() {
         return builder().build();
     }
@@ -68,6 +80,7 @@ public record DjlModelOptions(Optional<String> name, String device, ModelDtype d
         private String device = "cpu";
         private ModelDtype dtype = ModelDtype.FLOAT32;
         private OptionalInt maxContext = OptionalInt.empty();
+        private double calibrationTemperature = 1;
 
         private Builder() {}
 
@@ -109,8 +122,15 @@ public record DjlModelOptions(Optional<String> name, String device, ModelDtype d
             return this;
         }
 
+        /** Temperature scaling of the model's distribution, {@code > 0}; 1 (the default) is the raw model. */
+        public Builder calibrationTemperature(double temperature) {
+            checkTemperature(temperature);
+            this.calibrationTemperature = temperature;
+            return this;
+        }
+
         public DjlModelOptions build() {
-            return new DjlModelOptions(name, device, dtype, maxContext);
+            return new DjlModelOptions(name, device, dtype, maxContext, calibrationTemperature);
         }
     }
 }

@@ -99,7 +99,8 @@ public final class DjlSourceModel implements SourceModel {
         HfTextCodec codec = HfTextCodec.load(dir); // end-of-sequence ids from generation_config.json / config.json
         NDManager manager = NDManager.newBaseManager(device, "PyTorch");
         try {
-            Transformer transformer = Transformer.load(cfg, reader, manager, options.dtype(), maxContext);
+            Transformer transformer = Transformer.load(cfg, reader, manager, options.dtype(), maxContext,
+                    options.calibrationTemperature());
             String modelName = options.name().orElse(dir.toAbsolutePath().normalize().getFileName().toString());
             return new DjlSourceModel(modelName, dir, codec, transformer);
         } catch (RuntimeException e) {

@@ -13,10 +13,11 @@ import java.util.TreeSet;
 /**
  * The {@code djl} backend: a local Hugging Face folder on DJL's PyTorch engine. Options: {@code path} (required),
  * {@code device} ({@code cpu}, {@code gpu}, {@code gpu:N}), {@code dtype} ({@code float32}, {@code bfloat16},
- * {@code float16}), {@code max-context} (tokens) and {@code name}.
+ * {@code float16}), {@code max-context} (tokens), {@code name} and {@code calibration-temperature} (temperature scaling of
+ * the model's distribution, see {@link DjlModelOptions#calibrationTemperature()}).
  */
 public final class DjlSourceModelProvider implements SourceModelProvider {
-    static final Set<String> OPTIONS = Set.of("path", "device", "dtype", "max-context", "name");
+    static final Set<String> OPTIONS = Set.of("path", "device", "dtype", "max-context", "name", "calibration-temperature");
 
     @Override
     public String name() {
@@ -26,7 +27,7 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
     @Override
     public String description() {
         return "djl: local Hugging Face safetensors model (Llama, Mistral, Qwen2, Phi-3) on DJL PyTorch;"
-                + " options path, device, dtype, max-context, name";
+                + " options path, device, dtype, max-context, name, calibration-temperature";
     }
 
     @Override
@@ -40,10 +41,12 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
         }
         Path path = Path.of(config.require("path"));
         DjlModelOptions.Builder options = DjlModelOptions.builder();
+        double temperature = config.getDouble("calibration-temperature", 1);
         try {
             config.get("name").ifPresent(options::name);
             config.get("device").ifPresent(options::device);
             config.get("dtype").ifPresent(options::dtype);
+            options.calibrationTemperature(temperature);
         } catch (FusionException e) {
             throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
         }

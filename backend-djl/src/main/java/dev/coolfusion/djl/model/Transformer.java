@@ -42,6 +42,8 @@ final class Transformer implements AutoCloseable {
     final Device device;
     final DataType dtype;
     final int maxContext;
+    /** 1 / calibration temperature: logits are multiplied by it before the log-softmax. */
+    private final float logitScale;
     private final boolean halfNorm;
     private final NDArray embed;
     private final NDArray lmHead;
@@ -58,7 +60,8 @@ final class Transformer implements AutoCloseable {
     /** What a forward returns. */
     record Output(float[][] lastLogProbs, float[] targetLogProbs, KvSegment segment, float[] logits) {}
 
-    private Transformer(ModelConfig cfg, NDManager manager, DataType dtype, int maxContext, NDArray embed, NDArray lmHead,
+    private Transformer(ModelConfig cfg, NDManager manager, DataType dtype, int maxContext, float logitScale,
+            NDArray embed, NDArray lmHead,
             NDArray lmScale, Layer[] layers, NDArray cosTable, NDArray sinTable, NDArray rotation, NDArray ropeHeads,
             NDArray valueHeads) {
         this.cfg = cfg;
@@ -66,6 +69,7 @@ final class Transformer implements AutoCloseable {
         this.device = manager.getDevice();
         this.dtype = dtype;
         this.maxContext = maxContext;
+        this.logitScale = logitScale;
         this.halfNorm = dtype == DataType.FLOAT16;
         this.embed = embed;
         this.lmHead = lmHead;
@@ -81,7 +85,7 @@ final class Transformer implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------- loading
 
     static Transformer load(ModelConfig cfg, SafetensorsReader reader, NDManager manager, ModelDtype modelDtype,
-            int maxContext) {
+            int maxContext, double calibrationTemperature) {
         DataType dt = modelDtype.dataType();
         int hid = cfg.hiddenSize();
         int d = cfg.headDim();
@@ -193,8 +197,8 @@ final class Transformer implements AutoCloseable {
         NDArray rotation = constant(manager, rot, new Shape(d, d), dt);
         NDArray ropeHeads = constant(manager, ropeMask, new Shape(heads, 1), dt);
         NDArray valueHeads = constant(manager, valueMask, new Shape(heads, 1), dt);
-        return new Transformer(cfg, manager, dt, maxContext, embed, lmHead, lmScale, layers, cosTable, sinTable, rotation,
-                ropeHeads, valueHeads);
+        return new Transformer(cfg, manager, dt, maxContext, (float) (1 / calibrationTemperature), embed, lmHead, lmScale,
+                layers, cosTable, sinTable, rotation, ropeHeads, valueHeads);
     }
 
     private static NDArray constant(NDManager manager, float[] data, Shape shape, DataType dt) {
@@ -326,7 +330,7 @@ final class Transformer implements AutoCloseable {
      * @param allTokens true: log-probs of each row's own next tokens ({@code targetLogProbs}) and of the
      *                  distribution after its last real token; false: only the latter, for the last position of a
      *                  single row
-     * @param rawLogits also return the raw logits of every computed position (for tests)
+     * @param rawLogits also return the raw (uncalibrated) logits of every computed position (for tests)
      */
     Output forward(KvStore store, int past, long[] ids, int rows, int tokens, int[] lengths, boolean append,
             boolean allTokens, boolean rawLogits) {
@@ -420,7 +424,7 @@ final class Transformer implements AutoCloseable {
             if (logits.getDataType() != DataType.FLOAT32) {
                 logits = logits.toType(DataType.FLOAT32, false);
             }
-            NDArray logProbs = logits.logSoftmax(-1);
+            NDArray logProbs = (logitScale == 1f ? logits : logits.mul(logitScale)).logSoftmax(-1);
             int vocab = cfg.vocabSize();
             float[][] lastLogProbs = new float[rows][];
             float[] targets = null;
