@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             DemoCommand.class,
             EvalCommand.class,
+            CalibrateCommand.class,
             TrainDemoModelsCommand.class,
             GenerateCommand.class,
             BoundariesCommand.class,

@@ -45,7 +45,7 @@ public final class FewShot {
         }
         List<Shot> out = new ArrayList<>();
         for (GsmItem item : items.subList(0, k)) {
-            out.add(new Shot(item.question(), item.solution() + " The answer is " + item.gold() + "."));
+            out.add(new Shot(item.question(), item.workedAnswer()));
         }
         return new FewShot(out);
     }

@@ -23,4 +23,9 @@ public record GsmItem(int line, String question, String answer, String gold) {
         String steps = (cut >= 0 ? answer.substring(0, cut) : answer).replaceAll("<<[^>]*>>", "");
         return steps.strip().replaceAll("\\s*\\n\\s*", " ");
     }
+
+    /** The reference answer in the few-shot format: the worked solution, then {@code "The answer is N."}. */
+    public String workedAnswer() {
+        return solution() + " The answer is " + gold + ".";
+    }
 }

@@ -1,0 +1,114 @@
+package dev.coolfusion.eval;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.coolfusion.cli.Cli;
+import dev.coolfusion.core.WholeAnswers;
+import dev.coolfusion.core.inject.ComponentSpec;
+import dev.coolfusion.core.inject.FusionConfig;
+import dev.coolfusion.core.inject.FusionConfigLoader;
+import dev.coolfusion.core.inject.Plugins;
+import dev.coolfusion.demo.BundledModels;
+import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.ModelLogProbs;
+import dev.coolfusion.spi.SourceModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Temperature fitting on the bundled models and a few development items, and the {@code calibrate} command. */
+class CalibrationTest {
+    private static final FewShot SHOTS = FewShot.builtIn(3);
+
+    private static List<GsmItem> devItems(int n) {
+        return GsmData.read(BundledModels.dir().resolve("dev.jsonl")).subList(0, n);
+    }
+
+    private static ComponentSpec bundledSource(int index) {
+        ComponentSpec spec = FusionConfigLoader.load(BundledModels.dir().resolve("fusion.yaml")).sources().get(index);
+        Map<String, String> options = new HashMap<>(spec.options());
+        options.remove(Calibration.OPTION);
+        return ComponentSpec.of(spec.provider(), options);
+    }
+
+    /** Mean NLL per token of the items' reference answers, measured independently of the fitting code's cache. */
+    private static double nll(ComponentSpec spec, double temperature, List<GsmItem> items, WholeAnswers.Ending ending) {
+        Map<String, String> options = new HashMap<>(spec.options());
+        options.put(Calibration.OPTION, Double.toString(temperature));
+        double total = 0;
+        long tokens = 0;
+        try (SourceModel model = Plugins.discover().sourceModel(ComponentSpec.of(spec.provider(), options))) {
+            for (GsmItem item : items) {
+                List<CandidateEvidence> ev = Rerank.assess(SHOTS.prompt(item.question()), List.of(" " + item.workedAnswer()),
+                        List.of(model), ending);
+                ModelLogProbs lp = ev.get(0).byModel().get(0);
+                total += lp.totalNll();
+                tokens += lp.logProbs().size();
+            }
+        }
+        return total / tokens;
+    }
+
+    @Test
+    void fittedTemperatureIsALocalMinimumOfTheReferenceNll() {
+        List<GsmItem> items = devItems(6);
+        WholeAnswers.Ending ending = WholeAnswers.Ending.stop("\n\n");
+        Calibration calibration = new Calibration(Plugins.discover(), SHOTS, ending);
+        ComponentSpec spec = bundledSource(2);
+        Calibration.Fit fit = calibration.fit(spec, items);
+        assertEquals("C", fit.source());
+        assertTrue(fit.temperature() >= Calibration.LOW && fit.temperature() <= Calibration.HIGH, fit.toString());
+        assertTrue(fit.fittedNll() <= fit.rawNll(), fit.toString());
+        assertEquals(fit.rawNll(), nll(spec, 1, items, ending), 1e-9);
+        assertEquals(fit.fittedNll(), nll(spec, fit.temperature(), items, ending), 1e-9);
+        double t = fit.temperature();
+        assertTrue(nll(spec, t * 1.05, items, ending) >= fit.fittedNll() - 1e-6, "higher T is no better");
+        assertTrue(nll(spec, t / 1.05, items, ending) >= fit.fittedNll() - 1e-6, "lower T is no better");
+        assertTrue(fit.evaluations() < 25, "golden-section search took " + fit.evaluations() + " evaluations");
+    }
+
+    @Test
+    void calibrateCommandWritesAConfigThatLoadsTheSameModelsCalibrated(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("elsewhere").resolve("calibrated.yaml");
+        Cli.Result r = Cli.run("calibrate", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
+                BundledModels.dir().resolve("dev.jsonl").toString(), "--limit", "3", "--out", out.toString());
+        assertEquals(0, r.exitCode(), r.err() + r.out());
+        for (String name : List.of("A", "B", "C")) {
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith(name + " ")), r.out());
+        }
+        FusionConfig original = FusionConfigLoader.load(BundledModels.dir().resolve("fusion.yaml"));
+        FusionConfig calibrated = FusionConfigLoader.load(out);
+        assertEquals(original.sources().size(), calibrated.sources().size());
+        assertEquals(original.options(), calibrated.options());
+        for (int i = 0; i < original.sources().size(); i++) {
+            Map<String, String> a = original.sources().get(i).options();
+            Map<String, String> b = calibrated.sources().get(i).options();
+            assertEquals(Path.of(a.get("path")).toRealPath(), Path.of(b.get("path")).toRealPath(),
+                    "relative model paths must still point at the same folder");
+            assertEquals(a.get("name"), b.get("name"));
+            double t = Double.parseDouble(b.get(Calibration.OPTION));
+            assertTrue(t >= Calibration.LOW && t <= Calibration.HIGH, b.toString());
+            String row = r.out().lines().filter(l -> l.startsWith(a.get("name") + " ")).findFirst().orElseThrow();
+            assertEquals(t, Double.parseDouble(row.trim().split("\\s+")[1]), 1e-3, row);
+        }
+        assertTrue(Files.list(out.getParent()).noneMatch(p -> p.getFileName().toString().endsWith(".partial")));
+    }
+
+    @Test
+    void badArgumentsAreNamed() {
+        Cli.Result r = Cli.run("calibrate", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
+                BundledModels.dir().resolve("dev.jsonl").toString(), "--limit", "0");
+        assertNotEquals(0, r.exitCode());
+        assertTrue(r.err().contains("--limit"), r.err());
+        Cli.Result missing = Cli.run("calibrate", "--config", "no-such.yaml", "--data",
+                BundledModels.dir().resolve("dev.jsonl").toString());
+        assertNotEquals(0, missing.exitCode());
+        assertTrue(missing.err().contains("no-such.yaml"), missing.err());
+    }
+}
