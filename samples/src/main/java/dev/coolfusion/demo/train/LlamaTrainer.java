@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -216,6 +217,10 @@ public final class LlamaTrainer implements AutoCloseable {
      * begin-of-sequence id) and reports the mean loss of each step to {@code progress} every few steps.
      */
     public void train(List<int[]> data, Schedule schedule, long seed, LossListener progress) {
+        // PyTorch's grad mode is per thread and DJL turns it off only on the thread that started the engine. With it
+        // on, the in-place parameter update would be refused (an in-place op on a leaf that requires grad); the
+        // gradient collector turns it on for the forward and back off after, whichever thread trains.
+        JniUtils.setGradMode(false);
         SplittableRandom random = new SplittableRandom(seed);
         int b = schedule.batch();
         int t = schedule.seqLen();
