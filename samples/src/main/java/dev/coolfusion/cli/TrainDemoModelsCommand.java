@@ -1,20 +1,32 @@
 package dev.coolfusion.cli;
 
+import dev.coolfusion.core.WholeAnswers;
+import dev.coolfusion.core.inject.FusionConfig;
+import dev.coolfusion.core.inject.FusionConfigLoader;
+import dev.coolfusion.core.inject.Plugins;
 import dev.coolfusion.demo.DemoModels;
 import dev.coolfusion.demo.DemoModels.ModelSpec;
+import dev.coolfusion.eval.Calibration;
+import dev.coolfusion.eval.FewShot;
+import dev.coolfusion.eval.GsmData;
+import dev.coolfusion.eval.GsmItem;
 import dev.coolfusion.spi.FusionException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * Rebuilds the bundled demo models (tokenizers, weights, held-out and development sets, fusion.yaml) from fixed
- * seeds. By default every model trains at once in its own JVM with one PyTorch thread: on a small machine that is
+ * Rebuilds the bundled demo models (tokenizers, weights, held-out and development sets, fusion.yaml with each model's
+ * calibration temperature fitted on the development set) from fixed seeds. By default every model trains at once in its own JVM with one PyTorch thread: on a small machine that is
  * the fastest layout (one process with several threads spins on contended cores), and each model's result does not
  * depend on the others, so parallel and one-after-the-other runs write the same files.
  */
@@ -37,6 +49,13 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
     Integer jobs;
 
     /** Set by a parallel run for its child JVMs: the parent writes the data files and fusion.yaml. */
+    @Option(names = "--no-calibrate", description = "Leave the models uncalibrated (by default, once all of them are"
+            + " in the output folder, each one's calibration temperature is fitted on its dev.jsonl, ~2.5 min).")
+    boolean noCalibrate;
+
+    @Option(names = "--calibration-limit", description = "Calibrate on the first N development items only (default: all).")
+    Integer calibrationLimit;
+
     @Option(names = "--models-only", hidden = true)
     boolean modelsOnly;
 
@@ -47,6 +66,9 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
         }
         if (jobs != null && jobs < 1) {
             throw new FusionException("--jobs must be at least 1, got " + jobs);
+        }
+        if (calibrationLimit != null && calibrationLimit < 1) {
+            throw new FusionException("--calibration-limit must be at least 1, got " + calibrationLimit);
         }
         List<ModelSpec> models;
         try {
@@ -92,10 +114,37 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
             }
         }
         if (!modelsOnly) {
-            DemoModels.writeFusionYaml(out);
+            DemoModels.writeFusionYaml(out, Map.of());
+            boolean allThere = DemoModels.MODELS.stream()
+                    .allMatch(m -> Files.isRegularFile(out.resolve(m.dir()).resolve("config.json")));
+            if (!noCalibrate && allThere) {
+                DemoModels.writeFusionYaml(out, calibrate(log));
+            }
         }
         log.printf("done in %.0fs%n", (System.nanoTime() - start) / 1e9);
         log.flush();
         return 0;
+    }
+
+    /** Each model's calibration temperature, fitted on the dev set's reference answers (as {@code calibrate} does). */
+    private Map<String, Double> calibrate(PrintWriter log) {
+        long start = System.nanoTime();
+        FusionConfig config = FusionConfigLoader.load(out.resolve("fusion.yaml"));
+        Calibration calibration = new Calibration(Plugins.discover(), FewShot.builtIn(3),
+                WholeAnswers.Ending.of(config.options()));
+        List<GsmItem> dev = GsmData.read(out.resolve("dev.jsonl"));
+        if (calibrationLimit != null && calibrationLimit < dev.size()) {
+            dev = dev.subList(0, calibrationLimit);
+        }
+        List<Calibration.Fit> fits = calibration.fitAll(config.sources(), dev,
+                Math.min(config.sources().size(), Runtime.getRuntime().availableProcessors()));
+        Map<String, Double> temperatures = new LinkedHashMap<>();
+        for (Calibration.Fit f : fits) {
+            temperatures.put(f.source(), f.temperature());
+            log.printf(Locale.ROOT, "calibrated %s: temperature %.3f, dev NLL/token %.4f -> %.4f%n", f.source(),
+                    f.temperature(), f.rawNll(), f.fittedNll());
+        }
+        log.printf("calibration took %.0fs%n", (System.nanoTime() - start) / 1e9);
+        return temperatures;
     }
 }

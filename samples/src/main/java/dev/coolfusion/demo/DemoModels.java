@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -318,13 +319,22 @@ public final class DemoModels {
     }
 
     /** Writes fusion.yaml, the config that fuses all bundled models, into {@code out}. */
-    public static void writeFusionYaml(Path out) throws IOException {
+    public static void writeFusionYaml(Path out, Map<String, Double> temperatures) throws IOException {
         StringBuilder y = new StringBuilder();
         y.append("# The bundled demo fusion: three small models with different tokenizers (see README.md).\n");
+        if (!temperatures.isEmpty()) {
+            y.append("# calibration-temperature: fitted on dev.jsonl's reference answers by train-demo-models (as\n");
+            y.append("# 'cool-fusion calibrate --config fusion.yaml --data dev.jsonl' does).\n");
+        }
         y.append("sources:\n");
         for (ModelSpec spec : MODELS) {
             y.append("  - provider: djl\n");
-            y.append("    options: {path: ").append(spec.dir()).append(", name: ").append(spec.name()).append("}\n");
+            y.append("    options: {path: ").append(spec.dir()).append(", name: ").append(spec.name());
+            Double t = temperatures.get(spec.name());
+            if (t != null) {
+                y.append(", calibration-temperature: ").append(String.format(Locale.ROOT, "%.3f", t));
+            }
+            y.append("}\n");
         }
         y.append("metric: avg-ppl\n");
         y.append("options:\n");

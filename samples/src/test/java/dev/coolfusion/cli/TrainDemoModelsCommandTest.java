@@ -9,12 +9,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.djl.model.DjlModelOptions;
 import dev.coolfusion.djl.model.DjlSourceModel;
+import dev.coolfusion.core.inject.FusionConfig;
+import dev.coolfusion.core.inject.FusionConfigLoader;
+import dev.coolfusion.eval.Calibration;
 import dev.coolfusion.eval.FusionSetup;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.SourceModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,7 +28,7 @@ class TrainDemoModelsCommandTest {
     @Test
     void parallelChildJvmsTrainWhatOneJvmTrains(@TempDir Path tmp) throws Exception {
         Path parallel = tmp.resolve("parallel");
-        Cli.Result r = run("train-demo-models", "--out", parallel.toString(), "--steps", "2");
+        Cli.Result r = run("train-demo-models", "--out", parallel.toString(), "--steps", "2", "--calibration-limit", "2");
         assertEquals(0, r.exitCode(), r.err() + r.out());
         for (String m : List.of("a", "b", "c")) {
             assertTrue(r.out().contains("[" + m + "] model " + m.toUpperCase() + " written"), r.out());
@@ -38,7 +42,14 @@ class TrainDemoModelsCommandTest {
             assertEquals(List.of(), files.filter(p -> p.getFileName().toString().startsWith(".")).toList(),
                     "no partial folders left");
         }
-        // The written config loads all three models, which score a continuation.
+        // The written config carries each model's fitted temperature and loads all three, which score a continuation.
+        FusionConfig config = FusionConfigLoader.load(parallel.resolve("fusion.yaml"));
+        for (int i = 0; i < 3; i++) {
+            String name = List.of("A", "B", "C").get(i);
+            String t = config.sources().get(i).options().get(Calibration.OPTION);
+            assertTrue(t != null && Double.parseDouble(t) > 0, name + ": " + config.sources().get(i));
+            assertTrue(r.out().contains(String.format(Locale.ROOT, "calibrated %s: temperature %s", name, t)), r.out());
+        }
         try (FusionSetup setup = FusionSetup.load(parallel.resolve("fusion.yaml"))) {
             assertEquals(List.of("A", "B", "C"), setup.sourceNames());
             for (SourceModel model : setup.sources()) {
@@ -90,6 +101,9 @@ class TrainDemoModelsCommandTest {
         Cli.Result jobs = run("train-demo-models", "--out", tmp.toString(), "--jobs", "0");
         assertNotEquals(0, jobs.exitCode());
         assertTrue(jobs.err().contains("--jobs must be at least 1"), jobs.err());
+        Cli.Result calibration = run("train-demo-models", "--out", tmp.toString(), "--calibration-limit", "0");
+        assertNotEquals(0, calibration.exitCode());
+        assertTrue(calibration.err().contains("--calibration-limit must be at least 1"), calibration.err());
         try (Stream<Path> files = Files.list(tmp)) {
             assertEquals(0, files.count(), "nothing written on bad arguments");
         } catch (java.io.IOException e) {
