@@ -1,0 +1,368 @@
+package dev.coolfusion.remote;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.Encoded;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.Span;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TokenStep;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Serves {@link SourceModel}s over HTTP with the Table-1 protocol, for the {@code remote} provider
+ * ({@link RemoteSourceModelProvider}) to use from another process or machine.
+ *
+ * <p>Binds to the loopback interface unless told otherwise. Calls on one model are serialised (the SPI allows one
+ * thread per state lineage; clients of one server may share a model). The server keeps track of every state it handed
+ * out and releases those still held when it closes; it does not close the models, which stay the caller's.
+ *
+ * <pre>{@code
+ * try (TableOneServer server = TableOneServer.builder().model(model).port(8765).build()) {
+ *     server.start();
+ *     // clients: provider "remote", options url=http://127.0.0.1:8765, model=<name>
+ * }
+ * }</pre>
+ */
+public final class TableOneServer implements AutoCloseable {
+    private final Map<String, Served> models;
+    private final HttpServer http;
+    private final ExecutorService executor;
+    private boolean started;
+
+    /** One model and the states it issued through this server. */
+    private static final class Served {
+        final SourceModel model;
+        final Set<String> live = new HashSet<>();
+
+        Served(SourceModel model) {
+            this.model = model;
+        }
+    }
+
+    private TableOneServer(Map<String, SourceModel> models, InetSocketAddress address, int threads) {
+        this.models = new LinkedHashMap<>();
+        models.forEach((name, model) -> this.models.put(name, new Served(model)));
+        try {
+            this.http = HttpServer.create(address, 0);
+        } catch (IOException e) {
+            throw new FusionException("cannot listen on " + address.getHostString() + ":" + address.getPort() + " ("
+                    + e.getMessage() + "); choose another --port, or stop what is using it", e);
+        }
+        AtomicInteger n = new AtomicInteger();
+        this.executor = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "table-one-server-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        http.setExecutor(executor);
+        http.createContext(Wire.MODELS, this::handle);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Starts answering requests. */
+    public synchronized TableOneServer start() {
+        if (!started) {
+            http.start();
+            started = true;
+        }
+        return this;
+    }
+
+    /** Where clients reach this server, e.g. {@code http://127.0.0.1:8765}. */
+    public URI uri() {
+        InetSocketAddress a = http.getAddress();
+        String host = a.getAddress().isAnyLocalAddress() ? "127.0.0.1" : a.getAddress().getHostAddress();
+        if (host.contains(":")) {
+            host = "[" + host + "]";
+        }
+        return URI.create("http://" + host + ":" + a.getPort());
+    }
+
+    /** The served models' names, in order. */
+    public List<String> modelNames() {
+        return List.copyOf(models.keySet());
+    }
+
+    /** How many states clients hold on {@code model} (issued and not yet released). */
+    public int liveStates(String model) {
+        Served s = models.get(requireNonNull(model, "model is null"));
+        if (s == null) {
+            throw new IllegalArgumentException("not served: " + model);
+        }
+        synchronized (s) {
+            return s.live.size();
+        }
+    }
+
+    /** Stops listening, then releases every state clients still hold. The models stay open. */
+    @Override
+    public void close() {
+        http.stop(0);
+        executor.shutdownNow();
+        for (Served s : models.values()) {
+            synchronized (s) {
+                s.model.release(s.live.stream().map(StateHandle::new).toList());
+                s.live.clear();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ requests
+
+    private void handle(HttpExchange exchange) throws IOException {
+        try (exchange) {
+            int status = 200;
+            Object body;
+            try {
+                body = dispatch(exchange);
+            } catch (BadRequest e) {
+                status = e.status;
+                body = new Wire.Error(e.getMessage());
+            } catch (JsonProcessingException e) {
+                status = 400;
+                body = new Wire.Error("malformed JSON request: " + e.getOriginalMessage());
+            } catch (FusionException | IllegalArgumentException | IllegalStateException e) {
+                status = 400;
+                body = new Wire.Error(e.getMessage());
+            } catch (RuntimeException e) {
+                status = 500;
+                body = new Wire.Error("server error: " + e);
+            }
+            byte[] bytes = Wire.JSON.writeValueAsBytes(body);
+            exchange.getResponseHeaders().set("Content-Type", "application/json");
+            exchange.sendResponseHeaders(status, bytes.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        }
+    }
+
+    private static final class BadRequest extends RuntimeException {
+        final int status;
+
+        BadRequest(int status, String message) {
+            super(message);
+            this.status = status;
+        }
+    }
+
+    private Object dispatch(HttpExchange exchange) throws IOException {
+        String path = exchange.getRequestURI().getPath();
+        String method = exchange.getRequestMethod();
+        if (path.equals(Wire.MODELS) || path.equals(Wire.MODELS + "/")) {
+            if (!method.equals("GET")) {
+                throw new BadRequest(405, "use GET " + Wire.MODELS);
+            }
+            List<Wire.ModelInfo> infos = new ArrayList<>();
+            models.forEach((name, s) -> infos.add(info(name, s.model)));
+            return new Wire.Models(Wire.PROTOCOL, infos);
+        }
+        String[] parts = path.substring(Wire.MODELS.length() + 1).split("/");
+        if (parts.length != 2) {
+            throw new BadRequest(404, "no such endpoint: " + path + "; operations are POST " + Wire.MODELS
+                    + "/{model}/{open|next-token|score|commit|release|encode|decode|is-special}");
+        }
+        Served served = models.get(parts[0]);
+        if (served == null) {
+            throw new BadRequest(404, "model '" + parts[0] + "' is not served here; served: " + models.keySet());
+        }
+        if (!method.equals("POST")) {
+            throw new BadRequest(405, "use POST for " + path);
+        }
+        byte[] request;
+        try (InputStream in = exchange.getRequestBody()) {
+            request = in.readAllBytes();
+        }
+        synchronized (served) {
+            return operation(served, parts[1], request);
+        }
+    }
+
+    private Object operation(Served s, String op, byte[] body) throws IOException {
+        SourceModel m = s.model;
+        TextCodec codec = m.codec();
+        switch (op) {
+            case "open" -> {
+                Wire.Open r = read(body, Wire.Open.class);
+                return new Wire.State(issue(s, m.open(required(r.tokens(), "tokens"))));
+            }
+            case "next-token" -> {
+                Wire.NextToken r = read(body, Wire.NextToken.class);
+                TokenStep step = m.nextToken(known(s, r.state()), new Decoding(r.temperature(), r.topP(), r.uniform()));
+                return new Wire.Step(step.token(), step.logProb(), issue(s, step.state()));
+            }
+            case "score" -> {
+                Wire.Score r = read(body, Wire.Score.class);
+                List<ScoredTokens> scored = m.score(known(s, r.state()), required(r.candidates(), "candidates"));
+                List<Wire.Scored> out = new ArrayList<>();
+                for (ScoredTokens t : scored) {
+                    out.add(new Wire.Scored(t.logProbs(), issue(s, t.state())));
+                }
+                return new Wire.ScoreResult(out);
+            }
+            case "commit" -> {
+                m.commit(known(s, read(body, Wire.State.class).state()));
+                return new Wire.Empty();
+            }
+            case "release" -> {
+                List<StateHandle> handles = new ArrayList<>();
+                for (String id : required(read(body, Wire.Release.class).states(), "states")) {
+                    if (s.live.remove(id)) {
+                        handles.add(new StateHandle(id));
+                    }
+                }
+                m.release(handles);
+                return new Wire.Empty();
+            }
+            case "encode" -> {
+                Wire.Encode r = read(body, Wire.Encode.class);
+                String text = required(r.text(), "text");
+                Encoded e = r.continuation() ? codec.encodeContinuation(text) : codec.encode(text);
+                List<int[]> words = new ArrayList<>();
+                for (Span w : e.words()) {
+                    words.add(new int[] {w.start(), w.end()});
+                }
+                return new Wire.Encoding(e.text(), e.ids(), e.tokens(), words);
+            }
+            case "decode" -> {
+                Wire.Decode r = read(body, Wire.Decode.class);
+                List<Integer> ids = required(r.ids(), "ids");
+                return new Wire.Text(r.continuation() ? codec.decodeContinuation(ids) : codec.decode(ids));
+            }
+            case "is-special" -> {
+                List<Boolean> out = new ArrayList<>();
+                for (int id : required(read(body, Wire.SpecialQuery.class).ids(), "ids")) {
+                    out.add(codec.isSpecial(id));
+                }
+                return new Wire.Special(out);
+            }
+            default -> throw new BadRequest(404, "unknown operation '" + op
+                    + "'; use open, next-token, score, commit, release, encode, decode or is-special");
+        }
+    }
+
+    private static <T> T read(byte[] body, Class<T> type) throws IOException {
+        if (body.length == 0) {
+            throw new BadRequest(400, "empty request body; send a JSON object");
+        }
+        return Wire.JSON.readValue(body, type);
+    }
+
+    private static <T> T required(T value, String field) {
+        if (value == null) {
+            throw new BadRequest(400, "request field '" + field + "' is missing");
+        }
+        return value;
+    }
+
+    private static String issue(Served s, StateHandle handle) {
+        s.live.add(handle.id());
+        return handle.id();
+    }
+
+    private static StateHandle known(Served s, String id) {
+        required(id, "state");
+        if (!s.live.contains(id)) {
+            throw new BadRequest(404, "unknown state '" + id + "': it was released, or was not issued by this server"
+                    + " (a restarted server forgets every state; open the prompt again)");
+        }
+        return new StateHandle(id);
+    }
+
+    private static Wire.ModelInfo info(String name, SourceModel m) {
+        TextCodec c = m.codec();
+        return new Wire.ModelInfo(name, m.maxContextTokens().isPresent() ? m.maxContextTokens().getAsInt() : null,
+                c.endOfSequenceIds().stream().sorted().toList(),
+                c.beginOfSequenceId().isPresent() ? c.beginOfSequenceId().getAsInt() : null,
+                c.chatTemplate().map(t -> new Wire.Template(t.source(), t.specialTokens())).orElse(null));
+    }
+
+    /** A fail-fast builder; each setter checks its value. */
+    public static final class Builder {
+        private final Map<String, SourceModel> models = new LinkedHashMap<>();
+        private String host = InetAddress.getLoopbackAddress().getHostAddress();
+        private int port;
+        private int threads = 4;
+
+        private Builder() {}
+
+        /** Serves {@code model} under its own {@link SourceModel#name()}. */
+        public Builder model(SourceModel model) {
+            requireNonNull(model, "model is null");
+            return model(model.name(), model);
+        }
+
+        /** Serves {@code model} under {@code name} (letters, digits, '.', '_' and '-'). */
+        public Builder model(String name, SourceModel model) {
+            requireNonNull(name, "name is null");
+            requireNonNull(model, "model is null");
+            if (!name.matches("[A-Za-z0-9._-]+")) {
+                throw new FusionException("served model name '" + name + "' must use only letters, digits, '.', '_' and '-'");
+            }
+            if (models.putIfAbsent(name, model) != null) {
+                throw new FusionException("two served models are named '" + name + "'; give each a distinct name");
+            }
+            return this;
+        }
+
+        /** The interface to bind; the default is loopback. {@code 0.0.0.0} exposes the models to the network. */
+        public Builder host(String host) {
+            requireNonNull(host, "host is null");
+            if (host.isBlank()) {
+                throw new FusionException("host must not be blank; use 127.0.0.1 (default) or an interface address");
+            }
+            this.host = host;
+            return this;
+        }
+
+        /** The port; 0 (the default) picks a free one, see {@link TableOneServer#uri()}. */
+        public Builder port(int port) {
+            if (port < 0 || port > 65535) {
+                throw new FusionException("port must be in 0..65535, got " + port);
+            }
+            this.port = port;
+            return this;
+        }
+
+        /** Request threads (calls on one model still run one at a time). */
+        public Builder threads(int threads) {
+            if (threads < 1) {
+                throw new FusionException("threads must be at least 1, got " + threads);
+            }
+            this.threads = threads;
+            return this;
+        }
+
+        public TableOneServer build() {
+            if (models.isEmpty()) {
+                throw new FusionException("a server needs at least one model; add one with model(...)");
+            }
+            return new TableOneServer(models, new InetSocketAddress(host, port), threads);
+        }
+    }
+}
