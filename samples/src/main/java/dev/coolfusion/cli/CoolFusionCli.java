@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
             CalibrateCommand.class,
             TrainDemoModelsCommand.class,
             GenerateCommand.class,
+            ServeCommand.class,
             BoundariesCommand.class,
             ChatTemplateCommand.class,
             ScoreCommand.class,

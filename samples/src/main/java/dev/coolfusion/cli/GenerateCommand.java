@@ -80,7 +80,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    private static FusionConfig fromModels(List<Path> dirs) {
+    static FusionConfig fromModels(List<Path> dirs) {
         List<ComponentSpec> specs = new ArrayList<>();
         for (Path dir : dirs) {
             specs.add(ComponentSpec.of("djl", Map.of("path", dir.toString())));

@@ -1,0 +1,94 @@
+package dev.coolfusion.cli;
+
+import dev.coolfusion.core.inject.FusionConfig;
+import dev.coolfusion.core.inject.FusionConfigLoader;
+import dev.coolfusion.eval.FusionSetup;
+import dev.coolfusion.remote.TableOneServer;
+import dev.coolfusion.spi.SourceModel;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Serves source models over HTTP (the Table-1 protocol) until interrupted. */
+@Command(name = "serve", description = {
+    "Serve source models over HTTP with the Table-1 protocol, for the 'remote' provider of another process or machine.",
+    "Binds to 127.0.0.1 unless --host says otherwise; stops on Ctrl-C, releasing every state clients still hold."})
+final class ServeCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    GenerateCommand.Sources sources;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind (default: ${DEFAULT-VALUE};"
+            + " 0.0.0.0 exposes the models to the network, with no authentication).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8765", description = "Port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port;
+
+    @Option(names = "--threads", defaultValue = "4", description = "Request threads (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    /** Counted down by the shutdown hook (Ctrl-C), or by an embedding caller, to stop serving. */
+    final CountDownLatch stop = new CountDownLatch(1);
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        DjlThreads.configure();
+        FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config)
+                : GenerateCommand.fromModels(sources.models);
+        TableOneServer.Builder builder = TableOneServer.builder().host(host).port(port).threads(threads);
+        CountDownLatch closed = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                closed.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "serve-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try (FusionSetup setup = FusionSetup.of(config)) {
+            for (SourceModel model : setup.sources()) {
+                builder.model(model);
+            }
+            try (TableOneServer server = builder.build()) {
+                server.start();
+                out.printf("serving %s at %s (Ctrl-C stops)%n", server.modelNames(), server.uri());
+                out.println("a fusion config that uses them:");
+                out.print(clientConfig(server));
+                out.flush();
+                stop.await();
+            }
+        } finally {
+            closed.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it is waiting for 'closed', counted down above
+            }
+        }
+        out.println("stopped");
+        out.flush();
+        return 0;
+    }
+
+    private static String clientConfig(TableOneServer server) {
+        StringBuilder y = new StringBuilder("sources:\n");
+        List<String> names = server.modelNames();
+        for (String name : names) {
+            y.append("  - provider: remote\n    options: {url: \"").append(server.uri()).append("\", model: \"").append(name)
+                    .append("\"}\n");
+        }
+        return y.toString();
+    }
+}

@@ -1,0 +1,95 @@
+package dev.coolfusion.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.coolfusion.demo.BundledModels;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.remote.RemoteSourceModelProvider;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code serve} on the bundled models, and {@code generate} over the network giving what it gives in process. */
+class ServeCommandTest {
+    @Test
+    void servedModelsFuseExactlyAsLocalOnes(@TempDir Path tmp) throws Exception {
+        int port;
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = probe.getLocalPort();
+        }
+        ServeCommand serve = new ServeCommand();
+        StringWriter served = new StringWriter();
+        AtomicInteger exit = new AtomicInteger(-1);
+        Path fusionYaml = BundledModels.dir().resolve("fusion.yaml");
+        Thread server = new Thread(() -> {
+            picocli.CommandLine cli = new picocli.CommandLine(serve);
+            cli.setOut(new PrintWriter(served, true));
+            cli.setErr(new PrintWriter(served, true));
+            exit.set(cli.execute("--config", fusionYaml.toString(), "--port", Integer.toString(port)));
+        });
+        server.start();
+        String url = "http://127.0.0.1:" + port;
+        try {
+            awaitServing(url, server);
+            Path remoteYaml = Files.writeString(tmp.resolve("remote.yaml"), """
+                    sources:
+                      - {provider: remote, options: {url: "%1$s", model: A}}
+                      - {provider: remote, options: {url: "%1$s", model: B}}
+                      - {provider: remote, options: {url: "%1$s", model: C}}
+                    metric: avg-ppl
+                    options:
+                      max-new-tokens: 96
+                      stop: ["\\n\\n", "Question:"]
+                    """.formatted(url));
+            String prompt = "Question: Max has 18 shells and buys 7 packs of 5. He then gives away 5. How many shells does"
+                    + " he have?\nAnswer:";
+            Cli.Result local = Cli.run("generate", "--config", fusionYaml.toString(), "--prompt", prompt, "--trace");
+            Cli.Result remote = Cli.run("generate", "--config", remoteYaml.toString(), "--prompt", prompt, "--trace");
+            assertEquals(0, local.exitCode(), local.err());
+            assertEquals(0, remote.exitCode(), remote.err());
+            assertEquals(withoutTimings(local.out()), withoutTimings(remote.out()));
+            assertTrue(remote.out().contains("The answer is"), remote.out());
+        } finally {
+            serve.stop.countDown();
+            server.join(60_000);
+        }
+        assertEquals(0, exit.get(), served.toString());
+        assertTrue(served.toString().contains("serving [A, B, C] at " + url), served.toString());
+        assertTrue(served.toString().contains("provider: remote"), served.toString());
+        assertTrue(served.toString().contains("stopped"), served.toString());
+        FusionException gone = assertThrows(FusionException.class, () -> new RemoteSourceModelProvider()
+                .create(ProviderConfig.of("remote", Map.of("url", url))));
+        assertTrue(gone.getMessage().contains("cannot reach"), gone.getMessage());
+    }
+
+    /** Step timings differ between runs; everything else must not. */
+    private static String withoutTimings(String out) {
+        return out.replaceAll("step (\\d+) \\([0-9.]+ ms\\)", "step $1");
+    }
+
+    private static void awaitServing(String url, Thread server) throws InterruptedException {
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (true) {
+            try (SourceModel probe = new RemoteSourceModelProvider().create(ProviderConfig.of("remote",
+                    Map.of("url", url, "model", "A")))) {
+                return;
+            } catch (FusionException notYet) {
+                if (!server.isAlive() || System.nanoTime() > deadline) {
+                    throw new AssertionError("the server did not come up at " + url, notYet);
+                }
+                Thread.sleep(200);
+            }
+        }
+    }
+}
