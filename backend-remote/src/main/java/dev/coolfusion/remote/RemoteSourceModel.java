@@ -19,14 +19,15 @@ final class RemoteSourceModel implements SourceModel {
     private final RemoteClient client;
     private final String served;
     private final String name;
-    private final RemoteTextCodec codec;
+    private final TextCodec codec;
     private final OptionalInt maxContext;
 
-    RemoteSourceModel(RemoteClient client, Wire.ModelInfo info, String name) {
+    /** @param codec the served model's tokenizer: asked over the network, or a local copy checked to match it */
+    RemoteSourceModel(RemoteClient client, Wire.ModelInfo info, String name, TextCodec codec) {
         this.client = client;
         this.served = info.name();
         this.name = name;
-        this.codec = new RemoteTextCodec(client, info);
+        this.codec = codec;
         this.maxContext = info.maxContext() == null ? OptionalInt.empty() : OptionalInt.of(info.maxContext());
     }
 

@@ -6,20 +6,31 @@ import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.SourceModelProvider;
+import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TextCodecProvider;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.TreeSet;
 
 /**
  * The {@code remote} backend: a model served by a {@link TableOneServer} ({@code cool-fusion serve}). Options:
  * {@code url} (required, e.g. {@code http://127.0.0.1:8765}), {@code model} (the served name; may be left out when
- * the server serves one model), {@code name} (the name in this fusion; default the served name) and
- * {@code timeout-seconds} (per request, default 60).
+ * the server serves one model), {@code name} (the name in this fusion; default the served name),
+ * {@code timeout-seconds} (per request, default 60) and {@code tokenizer}: a local copy of the served model's
+ * tokenizer (its folder or {@code tokenizer.json}, read by the {@code hf-tokenizer} codec provider), so that the
+ * fusion loop's word-boundary checks run locally instead of over the network. The copy is checked against the server
+ * when the model is created.
  */
 public final class RemoteSourceModelProvider implements SourceModelProvider {
-    static final Set<String> OPTIONS = Set.of("url", "model", "name", "timeout-seconds");
+    private static final String LOCAL_CODEC = "hf-tokenizer";
+    static final Set<String> OPTIONS = Set.of("url", "model", "name", "timeout-seconds", "tokenizer");
+    /** Probe texts a local tokenizer must encode and decode exactly as the server's does. */
+    private static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
+            " The answer is 1,234.56!", " naïve café – 東京 😀");
 
     @Override
     public String name() {
@@ -29,7 +40,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
     @Override
     public String description() {
         return "remote: a model served over HTTP by 'cool-fusion serve' (the Table-1 protocol);"
-                + " options url, model, name, timeout-seconds";
+                + " options url, model, name, timeout-seconds, tokenizer";
     }
 
     @Override
@@ -73,7 +84,42 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
             throw new FusionException("model server " + uri + " serves " + names(served)
                     + "; choose one with the 'model' option");
         }
-        return new RemoteSourceModel(client, info, config.get("name", info.name()));
+        TextCodec remoteCodec = new RemoteTextCodec(client, info);
+        TextCodec codec = config.get("tokenizer").isPresent()
+                ? localTokenizer(config.get("tokenizer").get(), remoteCodec, uri, info.name())
+                : remoteCodec;
+        return new RemoteSourceModel(client, info, config.get("name", info.name()), codec);
+    }
+
+    private static TextCodec localTokenizer(String path, TextCodec served, URI uri, String model) {
+        TextCodecProvider provider = ServiceLoader.load(TextCodecProvider.class).stream().map(ServiceLoader.Provider::get)
+                .filter(p -> p.name().equals(LOCAL_CODEC)).findFirst().orElseThrow(() -> new FusionException(
+                        "provider 'remote' option 'tokenizer' needs the '" + LOCAL_CODEC + "' codec provider (backend-djl)"
+                                + " on the class path; add it, or leave 'tokenizer' out to tokenize on the server"));
+        TextCodec local = provider.create(ProviderConfig.of(LOCAL_CODEC, Map.of("path", path)));
+        String where = "the tokenizer at " + path + " does not match model '" + model + "' served at " + uri;
+        if (!local.endOfSequenceIds().equals(served.endOfSequenceIds())
+                || !local.beginOfSequenceId().equals(served.beginOfSequenceId())) {
+            throw new FusionException(where + ": end/begin-of-sequence ids " + local.endOfSequenceIds() + "/"
+                    + local.beginOfSequenceId() + " against " + served.endOfSequenceIds() + "/" + served.beginOfSequenceId()
+                    + "; point 'tokenizer' at the served model's folder");
+        }
+        for (String probe : PROBES) {
+            if (!local.encodeContinuation(probe).equals(served.encodeContinuation(probe))
+                    || !local.encodePrompt(probe).equals(served.encodePrompt(probe))) {
+                throw new FusionException(where + ": it tokenizes " + quote(probe) + " differently; point 'tokenizer' at"
+                        + " the served model's folder");
+            }
+            List<Integer> ids = served.encodeContinuation(probe).ids();
+            if (!local.decodeContinuation(ids).equals(served.decodeContinuation(ids))) {
+                throw new FusionException(where + ": it decodes " + quote(probe) + " differently");
+            }
+        }
+        return local;
+    }
+
+    private static String quote(String s) {
+        return "\"" + s.replace("\n", "\\n") + "\"";
     }
 
     private static List<String> names(List<Wire.ModelInfo> served) {

@@ -29,6 +29,8 @@ final class RemoteTextCodec implements TextCodec {
     private final Map<Integer, Boolean> special = new ConcurrentHashMap<>();
     private final Map<String, Encoded> encodings = lru();
     private final Map<String, Encoded> continuations = lru();
+    private final Map<List<Integer>, String> decodings = lru();
+    private final Map<List<Integer>, String> continuationDecodings = lru();
 
     RemoteTextCodec(RemoteClient client, Wire.ModelInfo info) {
         this.client = client;
@@ -39,10 +41,10 @@ final class RemoteTextCodec implements TextCodec {
                 .map(t -> ChatTemplate.of(t.source(), t.specialTokens() == null ? Map.of() : t.specialTokens()));
     }
 
-    private static Map<String, Encoded> lru() {
+    private static <K, V> Map<K, V> lru() {
         return java.util.Collections.synchronizedMap(new LinkedHashMap<>(64, 0.75f, true) {
             @Override
-            protected boolean removeEldestEntry(Map.Entry<String, Encoded> eldest) {
+            protected boolean removeEldestEntry(Map.Entry<K, V> eldest) {
                 return size() > CACHE;
             }
         });
@@ -75,12 +77,22 @@ final class RemoteTextCodec implements TextCodec {
 
     @Override
     public String decode(List<Integer> ids) {
-        return client.post(model, "decode", new Wire.Decode(ids, false), Wire.Text.class).text();
+        return decode(ids, false, decodings);
     }
 
     @Override
     public String decodeContinuation(List<Integer> ids) {
-        return client.post(model, "decode", new Wire.Decode(ids, true), Wire.Text.class).text();
+        return decode(ids, true, continuationDecodings);
+    }
+
+    private String decode(List<Integer> ids, boolean continuation, Map<List<Integer>, String> cache) {
+        List<Integer> key = List.copyOf(ids);
+        String hit = cache.get(key);
+        if (hit == null) {
+            hit = client.post(model, "decode", new Wire.Decode(key, continuation), Wire.Text.class).text();
+            cache.put(key, hit);
+        }
+        return hit;
     }
 
     @Override

@@ -163,6 +163,35 @@ class RemoteSourceModelTest {
     }
 
     @Test
+    void aLocalCopyOfTheTokenizerKeepsWordChecksOffTheNetworkAndChangesNothing() {
+        Path folderA = Path.of("..", "models", "a").toAbsolutePath().normalize();
+        Path folderC = Path.of("..", "models", "c").toAbsolutePath().normalize();
+        SourceModelProvider provider = new RemoteSourceModelProvider();
+        String url = server.uri().toString();
+        SourceModel a = provider.create(ProviderConfig.of("remote", Map.of("url", url, "model", "A", "tokenizer",
+                folderA.toString())));
+        SourceModel c = provider.create(ProviderConfig.of("remote", Map.of("url", url, "model", "C", "tokenizer",
+                folderC.toString())));
+        FusionOptions options = FusionOptions.builder().maxNewTokens(40).stopStrings(List.of("\n\n")).build();
+        String prompt = "Question: Jack has 35 stamps. He gives away 15 of them. How many stamps does he have left?\n"
+                + "Answer:";
+        Generation local = CoolFusion.builder().addSource(localA).addSource(localC).build().generate(prompt, options);
+        long before = server.requestCount();
+        Generation withLocalTokenizers = CoolFusion.builder().addSource(a).addSource(c).build().generate(prompt, options);
+        long localTokenizerRequests = server.requestCount() - before;
+        before = server.requestCount();
+        Generation remoteTokenizers = CoolFusion.builder().addSource(remote("A", "A")).addSource(remote("C", "C")).build()
+                .generate(prompt, options);
+        long remoteTokenizerRequests = server.requestCount() - before;
+        assertEquals(local.text(), withLocalTokenizers.text());
+        assertEquals(local.text(), remoteTokenizers.text());
+        assertTrue(localTokenizerRequests < remoteTokenizerRequests, localTokenizerRequests + " vs " + remoteTokenizerRequests);
+
+        assertMessage(() -> provider.create(ProviderConfig.of("remote", Map.of("url", url, "model", "C", "tokenizer",
+                folderA.toString()))), "does not match model 'C'", folderA.toString());
+    }
+
+    @Test
     void providerIsFoundByNameAndServerBindsToLoopbackByDefault() throws Exception {
         SourceModelProvider found = ServiceLoader.load(SourceModelProvider.class).stream().map(ServiceLoader.Provider::get)
                 .filter(p -> p.name().equals("remote")).findFirst().orElseThrow();

@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
             TrainDemoModelsCommand.class,
             GenerateCommand.class,
             ServeCommand.class,
+            BenchRemoteCommand.class,
             BoundariesCommand.class,
             ChatTemplateCommand.class,
             ScoreCommand.class,
