@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * The {@code remote} backend: a model served by a {@link TableOneServer} ({@code cool-fusion serve}). Options:
@@ -46,12 +45,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
     @Override
     public SourceModel create(ProviderConfig config) {
         requireNonNull(config, "config is null");
-        Set<String> unknown = new TreeSet<>(config.values().keySet());
-        unknown.removeAll(OPTIONS);
-        if (!unknown.isEmpty()) {
-            throw new FusionException("provider 'remote' does not know option(s) " + unknown + "; known options: "
-                    + new TreeSet<>(OPTIONS));
-        }
+        config.requireOnly(OPTIONS);
         String url = config.require("url").trim();
         URI uri;
         try {

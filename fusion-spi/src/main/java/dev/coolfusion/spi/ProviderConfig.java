@@ -22,6 +22,18 @@ public record ProviderConfig(String provider, Map<String, String> values) {
         return new ProviderConfig(provider, values);
     }
 
+    /** Fails, naming them and the known ones, if any option is not in {@code known}: a typo must not pass silently. */
+    public ProviderConfig requireOnly(java.util.Set<String> known) {
+        requireNonNull(known, "known is null");
+        java.util.Set<String> unknown = new java.util.TreeSet<>(values.keySet());
+        unknown.removeAll(known);
+        if (!unknown.isEmpty()) {
+            throw new FusionException("provider '" + provider + "' does not know option(s) " + unknown + "; known options: "
+                    + new java.util.TreeSet<>(known));
+        }
+        return this;
+    }
+
     public Optional<String> get(String key) {
         return Optional.ofNullable(values.get(requireNonNull(key, "key is null")));
     }

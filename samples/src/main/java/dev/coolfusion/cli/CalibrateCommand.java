@@ -40,17 +40,8 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, description = "Fusion config (YAML) whose sources to calibrate.")
     Path config;
 
-    @Option(names = "--data", required = true, description = "GSM8K JSON lines with reference answers (a development set).")
-    Path data;
-
-    @Option(names = "--shots", defaultValue = "3", description = "Few-shot exemplars, as in eval (default: ${DEFAULT-VALUE}).")
-    int shots;
-
-    @Option(names = "--shots-file", description = "Take the exemplars from the first items of this GSM8K file.")
-    Path shotsFile;
-
-    @Option(names = "--limit", description = "Use only the first N items.")
-    Integer limit;
+    @CommandLine.Mixin
+    GsmDataOptions input;
 
     @Option(names = "--out", description = "Write a copy of the config with each source's fitted temperature.")
     Path out;
@@ -62,27 +53,18 @@ final class CalibrateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         DjlThreads.configure();
-        if (shots < 0) {
-            throw new FusionException("--shots must be at least 0, got " + shots);
-        }
-        if (limit != null && limit < 1) {
-            throw new FusionException("--limit must be at least 1, got " + limit);
-        }
         if (jobs != null && jobs < 1) {
             throw new FusionException("--jobs must be at least 1, got " + jobs);
         }
-        List<GsmItem> items = GsmData.read(data);
-        if (limit != null && limit < items.size()) {
-            items = items.subList(0, limit);
-        }
+        List<GsmItem> items = input.items();
         FusionConfig fusion = FusionConfigLoader.load(config);
-        FewShot fewShot = shotsFile == null ? FewShot.builtIn(shots) : FewShot.fromItems(GsmData.read(shotsFile), shots);
+        FewShot fewShot = input.fewShot();
         Calibration calibration = new Calibration(Plugins.discover(), fewShot, WholeAnswers.Ending.of(fusion.options()));
         List<ComponentSpec> sources = fusion.sources();
         int threads = jobs != null ? jobs : Math.min(sources.size(), Runtime.getRuntime().availableProcessors());
         long start = System.nanoTime();
         List<Calibration.Fit> fits = calibration.fitAll(sources, items, threads);
-        w.printf("%d reference answers of %s, %d-shot, %.0f s%n", items.size(), data, fewShot.shots().size(),
+        w.printf("%d reference answers of %s, %d-shot, %.0f s%n", items.size(), input.data, fewShot.shots().size(),
                 (System.nanoTime() - start) / 1e9);
         w.printf("%-12s %12s %14s %14s %8s%n", "source", "temperature", "NLL/token T=1", "NLL/token fit", "tokens");
         for (Calibration.Fit f : fits) {
@@ -117,7 +99,7 @@ final class CalibrateCommand implements Callable<Integer> {
         Files.createDirectories(to);
         Path partial = to.resolve("." + out.getFileName() + ".partial");
         try {
-            Files.writeString(partial, "# " + config.getFileName() + " calibrated by 'cool-fusion calibrate --data " + data
+            Files.writeString(partial, "# " + config.getFileName() + " calibrated by 'cool-fusion calibrate --data " + input.data
                     + "'\n" + yaml.writeValueAsString(root));
             Files.move(partial, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } finally {

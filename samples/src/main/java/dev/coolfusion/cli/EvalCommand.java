@@ -39,21 +39,11 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, description = "Fusion config (YAML): sources, metric, options.")
     Path config;
 
-    @Option(names = "--data", required = true, description = "GSM8K JSON lines: {\"question\": ..., \"answer\": \"... #### 42\"}.")
-    Path data;
+    @CommandLine.Mixin
+    GsmDataOptions input;
 
     @Option(names = "--methods", split = ",", description = "Comma-separated methods (default: all).")
     List<String> methods = new ArrayList<>();
-
-    @Option(names = "--shots", defaultValue = "3", description = "Few-shot exemplars (default: ${DEFAULT-VALUE}).")
-    int shots;
-
-    @Option(names = "--shots-file", description = "Take the exemplars from the first items of this GSM8K file (e.g. its"
-            + " train split); default: the built-in exemplars (generated, never in the held-out set).")
-    Path shotsFile;
-
-    @Option(names = "--limit", description = "Evaluate only the first N items.")
-    Integer limit;
 
     @Option(names = "--out", description = "Write results (accuracy and per-item outputs) as JSON.")
     Path out;
@@ -76,17 +66,9 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         DjlThreads.configure();
-        if (shots < 0) {
-            throw new FusionException("--shots must be at least 0, got " + shots);
-        }
-        if (limit != null && limit < 1) {
-            throw new FusionException("--limit must be at least 1, got " + limit);
-        }
-        List<GsmItem> items = GsmData.read(data);
-        if (limit != null && limit < items.size()) {
-            items = items.subList(0, limit);
-        }
-        FewShot fewShot = shotsFile == null ? FewShot.builtIn(shots) : FewShot.fromItems(GsmData.read(shotsFile), shots);
+        List<GsmItem> items = input.items();
+        Path data = input.data;
+        FewShot fewShot = input.fewShot();
         try (FusionSetup setup = FusionSetup.load(config)) {
             List<String> names = setup.sourceNames();
             List<EvalMethod> chosen = new ArrayList<>();

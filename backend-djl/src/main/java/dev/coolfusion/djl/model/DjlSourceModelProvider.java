@@ -8,7 +8,6 @@ import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.SourceModelProvider;
 import java.nio.file.Path;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * The {@code djl} backend: a local Hugging Face folder on DJL's PyTorch engine. Options: {@code path} (required),
@@ -33,12 +32,7 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
     @Override
     public SourceModel create(ProviderConfig config) {
         requireNonNull(config, "config is null");
-        Set<String> unknown = new TreeSet<>(config.values().keySet());
-        unknown.removeAll(OPTIONS);
-        if (!unknown.isEmpty()) {
-            throw new FusionException("provider '" + config.provider() + "' does not know option(s) " + unknown
-                    + "; known options: " + new TreeSet<>(OPTIONS));
-        }
+        config.requireOnly(OPTIONS);
         Path path = Path.of(config.require("path"));
         DjlModelOptions.Builder options = DjlModelOptions.builder();
         double temperature = config.getDouble("calibration-temperature", 1);
