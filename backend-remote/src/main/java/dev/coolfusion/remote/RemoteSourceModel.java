@@ -16,14 +16,14 @@ import java.util.OptionalInt;
 
 /** A source model served by a {@link TableOneServer}: each Table-1 call is one HTTP request. */
 final class RemoteSourceModel implements SourceModel {
-    private final RemoteClient client;
+    private final JsonHttp client;
     private final String served;
     private final String name;
     private final TextCodec codec;
     private final OptionalInt maxContext;
 
     /** @param codec the served model's tokenizer: asked over the network, or a local copy checked to match it */
-    RemoteSourceModel(RemoteClient client, Wire.ModelInfo info, String name, TextCodec codec) {
+    RemoteSourceModel(JsonHttp client, Wire.ModelInfo info, String name, TextCodec codec) {
         this.client = client;
         this.served = info.name();
         this.name = name;
@@ -44,15 +44,17 @@ final class RemoteSourceModel implements SourceModel {
     @Override
     public StateHandle open(List<Integer> promptTokens) {
         requireNonNull(promptTokens, "promptTokens is null");
-        return handle(client.post(served, "open", new Wire.Open(promptTokens), Wire.State.class).state());
+        return handle(client.post(Wire.operation(served, "open"), new Wire.Open(promptTokens), Wire.State.class,
+                Wire.what(served, "open")).state());
     }
 
     @Override
     public TokenStep nextToken(StateHandle state, Decoding decoding) {
         requireNonNull(state, "state is null");
         requireNonNull(decoding, "decoding is null");
-        Wire.Step s = client.post(served, "next-token",
-                new Wire.NextToken(state.id(), decoding.temperature(), decoding.topP(), decoding.uniform()), Wire.Step.class);
+        Wire.Step s = client.post(Wire.operation(served, "next-token"),
+                new Wire.NextToken(state.id(), decoding.temperature(), decoding.topP(), decoding.uniform()), Wire.Step.class,
+                Wire.what(served, "next-token"));
         return new TokenStep(s.token(), s.logProb(), handle(s.state()));
     }
 
@@ -60,7 +62,8 @@ final class RemoteSourceModel implements SourceModel {
     public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
         requireNonNull(state, "state is null");
         requireNonNull(candidates, "candidates is null");
-        Wire.ScoreResult r = client.post(served, "score", new Wire.Score(state.id(), candidates), Wire.ScoreResult.class);
+        Wire.ScoreResult r = client.post(Wire.operation(served, "score"), new Wire.Score(state.id(), candidates),
+                Wire.ScoreResult.class, Wire.what(served, "score"));
         if (r.results() == null || r.results().size() != candidates.size()) {
             throw new FusionException("model server " + client.base() + " scored " + (r.results() == null ? 0 : r.results().size())
                     + " candidates of " + candidates.size() + " for model '" + served + "'");
@@ -75,7 +78,8 @@ final class RemoteSourceModel implements SourceModel {
     @Override
     public void commit(StateHandle temporary) {
         requireNonNull(temporary, "temporary is null");
-        client.post(served, "commit", new Wire.State(temporary.id()), Wire.Empty.class);
+        client.post(Wire.operation(served, "commit"), new Wire.State(temporary.id()), Wire.Empty.class,
+                Wire.what(served, "commit"));
     }
 
     @Override
@@ -84,7 +88,8 @@ final class RemoteSourceModel implements SourceModel {
         if (states.isEmpty()) {
             return;
         }
-        client.post(served, "release", new Wire.Release(states.stream().map(StateHandle::id).toList()), Wire.Empty.class);
+        client.post(Wire.operation(served, "release"), new Wire.Release(states.stream().map(StateHandle::id).toList()),
+                Wire.Empty.class, Wire.what(served, "release"));
     }
 
     @Override

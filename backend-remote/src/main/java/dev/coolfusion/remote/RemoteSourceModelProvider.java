@@ -7,12 +7,10 @@ import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.SourceModelProvider;
 import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TextCodecProvider;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.ServiceLoader;
 import java.util.Set;
 
 /**
@@ -25,7 +23,6 @@ import java.util.Set;
  * when the model is created.
  */
 public final class RemoteSourceModelProvider implements SourceModelProvider {
-    private static final String LOCAL_CODEC = "hf-tokenizer";
     static final Set<String> OPTIONS = Set.of("url", "model", "name", "timeout-seconds", "tokenizer");
     /** Probe texts a local tokenizer must encode and decode exactly as the server's does. */
     private static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
@@ -46,22 +43,14 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
     public SourceModel create(ProviderConfig config) {
         requireNonNull(config, "config is null");
         config.requireOnly(OPTIONS);
-        String url = config.require("url").trim();
-        URI uri;
-        try {
-            uri = URI.create(url.endsWith("/") ? url.substring(0, url.length() - 1) : url);
-        } catch (IllegalArgumentException e) {
-            throw new FusionException("provider 'remote' option 'url' is not a URL: '" + url + "'", e);
-        }
-        if (!"http".equals(uri.getScheme()) || uri.getHost() == null) {
-            throw new FusionException("provider 'remote' option 'url' must look like http://host:port, got '" + url + "'");
-        }
+        URI uri = httpUrl(config);
         int seconds = config.getInt("timeout-seconds", 60);
         if (seconds < 1) {
             throw new FusionException("provider 'remote' option 'timeout-seconds' must be at least 1, got " + seconds);
         }
-        RemoteClient client = new RemoteClient(uri, Duration.ofSeconds(seconds));
-        Wire.Models models = client.models();
+        JsonHttp client = new JsonHttp(uri, Duration.ofSeconds(seconds), java.util.Optional.empty(), "model server",
+                "start it (cool-fusion serve)");
+        Wire.Models models = client.get(Wire.MODELS, Wire.Models.class, "list models");
         if (models.protocol() != Wire.PROTOCOL) {
             throw new FusionException("model server " + uri + " speaks protocol " + models.protocol() + ", this client "
                     + Wire.PROTOCOL + "; use matching cool-fusion versions");
@@ -85,12 +74,24 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         return new RemoteSourceModel(client, info, config.get("name", info.name()), codec);
     }
 
+    /** The {@code url} option as an http URI without a trailing slash, or an error naming the option. */
+    static URI httpUrl(ProviderConfig config) {
+        String url = config.require("url").trim();
+        URI uri;
+        try {
+            uri = URI.create(url.endsWith("/") ? url.substring(0, url.length() - 1) : url);
+        } catch (IllegalArgumentException e) {
+            throw new FusionException("provider '" + config.provider() + "' option 'url' is not a URL: '" + url + "'", e);
+        }
+        if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
+            throw new FusionException("provider '" + config.provider() + "' option 'url' must look like http://host:port,"
+                    + " got '" + url + "'");
+        }
+        return uri;
+    }
+
     private static TextCodec localTokenizer(String path, TextCodec served, URI uri, String model) {
-        TextCodecProvider provider = ServiceLoader.load(TextCodecProvider.class).stream().map(ServiceLoader.Provider::get)
-                .filter(p -> p.name().equals(LOCAL_CODEC)).findFirst().orElseThrow(() -> new FusionException(
-                        "provider 'remote' option 'tokenizer' needs the '" + LOCAL_CODEC + "' codec provider (backend-djl)"
-                                + " on the class path; add it, or leave 'tokenizer' out to tokenize on the server"));
-        TextCodec local = provider.create(ProviderConfig.of(LOCAL_CODEC, Map.of("path", path)));
+        TextCodec local = LocalTokenizer.load(path, "remote");
         String where = "the tokenizer at " + path + " does not match model '" + model + "' served at " + uri;
         if (!local.endOfSequenceIds().equals(served.endOfSequenceIds())
                 || !local.beginOfSequenceId().equals(served.beginOfSequenceId())) {

@@ -21,7 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class RemoteTextCodec implements TextCodec {
     private static final int CACHE = 4096;
 
-    private final RemoteClient client;
+    private final JsonHttp client;
     private final String model;
     private final Set<Integer> endOfSequence;
     private final OptionalInt beginOfSequence;
@@ -32,7 +32,7 @@ final class RemoteTextCodec implements TextCodec {
     private final Map<List<Integer>, String> decodings = lru();
     private final Map<List<Integer>, String> continuationDecodings = lru();
 
-    RemoteTextCodec(RemoteClient client, Wire.ModelInfo info) {
+    RemoteTextCodec(JsonHttp client, Wire.ModelInfo info) {
         this.client = client;
         this.model = info.name();
         this.endOfSequence = Set.copyOf(info.endOfSequence() == null ? List.of() : info.endOfSequence());
@@ -65,7 +65,8 @@ final class RemoteTextCodec implements TextCodec {
         if (hit != null) {
             return hit;
         }
-        Wire.Encoding e = client.post(model, "encode", new Wire.Encode(text, continuation), Wire.Encoding.class);
+        Wire.Encoding e = client.post(Wire.operation(model, "encode"), new Wire.Encode(text, continuation),
+                Wire.Encoding.class, Wire.what(model, "encode"));
         List<Span> words = new ArrayList<>();
         for (int[] w : e.words()) {
             words.add(new Span(w[0], w[1]));
@@ -89,7 +90,8 @@ final class RemoteTextCodec implements TextCodec {
         List<Integer> key = List.copyOf(ids);
         String hit = cache.get(key);
         if (hit == null) {
-            hit = client.post(model, "decode", new Wire.Decode(key, continuation), Wire.Text.class).text();
+            hit = client.post(Wire.operation(model, "decode"), new Wire.Decode(key, continuation), Wire.Text.class,
+                    Wire.what(model, "decode")).text();
             cache.put(key, hit);
         }
         return hit;
@@ -109,7 +111,8 @@ final class RemoteTextCodec implements TextCodec {
     public boolean isSpecial(int id) {
         Boolean known = special.get(id);
         if (known == null) {
-            known = client.post(model, "is-special", new Wire.SpecialQuery(List.of(id)), Wire.Special.class).special().get(0);
+            known = client.post(Wire.operation(model, "is-special"), new Wire.SpecialQuery(List.of(id)), Wire.Special.class,
+                    Wire.what(model, "is-special")).special().get(0);
             special.put(id, known);
         }
         return known;

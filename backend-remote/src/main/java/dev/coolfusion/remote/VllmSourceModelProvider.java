@@ -1,0 +1,89 @@
+package dev.coolfusion.remote;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.SourceModelProvider;
+import dev.coolfusion.spi.TextCodec;
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.Set;
+
+/**
+ * The {@code vllm} backend: a model served by vLLM's OpenAI-compatible server ({@code vllm serve <model>}). Options:
+ * {@code url} (required, e.g. {@code http://127.0.0.1:8000}), {@code tokenizer} (required: the model's folder or
+ * {@code tokenizer.json}, for the word-boundary checks that run after every generated token), {@code model} (the
+ * served name; may be left out when the server serves one), {@code name}, {@code api-key} (if the server was started
+ * with one) and {@code timeout-seconds} (default 120). The local tokenizer is checked against the server's
+ * {@code /tokenize} when the model is created.
+ */
+public final class VllmSourceModelProvider implements SourceModelProvider {
+    static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds");
+    private static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
+            " The answer is 1,234.56!");
+
+    @Override
+    public String name() {
+        return "vllm";
+    }
+
+    @Override
+    public String description() {
+        return "vllm: a model served by vLLM's OpenAI-compatible API (completions with token-id prompts and echoed"
+                + " log-probs); options url, tokenizer, model, name, api-key, timeout-seconds";
+    }
+
+    @Override
+    public SourceModel create(ProviderConfig config) {
+        requireNonNull(config, "config is null");
+        config.requireOnly(OPTIONS);
+        URI uri = RemoteSourceModelProvider.httpUrl(config);
+        String tokenizer = config.require("tokenizer");
+        int seconds = config.getInt("timeout-seconds", 120);
+        if (seconds < 1) {
+            throw new FusionException("provider 'vllm' option 'timeout-seconds' must be at least 1, got " + seconds);
+        }
+        JsonHttp api = new JsonHttp(uri, Duration.ofSeconds(seconds), config.get("api-key"), "vLLM server",
+                "start it (vllm serve <model>)");
+        JsonNode models = api.get("/v1/models", JsonNode.class, "list models").path("data");
+        List<String> served = new ArrayList<>();
+        models.forEach(m -> served.add(m.path("id").asText()));
+        String model;
+        if (config.get("model").isPresent()) {
+            model = config.get("model").get();
+            if (!served.contains(model)) {
+                throw new FusionException("vLLM server " + uri + " does not serve '" + model + "'; it serves " + served);
+            }
+        } else if (served.size() == 1) {
+            model = served.get(0);
+        } else {
+            throw new FusionException("vLLM server " + uri + " serves " + served + "; choose one with the 'model' option");
+        }
+        OptionalInt maxContext = OptionalInt.empty();
+        for (JsonNode m : models) {
+            if (m.path("id").asText().equals(model) && m.path("max_model_len").isInt()) {
+                maxContext = OptionalInt.of(m.path("max_model_len").asInt());
+            }
+        }
+        TextCodec codec = LocalTokenizer.load(tokenizer, "vllm");
+        for (String probe : PROBES) {
+            ObjectNode request = Wire.JSON.createObjectNode().put("model", model).put("prompt", probe)
+                    .put("add_special_tokens", false);
+            List<Integer> theirs = new ArrayList<>();
+            api.post("/tokenize", request, JsonNode.class, "tokenize").path("tokens").forEach(t -> theirs.add(t.asInt()));
+            if (!theirs.equals(codec.encode(probe).ids())) {
+                throw new FusionException("the tokenizer at " + tokenizer + " does not match model '" + model + "' served at "
+                        + uri + ": it tokenizes a probe text differently; point 'tokenizer' at the served model's folder");
+            }
+        }
+        return new VllmSourceModel(api, model, config.get("name", model), codec, maxContext);
+    }
+
+}

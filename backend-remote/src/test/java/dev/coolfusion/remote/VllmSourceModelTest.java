@@ -1,0 +1,144 @@
+package dev.coolfusion.remote;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.Generation;
+import dev.coolfusion.djl.model.DjlSourceModel;
+import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.SourceModelContract;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TokenStep;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The {@code vllm} provider against a stand-in server that speaks vLLM's documented completions format, computed by
+ * the bundled demo model A: the SPI contract, agreement with the model in process, a fusion, and errors.
+ */
+class VllmSourceModelTest {
+    static DjlSourceModel localA;
+    static DjlSourceModel localC;
+    static FakeVllmServer server;
+    static VllmSourceModel vllm;
+    static final String TOKENIZER = Path.of("..", "models", "a").toAbsolutePath().normalize().toString();
+
+    @BeforeAll
+    static void start() throws IOException {
+        localA = RemoteSourceModelTest.bundled("a", "A");
+        localC = RemoteSourceModelTest.bundled("c", "C");
+        server = new FakeVllmServer(localA, "demo/model-a");
+        vllm = (VllmSourceModel) create(Map.of("url", server.uri().toString(), "tokenizer", TOKENIZER, "name", "A"));
+    }
+
+    @AfterAll
+    static void stop() {
+        if (server != null) {
+            server.close();
+        }
+        if (localA != null) {
+            localA.close();
+        }
+        if (localC != null) {
+            localC.close();
+        }
+    }
+
+    static SourceModel create(Map<String, String> options) {
+        return new VllmSourceModelProvider().create(ProviderConfig.of("vllm", options));
+    }
+
+    @Nested
+    class Contract extends SourceModelContract {
+        @Override
+        protected SourceModel model() {
+            return vllm;
+        }
+
+        @Override
+        protected void afterRelease() {
+            assertEquals(0, vllm.liveStates(), "states left in the client");
+        }
+    }
+
+    @Test
+    void stepsAndScoresAgreeWithTheModelInProcess() {
+        List<Integer> prompt = localA.codec().encodePrompt("Question: Omar buys 8 crates of books. Each one holds 11 books."
+                + " How many books does he buy?\nAnswer:");
+        assertEquals(localA.maxContextTokens(), vllm.maxContextTokens());
+        StateHandle r = vllm.open(prompt);
+        StateHandle l = localA.open(prompt);
+        List<StateHandle> mine = new ArrayList<>(List.of(r));
+        List<StateHandle> theirs = new ArrayList<>(List.of(l));
+        for (int i = 0; i < 8; i++) {
+            TokenStep rs = vllm.nextToken(r, Decoding.GREEDY);
+            TokenStep ls = localA.nextToken(l, Decoding.GREEDY);
+            assertEquals(ls.token(), rs.token(), "token " + i);
+            assertEquals(ls.logProb(), rs.logProb(), 1e-4);
+            mine.add(r = rs.state());
+            theirs.add(l = ls.state());
+        }
+        List<List<Integer>> candidates = List.of(localA.codec().encodeContinuation(" 8 * 11 = 88.").ids(), List.of(),
+                localA.codec().encodeContinuation(" 19.").ids());
+        int before = server.completions.get();
+        List<ScoredTokens> rs = vllm.score(mine.get(0), candidates);
+        assertEquals(before + 1, server.completions.get(), "all candidates go in one request");
+        List<ScoredTokens> ls = localA.score(theirs.get(0), candidates);
+        for (int c = 0; c < candidates.size(); c++) {
+            assertEquals(ls.get(c).logProbs().size(), rs.get(c).logProbs().size());
+            for (int i = 0; i < ls.get(c).logProbs().size(); i++) {
+                assertEquals(ls.get(c).logProbs().get(i), rs.get(c).logProbs().get(i), 1e-4, "candidate " + c + " token " + i);
+            }
+            mine.add(rs.get(c).state());
+            theirs.add(ls.get(c).state());
+        }
+        vllm.release(mine);
+        localA.release(theirs);
+    }
+
+    @Test
+    void aVllmModelFusesWithALocalOneAsTheLocalPairDoes() {
+        FusionOptions options = FusionOptions.builder().maxNewTokens(40).stopStrings(List.of("\n\n")).build();
+        String prompt = "Question: A shop had 30 cups. It sold 18 of them. How many cups are left in the shop?\nAnswer:";
+        Generation local = CoolFusion.builder().addSource(localA).addSource(localC).build().generate(prompt, options);
+        Generation mixed = CoolFusion.builder().addSource(vllm).addSource(localC).build().generate(prompt, options);
+        assertEquals(local.text(), mixed.text());
+        assertEquals(local.steps().size(), mixed.steps().size());
+        assertEquals(0, vllm.liveStates());
+    }
+
+    @Test
+    void mistakesGetErrorsThatNameTheProblem() {
+        String url = server.uri().toString();
+        assertMessage(() -> create(Map.of("url", url)), "needs option 'tokenizer'");
+        assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "model", "gpt-4")), "does not serve 'gpt-4'",
+                "demo/model-a");
+        String otherTokenizer = Path.of("..", "models", "b").toAbsolutePath().normalize().toString();
+        assertMessage(() -> create(Map.of("url", url, "tokenizer", otherTokenizer)), "does not match", "demo/model-a");
+        assertMessage(() -> vllm.nextToken(new StateHandle("nope"), Decoding.GREEDY), "unknown state");
+        assertMessage(() -> create(Map.of("url", "http://127.0.0.1:1", "tokenizer", TOKENIZER)), "cannot reach the vLLM server",
+                "vllm serve");
+        assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "temperature", "0")), "does not know option");
+    }
+
+    private static void assertMessage(org.junit.jupiter.api.function.Executable call, String... parts) {
+        FusionException e = assertThrows(FusionException.class, call);
+        for (String part : parts) {
+            assertTrue(e.getMessage().contains(part), "'" + part + "' missing from: " + e.getMessage());
+        }
+    }
+}
