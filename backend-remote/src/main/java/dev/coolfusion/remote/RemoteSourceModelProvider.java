@@ -44,11 +44,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         requireNonNull(config, "config is null");
         config.requireOnly(OPTIONS);
         URI uri = httpUrl(config);
-        int seconds = config.getInt("timeout-seconds", 60);
-        if (seconds < 1) {
-            throw new FusionException("provider 'remote' option 'timeout-seconds' must be at least 1, got " + seconds);
-        }
-        JsonHttp client = new JsonHttp(uri, Duration.ofSeconds(seconds), java.util.Optional.empty(), "model server",
+        JsonHttp client = new JsonHttp(uri, timeout(config, 60), java.util.Optional.empty(), "model server",
                 "start it (cool-fusion serve)");
         Wire.Models models = client.get(Wire.MODELS, Wire.Models.class, "list models");
         if (models.protocol() != Wire.PROTOCOL) {
@@ -72,6 +68,16 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
                 ? localTokenizer(config.get("tokenizer").get(), remoteCodec, uri, info.name())
                 : remoteCodec;
         return new RemoteSourceModel(client, info, config.get("name", info.name()), codec);
+    }
+
+    /** The {@code timeout-seconds} option (at least 1), or {@code seconds} when it is absent. */
+    static Duration timeout(ProviderConfig config, int seconds) {
+        int value = config.getInt("timeout-seconds", seconds);
+        if (value < 1) {
+            throw new FusionException("provider '" + config.provider() + "' option 'timeout-seconds' must be at least 1,"
+                    + " got " + value);
+        }
+        return Duration.ofSeconds(value);
     }
 
     /** The {@code url} option as an http URI without a trailing slash, or an error naming the option. */

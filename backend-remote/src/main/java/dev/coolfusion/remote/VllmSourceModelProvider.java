@@ -10,7 +10,6 @@ import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.SourceModelProvider;
 import dev.coolfusion.spi.TextCodec;
 import java.net.URI;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
@@ -46,11 +45,7 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
         config.requireOnly(OPTIONS);
         URI uri = RemoteSourceModelProvider.httpUrl(config);
         String tokenizer = config.require("tokenizer");
-        int seconds = config.getInt("timeout-seconds", 120);
-        if (seconds < 1) {
-            throw new FusionException("provider 'vllm' option 'timeout-seconds' must be at least 1, got " + seconds);
-        }
-        JsonHttp api = new JsonHttp(uri, Duration.ofSeconds(seconds), config.get("api-key"), "vLLM server",
+        JsonHttp api = new JsonHttp(uri, RemoteSourceModelProvider.timeout(config, 120), config.get("api-key"), "vLLM server",
                 "start it (vllm serve <model>)");
         JsonNode models = api.get("/v1/models", JsonNode.class, "list models").path("data");
         List<String> served = new ArrayList<>();
