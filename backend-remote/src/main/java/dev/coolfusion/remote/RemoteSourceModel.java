@@ -93,6 +93,15 @@ final class RemoteSourceModel implements SourceModel {
     }
 
     @Override
+    public void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
+        requireNonNull(temporary, "temporary is null");
+        requireNonNull(states, "states is null");
+        client.post(Wire.operation(served, "commit-release"),
+                new Wire.CommitRelease(temporary.id(), states.stream().map(StateHandle::id).toList()), Wire.Empty.class,
+                Wire.what(served, "commit-release"));
+    }
+
+    @Override
     public OptionalInt maxContextTokens() {
         return maxContext;
     }

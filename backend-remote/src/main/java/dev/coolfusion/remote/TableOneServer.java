@@ -201,7 +201,7 @@ public final class TableOneServer implements AutoCloseable {
         String[] parts = path.substring(Wire.MODELS.length() + 1).split("/");
         if (parts.length != 2) {
             throw new BadRequest(404, "no such endpoint: " + path + "; operations are POST " + Wire.MODELS
-                    + "/{model}/{open|next-token|score|commit|release|encode|decode|is-special}");
+                    + "/{model}/{open|next-token|score|commit|release|commit-release|encode|decode|is-special}");
         }
         Served served = models.get(parts[0]);
         if (served == null) {
@@ -246,13 +246,13 @@ public final class TableOneServer implements AutoCloseable {
                 return new Wire.Empty();
             }
             case "release" -> {
-                List<StateHandle> handles = new ArrayList<>();
-                for (String id : required(read(body, Wire.Release.class).states(), "states")) {
-                    if (s.live.remove(id)) {
-                        handles.add(new StateHandle(id));
-                    }
-                }
-                m.release(handles);
+                m.release(forget(s, required(read(body, Wire.Release.class).states(), "states")));
+                return new Wire.Empty();
+            }
+            case "commit-release" -> {
+                Wire.CommitRelease r = read(body, Wire.CommitRelease.class);
+                StateHandle kept = known(s, r.state());
+                m.commitAndRelease(kept, forget(s, required(r.states(), "states")));
                 return new Wire.Empty();
             }
             case "encode" -> {
@@ -278,7 +278,7 @@ public final class TableOneServer implements AutoCloseable {
                 return new Wire.Special(out);
             }
             default -> throw new BadRequest(404, "unknown operation '" + op
-                    + "'; use open, next-token, score, commit, release, encode, decode or is-special");
+                    + "'; use open, next-token, score, commit, release, commit-release, encode, decode or is-special");
         }
     }
 
@@ -294,6 +294,17 @@ public final class TableOneServer implements AutoCloseable {
             throw new BadRequest(400, "request field '" + field + "' is missing");
         }
         return value;
+    }
+
+    /** The given states this server issued, no longer tracked; unknown ones are skipped (releasing them is a no-op). */
+    private static List<StateHandle> forget(Served s, List<String> ids) {
+        List<StateHandle> handles = new ArrayList<>();
+        for (String id : ids) {
+            if (s.live.remove(id)) {
+                handles.add(new StateHandle(id));
+            }
+        }
+        return handles;
     }
 
     private static String issue(Served s, StateHandle handle) {

@@ -55,6 +55,8 @@ final class Wire {
 
     record Release(List<String> states) {}
 
+    record CommitRelease(String state, List<String> states) {}
+
     record Encode(String text, boolean continuation) {}
 
     record Encoding(String text, List<Integer> ids, List<String> tokens, List<int[]> words) {}

@@ -215,7 +215,6 @@ public final class CoolFusion {
             Set<StateHandle> keep = new HashSet<>();
             List<StateHandle> release = new ArrayList<>();
             if (next != null) {
-                s.model.commit(next);
                 keep.add(next);
                 release.add(s.committed);
                 s.committed = next;
@@ -235,7 +234,11 @@ public final class CoolFusion {
                 }
             }
             s.stepStates.clear();
-            s.model.release(release);
+            if (next != null) {
+                s.model.commitAndRelease(next, release);
+            } else {
+                s.model.release(release);
+            }
         }
 
         /** Appends the winner and applies end-of-sequence, stop strings and limits; returns the finish, if any. */

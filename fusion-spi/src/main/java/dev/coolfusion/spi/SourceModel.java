@@ -46,6 +46,15 @@ public interface SourceModel extends AutoCloseable {
     /** Frees the given states; releasing an unknown or already released handle is a no-op. */
     void release(Collection<StateHandle> states);
 
+    /**
+     * M4 and the step's clean-up in one call: {@link #commit} {@code temporary}, then {@link #release} {@code states}
+     * (which may include the previously committed state). A backend across a network overrides it to save a round trip.
+     */
+    default void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
+        commit(temporary);
+        release(states);
+    }
+
     /** The longest sequence (prompt plus generated tokens) the model accepts, if limited. */
     default OptionalInt maxContextTokens() {
         return OptionalInt.empty();

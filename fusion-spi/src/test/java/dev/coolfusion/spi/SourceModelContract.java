@@ -121,6 +121,19 @@ public abstract class SourceModelContract {
     }
 
     @Test
+    void commitAndReleaseKeepsTheCommittedStateAndFreesTheRest() {
+        StateHandle s = model().open(prompt());
+        TokenStep a = model().nextToken(s, Decoding.GREEDY);
+        TokenStep b = model().nextToken(s, Decoding.GREEDY);
+        // The fusion loop's M4: keep the winner, drop the old committed state and the losers.
+        model().commitAndRelease(a.state(), List.of(s, b.state()));
+        keep(a.state());
+        TokenStep after = step(a.state(), Decoding.GREEDY);
+        assertTrue(after.logProb() <= 0 && Double.isFinite(after.logProb()));
+        model().release(List.of(s, b.state())); // already released: a no-op
+    }
+
+    @Test
     void samplingIsAFunctionOfTheSuppliedDraw() {
         StateHandle s = open();
         for (double u : new double[] {0.0, 0.37, 0.999}) {
