@@ -69,13 +69,25 @@ public final class SegmentAligner {
      * common boundary, if there is one.
      */
     public OptionalInt segmentEnd(String text, SegmentChoice choice) {
-        TreeSet<Integer> common = commonBoundaries(text);
-        common.remove(0);
+        requireNonNull(text, "text is null");
         // Like the last word, a run of whitespace at the end may still grow and merge backwards (Llama 3 joins
         // "\n\n\n" and a following " \n" into one word), so no cut is final inside it; its start is.
-        common.tailSet(trailingWhitespaceStart(text), false).clear();
-        if (common.isEmpty()) {
-            return OptionalInt.empty();
+        int limit = trailingWhitespaceStart(text);
+        TreeSet<Integer> common = null;
+        for (TextCodec codec : codecs) {
+            TreeSet<Integer> own = boundaries(codec.encodeContinuation(text));
+            own.remove(0);
+            own.tailSet(limit, false).clear();
+            if (common == null) {
+                common = own;
+            } else {
+                common.retainAll(own);
+            }
+            if (common.isEmpty()) {
+                // T1 calls this after every generated token and most calls end here: the other tokenizers are not
+                // asked once one of them has no usable boundary.
+                return OptionalInt.empty();
+            }
         }
         return OptionalInt.of(choice == SegmentChoice.LONGEST ? common.last() : common.first());
     }
