@@ -16,16 +16,14 @@ import java.util.OptionalInt;
 
 /** A source model served by a {@link TableOneServer}: each Table-1 call is one HTTP request. */
 final class RemoteSourceModel implements SourceModel {
-    private final JsonHttp client;
-    private final String served;
+    private final ServedModel served;
     private final String name;
     private final TextCodec codec;
     private final OptionalInt maxContext;
 
     /** @param codec the served model's tokenizer: asked over the network, or a local copy checked to match it */
-    RemoteSourceModel(JsonHttp client, Wire.ModelInfo info, String name, TextCodec codec) {
-        this.client = client;
-        this.served = info.name();
+    RemoteSourceModel(ServedModel served, Wire.ModelInfo info, String name, TextCodec codec) {
+        this.served = served;
         this.name = name;
         this.codec = codec;
         this.maxContext = info.maxContext() == null ? OptionalInt.empty() : OptionalInt.of(info.maxContext());
@@ -44,17 +42,15 @@ final class RemoteSourceModel implements SourceModel {
     @Override
     public StateHandle open(List<Integer> promptTokens) {
         requireNonNull(promptTokens, "promptTokens is null");
-        return handle(client.post(Wire.operation(served, "open"), new Wire.Open(promptTokens), Wire.State.class,
-                Wire.what(served, "open")).state());
+        return handle(served.call("open", new Wire.Open(promptTokens), Wire.State.class).state());
     }
 
     @Override
     public TokenStep nextToken(StateHandle state, Decoding decoding) {
         requireNonNull(state, "state is null");
         requireNonNull(decoding, "decoding is null");
-        Wire.Step s = client.post(Wire.operation(served, "next-token"),
-                new Wire.NextToken(state.id(), decoding.temperature(), decoding.topP(), decoding.uniform()), Wire.Step.class,
-                Wire.what(served, "next-token"));
+        Wire.Step s = served.call("next-token",
+                new Wire.NextToken(state.id(), decoding.temperature(), decoding.topP(), decoding.uniform()), Wire.Step.class);
         return new TokenStep(s.token(), s.logProb(), handle(s.state()));
     }
 
@@ -62,11 +58,11 @@ final class RemoteSourceModel implements SourceModel {
     public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
         requireNonNull(state, "state is null");
         requireNonNull(candidates, "candidates is null");
-        Wire.ScoreResult r = client.post(Wire.operation(served, "score"), new Wire.Score(state.id(), candidates),
-                Wire.ScoreResult.class, Wire.what(served, "score"));
+        Wire.ScoreResult r = served.call("score", new Wire.Score(state.id(), candidates), Wire.ScoreResult.class);
         if (r.results() == null || r.results().size() != candidates.size()) {
-            throw new FusionException("model server " + client.base() + " scored " + (r.results() == null ? 0 : r.results().size())
-                    + " candidates of " + candidates.size() + " for model '" + served + "'");
+            int got = r.results() == null ? 0 : r.results().size();
+            throw new FusionException("model server " + served.base() + " scored " + got + " candidates of "
+                    + candidates.size() + " for model '" + served.name() + "'");
         }
         List<ScoredTokens> out = new ArrayList<>();
         for (Wire.Scored s : r.results()) {
@@ -78,8 +74,7 @@ final class RemoteSourceModel implements SourceModel {
     @Override
     public void commit(StateHandle temporary) {
         requireNonNull(temporary, "temporary is null");
-        client.post(Wire.operation(served, "commit"), new Wire.State(temporary.id()), Wire.Empty.class,
-                Wire.what(served, "commit"));
+        served.call("commit", new Wire.State(temporary.id()), Wire.Empty.class);
     }
 
     @Override
@@ -88,17 +83,14 @@ final class RemoteSourceModel implements SourceModel {
         if (states.isEmpty()) {
             return;
         }
-        client.post(Wire.operation(served, "release"), new Wire.Release(states.stream().map(StateHandle::id).toList()),
-                Wire.Empty.class, Wire.what(served, "release"));
+        served.call("release", new Wire.Release(ids(states)), Wire.Empty.class);
     }
 
     @Override
     public void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
         requireNonNull(temporary, "temporary is null");
         requireNonNull(states, "states is null");
-        client.post(Wire.operation(served, "commit-release"),
-                new Wire.CommitRelease(temporary.id(), states.stream().map(StateHandle::id).toList()), Wire.Empty.class,
-                Wire.what(served, "commit-release"));
+        served.call("commit-release", new Wire.CommitRelease(temporary.id(), ids(states)), Wire.Empty.class);
     }
 
     @Override
@@ -106,15 +98,20 @@ final class RemoteSourceModel implements SourceModel {
         return maxContext;
     }
 
+    private static List<String> ids(Collection<StateHandle> states) {
+        return states.stream().map(StateHandle::id).toList();
+    }
+
     private StateHandle handle(String id) {
         if (id == null || id.isEmpty()) {
-            throw new FusionException("model server " + client.base() + " returned no state for model '" + served + "'");
+            throw new FusionException("model server " + served.base() + " returned no state for model '" + served.name()
+                    + "'");
         }
         return new StateHandle(id);
     }
 
     @Override
     public String toString() {
-        return "remote model '" + served + "' at " + client.base();
+        return "remote model '" + served.name() + "' at " + served.base();
     }
 }

@@ -10,6 +10,7 @@ import dev.coolfusion.spi.TextCodec;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.Set;
 
@@ -44,7 +45,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         requireNonNull(config, "config is null");
         config.requireOnly(OPTIONS);
         URI uri = httpUrl(config);
-        JsonHttp client = new JsonHttp(uri, timeout(config, 60), java.util.Optional.empty(), "model server",
+        JsonHttp client = new JsonHttp(uri, timeout(config, 60), Optional.empty(), "model server",
                 "start it (cool-fusion serve)");
         Wire.Models models = client.get(Wire.MODELS, Wire.Models.class, "list models");
         if (models.protocol() != Wire.PROTOCOL) {
@@ -63,11 +64,12 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
             throw new FusionException("model server " + uri + " serves " + names(served)
                     + "; choose one with the 'model' option");
         }
-        TextCodec remoteCodec = new RemoteTextCodec(client, info);
+        ServedModel model = new ServedModel(client, info.name());
+        TextCodec remoteCodec = new RemoteTextCodec(model, info);
         TextCodec codec = config.get("tokenizer").isPresent()
                 ? localTokenizer(config.get("tokenizer").get(), remoteCodec, uri, info.name())
                 : remoteCodec;
-        return new RemoteSourceModel(client, info, config.get("name", info.name()), codec);
+        return new RemoteSourceModel(model, info, config.get("name", info.name()), codec);
     }
 
     /** The {@code timeout-seconds} option (at least 1), or {@code seconds} when it is absent. */

@@ -21,8 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class RemoteTextCodec implements TextCodec {
     private static final int CACHE = 4096;
 
-    private final JsonHttp client;
-    private final String model;
+    private final ServedModel served;
     private final Set<Integer> endOfSequence;
     private final OptionalInt beginOfSequence;
     private final Optional<ChatTemplate> template;
@@ -32,9 +31,8 @@ final class RemoteTextCodec implements TextCodec {
     private final Map<List<Integer>, String> decodings = lru();
     private final Map<List<Integer>, String> continuationDecodings = lru();
 
-    RemoteTextCodec(JsonHttp client, Wire.ModelInfo info) {
-        this.client = client;
-        this.model = info.name();
+    RemoteTextCodec(ServedModel served, Wire.ModelInfo info) {
+        this.served = served;
         this.endOfSequence = Set.copyOf(info.endOfSequence() == null ? List.of() : info.endOfSequence());
         this.beginOfSequence = info.beginOfSequence() == null ? OptionalInt.empty() : OptionalInt.of(info.beginOfSequence());
         this.template = Optional.ofNullable(info.chatTemplate())
@@ -65,8 +63,7 @@ final class RemoteTextCodec implements TextCodec {
         if (hit != null) {
             return hit;
         }
-        Wire.Encoding e = client.post(Wire.operation(model, "encode"), new Wire.Encode(text, continuation),
-                Wire.Encoding.class, Wire.what(model, "encode"));
+        Wire.Encoding e = served.call("encode", new Wire.Encode(text, continuation), Wire.Encoding.class);
         List<Span> words = new ArrayList<>();
         for (int[] w : e.words()) {
             words.add(new Span(w[0], w[1]));
@@ -90,8 +87,7 @@ final class RemoteTextCodec implements TextCodec {
         List<Integer> key = List.copyOf(ids);
         String hit = cache.get(key);
         if (hit == null) {
-            hit = client.post(Wire.operation(model, "decode"), new Wire.Decode(key, continuation), Wire.Text.class,
-                    Wire.what(model, "decode")).text();
+            hit = served.call("decode", new Wire.Decode(key, continuation), Wire.Text.class).text();
             cache.put(key, hit);
         }
         return hit;
@@ -111,8 +107,7 @@ final class RemoteTextCodec implements TextCodec {
     public boolean isSpecial(int id) {
         Boolean known = special.get(id);
         if (known == null) {
-            known = client.post(Wire.operation(model, "is-special"), new Wire.SpecialQuery(List.of(id)), Wire.Special.class,
-                    Wire.what(model, "is-special")).special().get(0);
+            known = served.call("is-special", new Wire.SpecialQuery(List.of(id)), Wire.Special.class).special().get(0);
             special.put(id, known);
         }
         return known;

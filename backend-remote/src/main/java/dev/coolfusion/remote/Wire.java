@@ -21,16 +21,6 @@ final class Wire {
 
     private Wire() {}
 
-    /** The path of {@code operation} on {@code model}. */
-    static String operation(String model, String operation) {
-        return MODELS + "/" + model + "/" + operation;
-    }
-
-    /** How a failed operation is named in messages. */
-    static String what(String model, String operation) {
-        return operation + " on model '" + model + "'";
-    }
-
     /** What a model is: its name, context limit and the tokenizer facts a client needs without a round trip. */
     record ModelInfo(String name, Integer maxContext, List<Integer> endOfSequence, Integer beginOfSequence,
             Template chatTemplate) {}
