@@ -62,8 +62,8 @@ public final class Calibration {
     }
 
     /**
-     * Fits every source, {@code threads} at a time, in source order. A source whose provider has no {@value #OPTION}
-     * option is an error naming it.
+     * Fits every source, {@code threads} at a time, in source order. A source that cannot be calibrated (its provider
+     * has no {@value #OPTION} option) is an error naming its provider.
      */
     public List<Fit> fitAll(List<ComponentSpec> sources, List<GsmItem> items, int threads) {
         requireNonNull(sources, "sources is null");
@@ -98,11 +98,8 @@ public final class Calibration {
         try {
             return fit(source, items);
         } catch (FusionException e) {
-            if (e.getMessage() != null && e.getMessage().contains(OPTION)) {
-                throw new FusionException("source provider '" + source.provider() + "' cannot be calibrated: it has no '"
-                        + OPTION + "' option (" + e.getMessage() + ")", e);
-            }
-            throw e;
+            // e.g. a provider without the option: "provider 'x' does not know option(s) [calibration-temperature]"
+            throw new FusionException("calibrating a '" + source.provider() + "' source: " + e.getMessage(), e);
         }
     }
 
@@ -114,12 +111,8 @@ public final class Calibration {
             throw new FusionException("calibration needs at least one item with a reference answer");
         }
         Map<Double, Nll> cache = new HashMap<>();
-        String[] name = new String[1];
-        java.util.function.DoubleUnaryOperator nll = logT -> cache.computeIfAbsent(logT, x -> {
-            Nll r = measure(spec, Math.exp(x), items);
-            name[0] = r.source;
-            return r;
-        }).perToken();
+        java.util.function.DoubleUnaryOperator nll = logT -> cache.computeIfAbsent(logT,
+                x -> measure(spec, Math.exp(x), items)).perToken();
         double raw = nll.applyAsDouble(0);
         double a = Math.log(LOW);
         double b = Math.log(HIGH);
@@ -148,7 +141,8 @@ public final class Calibration {
             best = 0;
             fitted = raw;
         }
-        return new Fit(name[0], Math.exp(best), raw, fitted, cache.get(0.0).tokens, cache.size());
+        Nll atOne = cache.get(0.0);
+        return new Fit(atOne.source, Math.exp(best), raw, fitted, atOne.tokens, cache.size());
     }
 
     private record Nll(String source, double total, long tokens) {

@@ -12,6 +12,7 @@ import dev.coolfusion.core.inject.FusionConfigLoader;
 import dev.coolfusion.core.inject.Plugins;
 import dev.coolfusion.demo.BundledModels;
 import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.SourceModel;
 import java.nio.file.Files;
@@ -98,6 +99,15 @@ class CalibrationTest {
             assertEquals(t, Double.parseDouble(row.trim().split("\\s+")[1]), 1e-3, row);
         }
         assertTrue(Files.list(out.getParent()).noneMatch(p -> p.getFileName().toString().endsWith(".partial")));
+    }
+
+    @Test
+    void aSourceWhoseProviderHasNoTemperatureIsNamed() {
+        Calibration calibration = new Calibration(Plugins.discover(), SHOTS, WholeAnswers.Ending.stop("\n\n"));
+        FusionException e = org.junit.jupiter.api.Assertions.assertThrows(FusionException.class, () -> calibration.fitAll(
+                List.of(ComponentSpec.of("remote", Map.of("url", "http://127.0.0.1:1"))), devItems(1), 1));
+        assertTrue(e.getMessage().contains("calibrating a 'remote' source") && e.getMessage().contains(Calibration.OPTION),
+                e.getMessage());
     }
 
     @Test
