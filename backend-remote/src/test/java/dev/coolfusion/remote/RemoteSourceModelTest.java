@@ -119,13 +119,17 @@ class RemoteSourceModelTest {
         // A scored state can be committed and extended, as the fusion loop does after a step.
         remote.commit(rScored.get(0).state());
         localC.commit(lScored.get(0).state());
-        assertEquals(localC.nextToken(lScored.get(0).state(), Decoding.GREEDY).token(),
-                remote.nextToken(rScored.get(0).state(), Decoding.GREEDY).token());
+        TokenStep localNext = localC.nextToken(lScored.get(0).state(), Decoding.GREEDY);
+        TokenStep remoteNext = remote.nextToken(rScored.get(0).state(), Decoding.GREEDY);
+        assertEquals(localNext.token(), remoteNext.token());
+        remoteStates.add(remoteNext.state());
+        localStates.add(localNext.state());
 
-        assertTrue(server.liveStates("C") >= remoteStates.size());
+        // Every state handed out is tracked on the server until the client releases it.
+        assertEquals(remoteStates.size(), server.liveStates("C"));
         remote.release(remoteStates);
         localC.release(localStates);
-        assertTrue(server.liveStates("C") <= 1, "only the extension's state is left: " + server.liveStates("C"));
+        assertEquals(0, server.liveStates("C"));
     }
 
     @Test
@@ -155,7 +159,7 @@ class RemoteSourceModelTest {
                 assertEquals(x.score(), y.score(), 0.0, "step " + i + " candidate " + c);
             }
         }
-        assertTrue(local.text().contains("88"), local.text());
+        assertTrue(local.steps().size() > 3, "a fusion of several steps: " + local.steps().size());
         assertEquals(0, server.liveStates("A"), "the fusion released every remote state");
         assertEquals(0, server.liveStates("C"));
         assertEquals(liveA, localA.liveStates());

@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Nested;
@@ -70,8 +71,8 @@ class VllmSourceModelTest {
         }
 
         @Override
-        protected void afterRelease() {
-            assertEquals(0, vllm.liveStates(), "states left in the client");
+        protected OptionalInt liveStates() {
+            return OptionalInt.of(vllm.liveStates());
         }
     }
 
@@ -116,8 +117,13 @@ class VllmSourceModelTest {
         String prompt = "Question: A shop had 30 cups. It sold 18 of them. How many cups are left in the shop?\nAnswer:";
         Generation local = CoolFusion.builder().addSource(localA).addSource(localC).build().generate(prompt, options);
         Generation mixed = CoolFusion.builder().addSource(vllm).addSource(localC).build().generate(prompt, options);
+        assertTrue(local.steps().size() > 3, "a fusion of several steps: " + local.steps().size());
         assertEquals(local.text(), mixed.text());
         assertEquals(local.steps().size(), mixed.steps().size());
+        for (int i = 0; i < local.steps().size(); i++) {
+            assertEquals(local.steps().get(i).winningCandidate().proposers(), mixed.steps().get(i).winningCandidate()
+                    .proposers(), "step " + i);
+        }
         assertEquals(0, vllm.liveStates());
     }
 

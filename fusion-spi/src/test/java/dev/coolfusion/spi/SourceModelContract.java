@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalInt;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -20,6 +21,7 @@ public abstract class SourceModelContract {
     protected static final double TOLERANCE = 1e-4;
 
     private final List<StateHandle> handles = new ArrayList<>();
+    private OptionalInt before = OptionalInt.empty();
 
     /** The model under test; it stays open for the whole test class. */
     protected abstract SourceModel model();
@@ -50,19 +52,25 @@ public abstract class SourceModelContract {
         return out;
     }
 
+    /**
+     * How many states the backend holds, where it can tell (for a remote model: on its server). When it can, the
+     * contract also checks that release frees and that every test leaves the count where it found it.
+     */
+    protected OptionalInt liveStates() {
+        return OptionalInt.empty();
+    }
+
     @BeforeEach
     void clear() {
         handles.clear();
+        before = liveStates();
     }
 
     @AfterEach
     void releaseAll() {
         model().release(handles);
-        afterRelease();
+        assertEquals(before, liveStates(), "states left behind");
     }
-
-    /** Called after each test's handles were released: a backend may check that nothing is left behind. */
-    protected void afterRelease() {}
 
     @Test
     void statesArePersistentSoTheSameStepFromTheSameStateGivesTheSameToken() {
@@ -128,6 +136,9 @@ public abstract class SourceModelContract {
         // The fusion loop's M4: keep the winner, drop the old committed state and the losers.
         model().commitAndRelease(a.state(), List.of(s, b.state()));
         keep(a.state());
+        if (before.isPresent()) {
+            assertEquals(before.getAsInt() + 1, liveStates().getAsInt(), "only the committed state is left");
+        }
         TokenStep after = step(a.state(), Decoding.GREEDY);
         assertTrue(after.logProb() <= 0 && Double.isFinite(after.logProb()));
         model().release(List.of(s, b.state())); // already released: a no-op
@@ -140,7 +151,7 @@ public abstract class SourceModelContract {
             Decoding d = new Decoding(1.0, 0.9, u);
             assertEquals(step(s, d).token(), step(s, d).token(), "draw " + u);
         }
-        // The lowest draw picks the same token whatever the temperature's shape of the tail: the first in order.
+        // As the temperature goes to 0, sampling becomes greedy whatever the draw.
         TokenStep greedy = step(s, Decoding.GREEDY);
         TokenStep tiny = step(s, new Decoding(1e-4, 1.0, 0.5));
         assertEquals(greedy.token(), tiny.token(), "a near-zero temperature samples the argmax");
