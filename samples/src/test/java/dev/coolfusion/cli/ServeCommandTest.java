@@ -73,6 +73,20 @@ class ServeCommandTest {
         assertTrue(gone.getMessage().contains("cannot reach"), gone.getMessage());
     }
 
+    @Test
+    void benchRemoteFusesInProcessAndOverHttpIdentically() {
+        Cli.Result r = Cli.run("bench-remote", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
+                BundledModels.dir().resolve("heldout.jsonl").toString(), "--items", "1");
+        assertEquals(0, r.exitCode(), r.err() + r.out());
+        for (String way : new String[] {"in process", "over HTTP", "HTTP, local tokenizers"}) {
+            String row = r.out().lines().filter(l -> l.startsWith(way + " ")).findFirst().orElseThrow(() ->
+                    new AssertionError(way + " missing: " + r.out()));
+            assertTrue(row.trim().endsWith("1/1"), "identical output: " + row);
+        }
+        Cli.Result bad = Cli.run("bench-remote", "--items", "0");
+        assertTrue(bad.exitCode() != 0 && bad.err().contains("--items must be at least 1"), bad.err());
+    }
+
     /** Step timings differ between runs; everything else must not. */
     private static String withoutTimings(String out) {
         return out.replaceAll("step (\\d+) \\([0-9.]+ ms\\)", "step $1");
