@@ -10,7 +10,6 @@ import dev.coolfusion.spi.TextCodec;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.Map;
 import java.util.Set;
 
@@ -18,13 +17,14 @@ import java.util.Set;
  * The {@code remote} backend: a model served by a {@link TableOneServer} ({@code cool-fusion serve}). Options:
  * {@code url} (required, e.g. {@code http://127.0.0.1:8765}), {@code model} (the served name; may be left out when
  * the server serves one model), {@code name} (the name in this fusion; default the served name),
- * {@code timeout-seconds} (per request, default 60) and {@code tokenizer}: a local copy of the served model's
+ * {@code timeout-seconds} (per request, default 60), {@code api-key} (when the server was started with one) and
+ * {@code tokenizer}: a local copy of the served model's
  * tokenizer (its folder or {@code tokenizer.json}, read by the {@code hf-tokenizer} codec provider), so that the
  * fusion loop's word-boundary checks run locally instead of over the network. The copy is checked against the server
  * when the model is created.
  */
 public final class RemoteSourceModelProvider implements SourceModelProvider {
-    static final Set<String> OPTIONS = Set.of("url", "model", "name", "timeout-seconds", "tokenizer");
+    static final Set<String> OPTIONS = Set.of("url", "model", "name", "timeout-seconds", "api-key", "tokenizer");
     /** Probe texts a local tokenizer must encode and decode exactly as the server's does. */
     private static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
             " The answer is 1,234.56!", " naïve café – 東京 😀");
@@ -37,7 +37,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
     @Override
     public String description() {
         return "remote: a model served over HTTP by 'cool-fusion serve' (the Table-1 protocol);"
-                + " options url, model, name, timeout-seconds, tokenizer";
+                + " options url, model, name, timeout-seconds, api-key, tokenizer";
     }
 
     @Override
@@ -45,7 +45,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         requireNonNull(config, "config is null");
         config.requireOnly(OPTIONS);
         URI uri = httpUrl(config);
-        JsonHttp client = new JsonHttp(uri, timeout(config, 60), Optional.empty(), "model server",
+        JsonHttp client = new JsonHttp(uri, timeout(config, 60), config.get("api-key"), "model server",
                 "start it (cool-fusion serve)");
         Wire.Models models = client.get(Wire.MODELS, Wire.Models.class, "list models");
         if (models.protocol() != Wire.PROTOCOL) {

@@ -20,15 +20,22 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 
 /**
  * Serves {@link SourceModel}s over HTTP with the Table-1 protocol, for the {@code remote} provider
@@ -36,7 +43,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Binds to the loopback interface unless told otherwise. Calls on one model are serialised (the SPI allows one
  * thread per state lineage; clients of one server may share a model). The server keeps track of every state it handed
- * out and releases those still held when it closes; it does not close the models, which stay the caller's.
+ * out: a state no request has used for the {@linkplain Builder#stateTtl(Duration) state time-to-live} (10 minutes by
+ * default) is released, so a client that vanished without releasing its states does not keep them forever, and every
+ * state still held is released when the server closes. It does not close the models, which stay the caller's.
+ *
+ * <p>With an {@linkplain Builder#apiKey(String) API key}, every request must carry {@code Authorization: Bearer <key>}
+ * (the {@code remote} provider's {@code api-key} option); others get HTTP 401. There is no TLS: to cross an untrusted
+ * network, put the server behind a TLS-terminating proxy.
  *
  * <pre>{@code
  * try (TableOneServer server = TableOneServer.builder().model(model).port(8765).build()) {
@@ -55,25 +68,43 @@ public final class TableOneServer implements AutoCloseable {
         }
     }
 
+    /** How many expired state ids each model remembers, to tell a late client why its state is gone. */
+    private static final int EXPIRED_REMEMBERED = 4096;
+
     private final Map<String, Served> models;
     private final HttpServer http;
     private final ExecutorService executor;
-    private final java.util.concurrent.atomic.AtomicLong requests = new java.util.concurrent.atomic.AtomicLong();
+    private final Optional<byte[]> authorization;
+    private final Duration stateTtl;
+    private final LongSupplier nanoClock;
+    private final ScheduledExecutorService sweeper;
+    private final AtomicLong requests = new AtomicLong();
+    private final AtomicLong expired = new AtomicLong();
     private boolean started;
 
-    /** One model and the states it issued through this server. */
+    /** One model and the states it issued through this server, each with when a request last used it. */
     private static final class Served {
         final SourceModel model;
-        final Set<String> live = new HashSet<>();
+        final Map<String, Long> live = new HashMap<>();
+        final Map<String, Boolean> expired = new LinkedHashMap<>(16, 0.75f, false) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+                return size() > EXPIRED_REMEMBERED;
+            }
+        };
 
         Served(SourceModel model) {
             this.model = model;
         }
     }
 
-    private TableOneServer(Map<String, SourceModel> models, InetSocketAddress address, int threads) {
+    private TableOneServer(Builder b, InetSocketAddress address) {
         this.models = new LinkedHashMap<>();
-        models.forEach((name, model) -> this.models.put(name, new Served(model)));
+        b.models.forEach((name, model) -> this.models.put(name, new Served(model)));
+        this.authorization = b.apiKey.map(key -> ("Bearer " + key).getBytes(StandardCharsets.UTF_8));
+        this.stateTtl = b.stateTtl;
+        this.nanoClock = b.nanoClock;
+        int threads = b.threads;
         try {
             this.http = HttpServer.create(address, 0);
         } catch (IOException e) {
@@ -88,6 +119,15 @@ public final class TableOneServer implements AutoCloseable {
         });
         http.setExecutor(executor);
         http.createContext(Wire.MODELS, this::handle);
+        if (stateTtl.isZero()) {
+            this.sweeper = null;
+        } else {
+            this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "table-one-server-expiry");
+                t.setDaemon(true);
+                return t;
+            });
+        }
     }
 
     public static Builder builder() {
@@ -98,6 +138,10 @@ public final class TableOneServer implements AutoCloseable {
     public synchronized TableOneServer start() {
         if (!started) {
             http.start();
+            if (sweeper != null) {
+                long every = Math.max(1000, stateTtl.toMillis() / 4);
+                sweeper.scheduleWithFixedDelay(this::expireIdleStates, every, every, TimeUnit.MILLISECONDS);
+            }
             started = true;
         }
         return this;
@@ -134,14 +178,58 @@ public final class TableOneServer implements AutoCloseable {
         }
     }
 
+    /** How many states this server released because no request used them for the state time-to-live. */
+    public long expiredStates() {
+        return expired.get();
+    }
+
+    /**
+     * Releases every state that no request has used for longer than the state time-to-live. The server does this by
+     * itself every quarter of that time (at least every second); this runs it now. Does nothing when the time-to-live
+     * is zero (states never expire).
+     *
+     * @return how many states were released
+     */
+    public int expireIdleStates() {
+        if (stateTtl.isZero()) {
+            return 0;
+        }
+        long now = nanoClock.getAsLong();
+        long ttl = stateTtl.toNanos();
+        int n = 0;
+        for (Served s : models.values()) {
+            synchronized (s) {
+                List<StateHandle> idle = new ArrayList<>();
+                s.live.forEach((id, used) -> {
+                    if (now - used > ttl) {
+                        idle.add(new StateHandle(id));
+                    }
+                });
+                for (StateHandle h : idle) {
+                    s.live.remove(h.id());
+                    s.expired.put(h.id(), Boolean.TRUE);
+                }
+                if (!idle.isEmpty()) {
+                    s.model.release(idle);
+                    n += idle.size();
+                }
+            }
+        }
+        expired.addAndGet(n);
+        return n;
+    }
+
     /** Stops listening, then releases every state clients still hold. The models stay open. */
     @Override
     public void close() {
         http.stop(0);
         executor.shutdownNow();
+        if (sweeper != null) {
+            sweeper.shutdownNow();
+        }
         for (Served s : models.values()) {
             synchronized (s) {
-                s.model.release(s.live.stream().map(StateHandle::new).toList());
+                s.model.release(s.live.keySet().stream().map(StateHandle::new).toList());
                 s.live.clear();
             }
         }
@@ -155,6 +243,7 @@ public final class TableOneServer implements AutoCloseable {
             int status = 200;
             Object body;
             try {
+                authorize(exchange);
                 body = dispatch(exchange);
             } catch (BadRequest e) {
                 status = e.status;
@@ -175,6 +264,20 @@ public final class TableOneServer implements AutoCloseable {
             try (OutputStream out = exchange.getResponseBody()) {
                 out.write(bytes);
             }
+        }
+    }
+
+    /** With an API key, the request must carry it as a bearer token (compared in constant time). */
+    private void authorize(HttpExchange exchange) {
+        if (authorization.isEmpty()) {
+            return;
+        }
+        String given = exchange.getRequestHeaders().getFirst("Authorization");
+        byte[] bytes = given == null ? new byte[0] : given.getBytes(StandardCharsets.UTF_8);
+        if (!MessageDigest.isEqual(bytes, authorization.get())) {
+            throw new BadRequest(401, (given == null ? "missing" : "wrong") + " API key: this server requires the header"
+                    + " 'Authorization: Bearer <key>' (set the remote provider's 'api-key' option to the key given to"
+                    + " cool-fusion serve)");
         }
     }
 
@@ -300,21 +403,26 @@ public final class TableOneServer implements AutoCloseable {
     private static List<StateHandle> forget(Served s, List<String> ids) {
         List<StateHandle> handles = new ArrayList<>();
         for (String id : ids) {
-            if (s.live.remove(id)) {
+            if (s.live.remove(id) != null) {
                 handles.add(new StateHandle(id));
             }
         }
         return handles;
     }
 
-    private static String issue(Served s, StateHandle handle) {
-        s.live.add(handle.id());
+    private String issue(Served s, StateHandle handle) {
+        s.live.put(handle.id(), nanoClock.getAsLong());
         return handle.id();
     }
 
-    private static StateHandle known(Served s, String id) {
+    /** A state this server issued and still holds; using it restarts its time-to-live. */
+    private StateHandle known(Served s, String id) {
         required(id, "state");
-        if (!s.live.contains(id)) {
+        if (s.live.replace(id, nanoClock.getAsLong()) == null) {
+            if (s.expired.containsKey(id)) {
+                throw new BadRequest(404, "state '" + id + "' expired: no request used it for " + stateTtl.toSeconds()
+                        + " s, the server's state time-to-live (cool-fusion serve --state-ttl); open the prompt again");
+            }
             throw new BadRequest(404, "unknown state '" + id + "': it was released, or was not issued by this server"
                     + " (a restarted server forgets every state; open the prompt again)");
         }
@@ -335,6 +443,9 @@ public final class TableOneServer implements AutoCloseable {
         private String host = InetAddress.getLoopbackAddress().getHostAddress();
         private int port;
         private int threads = 4;
+        private Optional<String> apiKey = Optional.empty();
+        private Duration stateTtl = Duration.ofMinutes(10);
+        private LongSupplier nanoClock = System::nanoTime;
 
         private Builder() {}
 
@@ -385,11 +496,40 @@ public final class TableOneServer implements AutoCloseable {
             return this;
         }
 
+        /** Requires {@code Authorization: Bearer <key>} on every request (no key by default). */
+        public Builder apiKey(String key) {
+            requireNonNull(key, "key is null");
+            if (key.isEmpty() || !key.chars().allMatch(c -> c > ' ' && c < 127)) {
+                throw new FusionException("an API key must be non-empty printable ASCII without spaces");
+            }
+            this.apiKey = Optional.of(key);
+            return this;
+        }
+
+        /**
+         * How long a state may go unused before the server releases it (default 10 minutes); {@link Duration#ZERO}
+         * keeps states until a client releases them or the server closes.
+         */
+        public Builder stateTtl(Duration ttl) {
+            requireNonNull(ttl, "ttl is null");
+            if (ttl.isNegative() || (!ttl.isZero() && ttl.toMillis() < 1000)) {
+                throw new FusionException("state time-to-live must be zero (never expire) or at least 1 s, got " + ttl);
+            }
+            this.stateTtl = ttl;
+            return this;
+        }
+
+        /** The clock the time-to-live is measured by (tests). */
+        Builder nanoClock(LongSupplier clock) {
+            this.nanoClock = requireNonNull(clock, "clock is null");
+            return this;
+        }
+
         public TableOneServer build() {
             if (models.isEmpty()) {
                 throw new FusionException("a server needs at least one model; add one with model(...)");
             }
-            return new TableOneServer(models, new InetSocketAddress(host, port), threads);
+            return new TableOneServer(this, new InetSocketAddress(host, port));
         }
     }
 }

@@ -21,12 +21,18 @@ import dev.coolfusion.spi.SourceModelProvider;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.net.InetAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
+import java.util.concurrent.atomic.AtomicLong;
+import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -245,6 +251,71 @@ class RemoteSourceModelTest {
         assertEquals(before + 4, localA.liveStates());
         own.close();
         assertEquals(before, localA.liveStates(), "a closed server leaves no state behind");
+    }
+
+    @Test
+    void statesNoRequestUsesForTheTimeToLiveAreReleased() {
+        int before = localA.liveStates();
+        AtomicLong now = new AtomicLong();
+        TableOneServer own = TableOneServer.builder().model(localA).stateTtl(Duration.ofSeconds(60))
+                .nanoClock(now::get).build().start();
+        try {
+            SourceModel remote = new RemoteSourceModelProvider().create(ProviderConfig.of("remote",
+                    Map.of("url", own.uri().toString())));
+            StateHandle kept = remote.open(remote.codec().encodePrompt("Question: 4 * 6?\nAnswer:"));
+            StateHandle abandoned = remote.nextToken(kept, Decoding.GREEDY).state();
+            assertEquals(before + 2, localA.liveStates());
+
+            now.addAndGet(Duration.ofSeconds(45).toNanos());
+            TokenStep step = remote.nextToken(kept, Decoding.GREEDY); // using a state restarts its time-to-live
+            now.addAndGet(Duration.ofSeconds(30).toNanos());
+            assertEquals(1, own.expireIdleStates(), "only the state unused for 75 s expires");
+            assertEquals(1, own.expiredStates());
+            assertEquals(before + 2, localA.liveStates(), "the model itself released the expired state");
+            assertMessage(() -> remote.nextToken(abandoned, Decoding.GREEDY), "expired", "60 s", "--state-ttl");
+            TokenStep again = remote.nextToken(kept, Decoding.GREEDY);
+            assertEquals(step.token(), again.token(), "a state in use keeps working");
+            assertEquals(step.logProb(), again.logProb());
+
+            now.addAndGet(Duration.ofSeconds(61).toNanos());
+            assertEquals(3, own.expireIdleStates());
+            assertEquals(before, localA.liveStates(), "a vanished client leaves no state behind");
+        } finally {
+            own.close();
+        }
+        assertMessage(() -> TableOneServer.builder().stateTtl(Duration.ofMillis(10)), "at least 1 s");
+        TableOneServer never = TableOneServer.builder().model(localA).stateTtl(Duration.ZERO).build();
+        never.close();
+        assertEquals(0, never.expireIdleStates(), "a zero time-to-live never expires states");
+    }
+
+    @Test
+    void aServerWithAnApiKeyAnswersOnlyRequestsThatCarryIt() throws Exception {
+        TableOneServer own = TableOneServer.builder().model(localA).apiKey("s3cret-key").build().start();
+        try {
+            String url = own.uri().toString();
+            SourceModelProvider provider = new RemoteSourceModelProvider();
+            assertMessage(() -> provider.create(ProviderConfig.of("remote", Map.of("url", url))), "missing API key",
+                    "'api-key'");
+            assertMessage(() -> provider.create(ProviderConfig.of("remote", Map.of("url", url, "api-key", "guess"))),
+                    "wrong API key");
+            SourceModel remote = provider.create(ProviderConfig.of("remote", Map.of("url", url, "api-key", "s3cret-key")));
+            List<Integer> prompt = remote.codec().encodePrompt("Question: 2 + 3?\nAnswer:");
+            StateHandle open = remote.open(prompt);
+            StateHandle local = localA.open(prompt);
+            try {
+                assertEquals(localA.nextToken(local, Decoding.GREEDY).token(), remote.nextToken(open, Decoding.GREEDY).token());
+            } finally {
+                localA.release(List.of(local));
+            }
+            remote.release(List.of(open));
+            HttpResponse<String> raw = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url + "/v1/models"))
+                    .header("Authorization", "Bearer s3cret-ke").build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(401, raw.statusCode(), "a key one character short is refused");
+        } finally {
+            own.close();
+        }
+        assertMessage(() -> TableOneServer.builder().apiKey("has space"), "without spaces");
     }
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable call, String... parts) {

@@ -20,7 +20,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code serve} on the bundled models, and {@code generate} over the network giving what it gives in process. */
+/**
+ * {@code serve} on the bundled models with an API key, and {@code generate} over the network giving what it gives in
+ * process.
+ */
 class ServeCommandTest {
     @Test
     void servedModelsFuseExactlyAsLocalOnes(@TempDir Path tmp) throws Exception {
@@ -36,7 +39,8 @@ class ServeCommandTest {
             picocli.CommandLine cli = new picocli.CommandLine(serve);
             cli.setOut(new PrintWriter(served, true));
             cli.setErr(new PrintWriter(served, true));
-            exit.set(cli.execute("--config", fusionYaml.toString(), "--port", Integer.toString(port)));
+            exit.set(cli.execute("--config", fusionYaml.toString(), "--port", Integer.toString(port), "--api-key", KEY,
+                    "--state-ttl", "120"));
         });
         server.start();
         String url = "http://127.0.0.1:" + port;
@@ -44,14 +48,14 @@ class ServeCommandTest {
             awaitServing(url, server);
             Path remoteYaml = Files.writeString(tmp.resolve("remote.yaml"), """
                     sources:
-                      - {provider: remote, options: {url: "%1$s", model: A}}
-                      - {provider: remote, options: {url: "%1$s", model: B}}
-                      - {provider: remote, options: {url: "%1$s", model: C}}
+                      - {provider: remote, options: {url: "%1$s", model: A, api-key: "%2$s"}}
+                      - {provider: remote, options: {url: "%1$s", model: B, api-key: "%2$s"}}
+                      - {provider: remote, options: {url: "%1$s", model: C, api-key: "%2$s"}}
                     metric: avg-ppl
                     options:
                       max-new-tokens: 96
                       stop: ["\\n\\n", "Question:"]
-                    """.formatted(url));
+                    """.formatted(url, KEY));
             String prompt = "Question: Max has 18 shells and buys 7 packs of 5. He then gives away 5. How many shells does"
                     + " he have?\nAnswer:";
             Cli.Result local = Cli.run("generate", "--config", fusionYaml.toString(), "--prompt", prompt, "--trace");
@@ -60,6 +64,9 @@ class ServeCommandTest {
             assertEquals(0, remote.exitCode(), remote.err());
             assertEquals(withoutTimings(local.out()), withoutTimings(remote.out()));
             assertTrue(remote.out().contains("The answer is"), remote.out());
+            FusionException keyless = assertThrows(FusionException.class, () -> new RemoteSourceModelProvider()
+                    .create(ProviderConfig.of("remote", Map.of("url", url, "model", "A"))));
+            assertTrue(keyless.getMessage().contains("missing API key"), keyless.getMessage());
         } finally {
             serve.stop.countDown();
             server.join(60_000);
@@ -67,10 +74,18 @@ class ServeCommandTest {
         assertEquals(0, exit.get(), served.toString());
         assertTrue(served.toString().contains("serving [A, B, C] at " + url), served.toString());
         assertTrue(served.toString().contains("provider: remote"), served.toString());
+        assertTrue(served.toString().contains("api-key: \"<the key given to serve>\""), served.toString());
+        assertTrue(!served.toString().contains(KEY), "the key is not printed: " + served);
         assertTrue(served.toString().contains("stopped"), served.toString());
         FusionException gone = assertThrows(FusionException.class, () -> new RemoteSourceModelProvider()
                 .create(ProviderConfig.of("remote", Map.of("url", url))));
         assertTrue(gone.getMessage().contains("cannot reach"), gone.getMessage());
+    }
+
+    @Test
+    void aNegativeStateTtlIsRefusedBeforeAnyModelLoads() {
+        Cli.Result r = Cli.run("serve", "--model", "does-not-exist", "--state-ttl", "-1");
+        assertTrue(r.exitCode() != 0 && r.err().contains("--state-ttl must be 0"), r.err());
     }
 
     @Test
@@ -87,6 +102,8 @@ class ServeCommandTest {
         assertTrue(bad.exitCode() != 0 && bad.err().contains("--items must be at least 1"), bad.err());
     }
 
+    private static final String KEY = "test-key-7f3a";
+
     /** Step timings differ between runs; everything else must not. */
     private static String withoutTimings(String out) {
         return out.replaceAll("step (\\d+) \\([0-9.]+ ms\\)", "step $1");
@@ -96,7 +113,7 @@ class ServeCommandTest {
         long deadline = System.nanoTime() + 120_000_000_000L;
         while (true) {
             try (SourceModel probe = new RemoteSourceModelProvider().create(ProviderConfig.of("remote",
-                    Map.of("url", url, "model", "A")))) {
+                    Map.of("url", url, "model", "A", "api-key", KEY)))) {
                 return;
             } catch (FusionException notYet) {
                 if (!server.isAlive() || System.nanoTime() > deadline) {
