@@ -118,17 +118,12 @@ class HeldoutIsolationTest {
     }
 
     @Test
-    void solutionsAreArithmeticallyRightAndEveryStepIsChecked() {
+    void solutionsAreArithmeticallyRight() {
         Problems gen = new Problems(5);
         for (int i = 0; i < 3000; i++) {
             Problem p = gen.next(Problems.Family.values()[i % 3]);
             long last = 0;
-            long[] previous = null;
-            int steps = 0;
-            int checks = 0;
-            for (String sentence : p.steps().split("\\. ?")) {
-                boolean check = sentence.startsWith("Check: ");
-                String step = check ? sentence.substring("Check: ".length()) : sentence;
+            for (String step : p.steps().split("\\. ?")) {
                 String[] parts = step.strip().split(" ");
                 long a = Long.parseLong(parts[0]);
                 long b = Long.parseLong(parts[2]);
@@ -144,21 +139,9 @@ class HeldoutIsolationTest {
                 }
                 assertEquals(want, r, p.text());
                 assertTrue(r >= 0, p.text());
-                if (check) {
-                    assertTrue(previous != null, "a check follows a step: " + p.text());
-                    assertEquals(previous[2], a, "a check starts from the step's result: " + p.text());
-                    assertEquals(previous[0], r, "a check ends in the step's first number: " + p.text());
-                    checks++;
-                    previous = null;
-                } else {
-                    assertTrue(previous == null, "every step is checked before the next: " + p.text());
-                    previous = new long[] {a, b, r};
-                    last = r;
-                    steps++;
-                }
+                last = r;
             }
             assertEquals(p.answer(), last, p.text());
-            assertEquals(steps, checks, p.text());
         }
     }
 }
