@@ -7,6 +7,7 @@ import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -47,6 +48,18 @@ public final class WholeAnswers {
         }
     }
 
+    /** What a scorer with {@code codec} scores for {@code answer}: its tokens, then the ending's. */
+    public static List<Integer> tokens(TextCodec codec, String answer, Ending ending) {
+        requireNonNull(codec, "codec is null");
+        requireNonNull(answer, "answer is null");
+        requireNonNull(ending, "ending is null");
+        List<Integer> ids = new ArrayList<>(codec.encodeContinuation(answer + ending.suffix()).ids());
+        if (ending.endOfSequence()) {
+            codec.primaryEndOfSequenceId().ifPresent(ids::add);
+        }
+        return ids;
+    }
+
     /**
      * @param scorers      the scoring models
      * @param promptTokens one prompt per scorer, tokenized by that scorer's codec (e.g. its chat template)
@@ -74,11 +87,7 @@ public final class WholeAnswers {
             SourceModel scorer = scorers.get(s);
             List<List<Integer>> tokens = new ArrayList<>();
             for (String answer : answers) {
-                List<Integer> ids = new ArrayList<>(scorer.codec().encodeContinuation(answer + ending.suffix()).ids());
-                if (ending.endOfSequence()) {
-                    scorer.codec().primaryEndOfSequenceId().ifPresent(ids::add);
-                }
-                tokens.add(ids);
+                tokens.add(tokens(scorer.codec(), answer, ending));
             }
             List<StateHandle> states = new ArrayList<>();
             try {

@@ -1,7 +1,10 @@
 package dev.coolfusion.spi;
 
+import static java.util.Objects.requireNonNull;
+
 import java.util.Collection;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -53,6 +56,23 @@ public interface SourceModel extends AutoCloseable {
     default void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
         commit(temporary);
         release(states);
+    }
+
+    /**
+     * The negative log-likelihood (nats, summed over the tokens) of {@code tokens} after {@code state} under this
+     * model's distribution at each of {@code temperatures}: at temperature {@code T} a token's probability is
+     * {@code p(x)^(1/T)}, renormalised, where {@code p} is what {@link #score} uses (so {@code T = 1} gives minus the
+     * sum of {@link #score}'s log-probabilities). A backend that sees its logits answers every temperature from one
+     * forward pass, which makes temperature calibration cheap; the state is left as it was and nothing needs
+     * releasing.
+     *
+     * @return one NLL per temperature, in order; empty when this backend cannot rescale its distribution (the default)
+     */
+    default Optional<double[]> nllAtTemperatures(StateHandle state, List<Integer> tokens, double[] temperatures) {
+        requireNonNull(state, "state is null");
+        requireNonNull(tokens, "tokens is null");
+        requireNonNull(temperatures, "temperatures is null");
+        return Optional.empty();
     }
 
     /** The longest sequence (prompt plus generated tokens) the model accepts, if limited. */

@@ -115,6 +115,29 @@ public abstract class SourceModelContract {
     }
 
     @Test
+    void temperedNllWhereOfferedIsScoringAtTOneAndAProperDistributionElsewhere() {
+        StateHandle s = open();
+        List<Integer> text = model().codec().encodeContinuation(" 16 + 7 = 23.").ids();
+        double[] temperatures = {0.5, 1.0, 2.0};
+        java.util.Optional<double[]> tempered = model().nllAtTemperatures(s, text, temperatures);
+        if (tempered.isEmpty()) {
+            return; // optional: calibration then searches with one model per temperature
+        }
+        double nll = 0;
+        for (double lp : score(s, List.of(text)).get(0).logProbs()) {
+            nll -= lp;
+        }
+        assertEquals(temperatures.length, tempered.get().length);
+        assertEquals(nll, tempered.get()[1], TOLERANCE * text.size(), "T = 1 is what score gives");
+        for (double v : tempered.get()) {
+            assertTrue(v >= 0 && Double.isFinite(v), "an NLL is a finite non-negative number: " + v);
+        }
+        assertEquals(0, model().nllAtTemperatures(s, List.of(), temperatures).orElseThrow()[0], 0.0, "no tokens, no NLL");
+        // The state is untouched: stepping from it still gives what it gave.
+        assertEquals(step(s, Decoding.GREEDY).token(), step(open(), Decoding.GREEDY).token());
+    }
+
+    @Test
     void aScoredStateContinuesAsIfTheTokensHadBeenGenerated() {
         StateHandle s = open();
         List<Integer> text = model().codec().encodeContinuation(" 16 + 7 = 23.").ids();

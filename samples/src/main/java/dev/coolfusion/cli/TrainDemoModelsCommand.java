@@ -50,7 +50,7 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
 
     /** Set by a parallel run for its child JVMs: the parent writes the data files and fusion.yaml. */
     @Option(names = "--no-calibrate", description = "Leave the models uncalibrated (by default, once all of them are"
-            + " in the output folder, each one's calibration temperature is fitted on its dev.jsonl, ~2.5 min).")
+            + " in the output folder, each one's calibration temperature is fitted on its dev.jsonl, under a minute).")
     boolean noCalibrate;
 
     @Option(names = "--calibration-limit", description = "Calibrate on the first N development items only (default: all).")

@@ -9,11 +9,13 @@ import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -28,8 +30,12 @@ import java.util.concurrent.Future;
  * a development set's reference answers (never on the test set, and without looking at any method's accuracy) puts
  * every model on its own calibrated scale. The backend applies it through its {@value #OPTION} option.
  *
- * <p>The search is a golden-section search over {@code ln T} in [{@value #LOW}, {@value #HIGH}]: the NLL of fixed
- * data is smooth and, in practice, unimodal in the temperature.
+ * <p>When the backend answers many temperatures from one forward pass ({@link SourceModel#nllAtTemperatures}, e.g.
+ * {@code djl}), the reference answers go through the model twice: a grid of {@value #GRID} temperatures evenly spaced
+ * in {@code ln T} over [{@value #LOW}, {@value #HIGH}], then as fine a grid between the coarse best's neighbours
+ * (spacing about 0.005 in {@code ln T}). Otherwise it is a golden-section search over {@code ln T} on the same
+ * interval, loading the model once per temperature tried: the NLL of fixed data is smooth and, in practice, unimodal
+ * in the temperature.
  */
 public final class Calibration {
     /** The source option that carries the temperature ({@code djl} backend). */
@@ -38,6 +44,7 @@ public final class Calibration {
     static final double HIGH = 4.0;
     private static final double GOLDEN = (Math.sqrt(5) - 1) / 2;
     private static final double LOG_TOLERANCE = 0.005;
+    static final int GRID = 33;
 
     /**
      * One source's fit.
@@ -48,17 +55,30 @@ public final class Calibration {
      * @param fittedNll   the same at the fitted temperature
      * @param tokens      how many reference tokens the source scored
      * @param evaluations how many temperatures were tried
+     * @param passes      how many times the reference answers went through the model
      */
-    public record Fit(String source, double temperature, double rawNll, double fittedNll, long tokens, int evaluations) {}
+    public record Fit(String source, double temperature, double rawNll, double fittedNll, long tokens, int evaluations,
+            int passes) {}
 
     private final Plugins plugins;
     private final FewShot shots;
     private final WholeAnswers.Ending ending;
+    private final boolean scan;
 
     public Calibration(Plugins plugins, FewShot shots, WholeAnswers.Ending ending) {
+        this(plugins, shots, ending, true);
+    }
+
+    private Calibration(Plugins plugins, FewShot shots, WholeAnswers.Ending ending, boolean scan) {
         this.plugins = requireNonNull(plugins, "plugins is null");
         this.shots = requireNonNull(shots, "shots is null");
         this.ending = requireNonNull(ending, "ending is null");
+        this.scan = scan;
+    }
+
+    /** The same calibration with the golden-section search even where the backend could scan (tests). */
+    Calibration searchOnly() {
+        return new Calibration(plugins, shots, ending, false);
     }
 
     /**
@@ -110,6 +130,12 @@ public final class Calibration {
         if (items.isEmpty()) {
             throw new FusionException("calibration needs at least one item with a reference answer");
         }
+        if (scan) {
+            Optional<Fit> scanned = scan(spec, items);
+            if (scanned.isPresent()) {
+                return scanned.get();
+            }
+        }
         Map<Double, Nll> cache = new HashMap<>();
         java.util.function.DoubleUnaryOperator nll = logT -> cache.computeIfAbsent(logT,
                 x -> measure(spec, Math.exp(x), items)).perToken();
@@ -142,7 +168,88 @@ public final class Calibration {
             fitted = raw;
         }
         Nll atOne = cache.get(0.0);
-        return new Fit(atOne.source, Math.exp(best), raw, fitted, atOne.tokens, cache.size());
+        return new Fit(atOne.source, Math.exp(best), raw, fitted, atOne.tokens, cache.size(), cache.size());
+    }
+
+    /** Two passes over the data with {@link SourceModel#nllAtTemperatures}; empty when the backend cannot. */
+    private Optional<Fit> scan(ComponentSpec spec, List<GsmItem> items) {
+        try (SourceModel model = plugins.sourceModel(withTemperature(spec, 1))) {
+            double step = (Math.log(HIGH) - Math.log(LOW)) / (GRID - 1);
+            double[] coarse = new double[GRID + 1];
+            for (int i = 0; i < GRID; i++) {
+                coarse[i] = Math.log(LOW) + i * step;
+            }
+            coarse[GRID] = 0; // T = 1 exactly: the raw NLL
+            Optional<Nll[]> first = pass(model, items, coarse);
+            if (first.isEmpty()) {
+                return Optional.empty();
+            }
+            int best = argmin(first.get(), GRID);
+            double from = Math.max(Math.log(LOW), coarse[best] - step);
+            double to = Math.min(Math.log(HIGH), coarse[best] + step);
+            double[] fine = new double[GRID];
+            for (int i = 0; i < GRID; i++) {
+                fine[i] = from + i * (to - from) / (GRID - 1);
+            }
+            Nll[] second = pass(model, items, fine).orElseThrow();
+            int bestFine = argmin(second, GRID);
+            double raw = first.get()[GRID].perToken();
+            double fitted = second[bestFine].perToken();
+            double logT = fine[bestFine];
+            if (raw <= fitted) {
+                logT = 0;
+                fitted = raw;
+            }
+            return Optional.of(new Fit(model.name(), Math.exp(logT), raw, fitted, second[0].tokens,
+                    coarse.length + fine.length, 2));
+        }
+    }
+
+    private static int argmin(Nll[] values, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) {
+            if (values[i].total < values[best].total) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** The reference answers' NLL at every {@code exp(logTs[i])}, one forward per answer. */
+    private Optional<Nll[]> pass(SourceModel model, List<GsmItem> items, double[] logTs) {
+        double[] temperatures = new double[logTs.length];
+        for (int i = 0; i < logTs.length; i++) {
+            temperatures[i] = Math.exp(logTs[i]);
+        }
+        double[] total = new double[logTs.length];
+        long tokens = 0;
+        for (GsmItem item : items) {
+            List<Integer> answer = WholeAnswers.tokens(model.codec(), " " + item.workedAnswer(), ending);
+            StateHandle prompt = model.open(model.codec().encodePrompt(shots.prompt(item.question())));
+            try {
+                Optional<double[]> nll = model.nllAtTemperatures(prompt, answer, temperatures);
+                if (nll.isEmpty()) {
+                    return Optional.empty();
+                }
+                for (int i = 0; i < total.length; i++) {
+                    total[i] += nll.get()[i];
+                }
+            } finally {
+                model.release(List.of(prompt));
+            }
+            tokens += answer.size();
+        }
+        Nll[] out = new Nll[logTs.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = new Nll(model.name(), total[i], tokens);
+        }
+        return Optional.of(out);
+    }
+
+    private static ComponentSpec withTemperature(ComponentSpec spec, double temperature) {
+        Map<String, String> options = new HashMap<>(spec.options());
+        options.put(OPTION, String.format(Locale.ROOT, "%.6f", temperature));
+        return ComponentSpec.of(spec.provider(), options);
     }
 
     private record Nll(String source, double total, long tokens) {
@@ -152,11 +259,9 @@ public final class Calibration {
     }
 
     private Nll measure(ComponentSpec spec, double temperature, List<GsmItem> items) {
-        Map<String, String> options = new HashMap<>(spec.options());
-        options.put(OPTION, String.format(Locale.ROOT, "%.6f", temperature));
         double total = 0;
         long tokens = 0;
-        try (SourceModel model = plugins.sourceModel(ComponentSpec.of(spec.provider(), options))) {
+        try (SourceModel model = plugins.sourceModel(withTemperature(spec, temperature))) {
             for (GsmItem item : items) {
                 List<CandidateEvidence> evidence = Rerank.assess(shots.prompt(item.question()),
                         List.of(" " + item.workedAnswer()), List.of(model), ending);

@@ -20,6 +20,7 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 
@@ -241,6 +242,61 @@ public final class DjlSourceModel implements SourceModel {
             }
         }
         return results;
+    }
+
+    /** One forward over {@code tokens} (without keeping its cache), every temperature from its logits. */
+    @Override
+    public synchronized Optional<double[]> nllAtTemperatures(StateHandle handle, List<Integer> tokens,
+            double[] temperatures) {
+        requireNonNull(tokens, "tokens is null");
+        requireNonNull(temperatures, "temperatures is null");
+        for (double t : temperatures) {
+            if (!(t > 0) || Double.isInfinite(t)) {
+                throw new IllegalArgumentException("temperatures must be positive and finite, got " + t);
+            }
+        }
+        ModelState state = lookup(handle);
+        double[] nll = new double[temperatures.length];
+        if (tokens.isEmpty()) {
+            return Optional.of(nll);
+        }
+        long[] ids = toIds(tokens);
+        if (state.length() + ids.length > maxContext) {
+            throw new FusionException(name + ": " + ids.length + " tokens after " + state.length()
+                    + " exceed the max context of " + maxContext + " tokens");
+        }
+        int vocab = state.logProbs.length;
+        addTempered(state.logProbs, 0, vocab, 1f, tokens.get(0), temperatures, nll);
+        if (ids.length > 1) {
+            materialize(state);
+            Transformer.Output out = transformer.forward(state.store, state.storeLength, ids, 1, ids.length,
+                    new int[] {ids.length}, false, true, true);
+            out.segment().close();
+            float[] logits = out.logits();
+            for (int t = 0; t + 1 < ids.length; t++) {
+                addTempered(logits, t * vocab, vocab, transformer.logitScale(), tokens.get(t + 1), temperatures, nll);
+            }
+        }
+        return Optional.of(nll);
+    }
+
+    /** Adds {@code -log softmax(scale * row / T)[target]} to {@code nll[i]} for each temperature {@code T = temperatures[i]}. */
+    private static void addTempered(float[] values, int offset, int vocab, float scale, int target, double[] temperatures,
+            double[] nll) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int v = 0; v < vocab; v++) {
+            max = Math.max(max, values[offset + v]);
+        }
+        max *= scale;
+        for (int i = 0; i < temperatures.length; i++) {
+            double k = scale / temperatures[i];
+            double m = max / temperatures[i];
+            double sum = 0;
+            for (int v = 0; v < vocab; v++) {
+                sum += Math.exp(values[offset + v] * k - m);
+            }
+            nll[i] += m + Math.log(sum) - values[offset + target] * k;
+        }
     }
 
     @Override

@@ -57,6 +57,11 @@ final class Transformer implements AutoCloseable {
 
     private record Layer(NDArray qkv, NDArray qkvBias, NDArray out, NDArray outBias, NDArray gateUp, NDArray down) {}
 
+    /** 1 / calibration temperature: what raw logits are multiplied by before the log-softmax. */
+    float logitScale() {
+        return logitScale;
+    }
+
     /** What a forward returns. */
     record Output(float[][] lastLogProbs, float[] targetLogProbs, KvSegment segment, float[] logits) {}
 
