@@ -12,6 +12,7 @@ import dev.coolfusion.spi.TokenStep;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /** A source model served by a {@link TableOneServer}: each Table-1 call is one HTTP request. */
@@ -69,6 +70,21 @@ final class RemoteSourceModel implements SourceModel {
             out.add(new ScoredTokens(s.logProbs(), handle(s.state())));
         }
         return out;
+    }
+
+    /** What the served model answers; empty where it cannot rescale its distribution. */
+    @Override
+    public Optional<double[]> nllAtTemperatures(StateHandle state, List<Integer> tokens, double[] temperatures) {
+        requireNonNull(state, "state is null");
+        requireNonNull(tokens, "tokens is null");
+        requireNonNull(temperatures, "temperatures is null");
+        double[] nll = served.call("nll-at-temperatures", new Wire.Tempered(state.id(), tokens, temperatures),
+                Wire.TemperedNll.class).nll();
+        if (nll != null && nll.length != temperatures.length) {
+            throw new FusionException("model server " + served.base() + " answered " + nll.length + " NLLs for "
+                    + temperatures.length + " temperatures for model '" + served.name() + "'");
+        }
+        return Optional.ofNullable(nll);
     }
 
     @Override

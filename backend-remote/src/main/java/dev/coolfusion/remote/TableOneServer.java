@@ -304,7 +304,8 @@ public final class TableOneServer implements AutoCloseable {
         String[] parts = path.substring(Wire.MODELS.length() + 1).split("/");
         if (parts.length != 2) {
             throw new BadRequest(404, "no such endpoint: " + path + "; operations are POST " + Wire.MODELS
-                    + "/{model}/{open|next-token|score|commit|release|commit-release|encode|decode|is-special}");
+                    + "/{model}/{open|next-token|score|nll-at-temperatures|commit|release|commit-release|encode|decode"
+                    + "|is-special}");
         }
         Served served = models.get(parts[0]);
         if (served == null) {
@@ -344,6 +345,11 @@ public final class TableOneServer implements AutoCloseable {
                 }
                 return new Wire.ScoreResult(out);
             }
+            case "nll-at-temperatures" -> {
+                Wire.Tempered r = read(body, Wire.Tempered.class);
+                return new Wire.TemperedNll(m.nllAtTemperatures(known(s, r.state()), required(r.tokens(), "tokens"),
+                        required(r.temperatures(), "temperatures")).orElse(null));
+            }
             case "commit" -> {
                 m.commit(known(s, read(body, Wire.State.class).state()));
                 return new Wire.Empty();
@@ -381,7 +387,8 @@ public final class TableOneServer implements AutoCloseable {
                 return new Wire.Special(out);
             }
             default -> throw new BadRequest(404, "unknown operation '" + op
-                    + "'; use open, next-token, score, commit, release, commit-release, encode, decode or is-special");
+                    + "'; use open, next-token, score, nll-at-temperatures, commit, release, commit-release, encode, decode"
+                    + " or is-special");
         }
     }
 

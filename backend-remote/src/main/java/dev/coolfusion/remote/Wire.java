@@ -45,6 +45,11 @@ final class Wire {
 
     record Release(List<String> states) {}
 
+    record Tempered(String state, List<Integer> tokens, double[] temperatures) {}
+
+    /** {@code nll} is absent when the served model cannot rescale its distribution. */
+    record TemperedNll(double[] nll) {}
+
     record CommitRelease(String state, List<String> states) {}
 
     record Encode(String text, boolean continuation) {}

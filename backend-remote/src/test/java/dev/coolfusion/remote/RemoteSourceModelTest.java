@@ -1,5 +1,6 @@
 package dev.coolfusion.remote;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -122,6 +123,10 @@ class RemoteSourceModelTest {
             remoteStates.add(rScored.get(c).state());
             localStates.add(lScored.get(c).state());
         }
+        double[] temperatures = {0.5, 1, 3};
+        assertArrayEquals(localC.nllAtTemperatures(localStates.get(0), words.ids(), temperatures).orElseThrow(),
+                remote.nllAtTemperatures(remoteStates.get(0), words.ids(), temperatures).orElseThrow(), 0.0,
+                "tempered NLLs (calibration) cross the wire exactly");
         // A scored state can be committed and extended, as the fusion loop does after a step.
         remote.commit(rScored.get(0).state());
         localC.commit(lScored.get(0).state());
