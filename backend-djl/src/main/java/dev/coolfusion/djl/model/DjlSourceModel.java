@@ -265,38 +265,30 @@ public final class DjlSourceModel implements SourceModel {
             throw new FusionException(name + ": " + ids.length + " tokens after " + state.length()
                     + " exceed the max context of " + maxContext + " tokens");
         }
-        int vocab = state.logProbs.length;
-        addTempered(state.logProbs, 0, vocab, 1f, tokens.get(0), temperatures, nll);
+        // The first token's distribution is the state's (already calibrated) log-probs; the rest come from one
+        // forward, tempered by the engine next to the logits.
+        float[] first = state.logProbs;
+        double max = Double.NEGATIVE_INFINITY;
+        for (float lp : first) {
+            max = Math.max(max, lp);
+        }
+        for (int i = 0; i < temperatures.length; i++) {
+            double sum = 0;
+            for (float lp : first) {
+                sum += Math.exp((lp - max) / temperatures[i]);
+            }
+            nll[i] = (max - first[tokens.get(0)]) / temperatures[i] + Math.log(sum);
+        }
         if (ids.length > 1) {
             materialize(state);
             Transformer.Output out = transformer.forward(state.store, state.storeLength, ids, 1, ids.length,
-                    new int[] {ids.length}, false, true, true);
+                    new int[] {ids.length}, false, true, false, temperatures);
             out.segment().close();
-            float[] logits = out.logits();
-            for (int t = 0; t + 1 < ids.length; t++) {
-                addTempered(logits, t * vocab, vocab, transformer.logitScale(), tokens.get(t + 1), temperatures, nll);
+            for (int i = 0; i < temperatures.length; i++) {
+                nll[i] += out.temperedNll()[i];
             }
         }
         return Optional.of(nll);
-    }
-
-    /** Adds {@code -log softmax(scale * row / T)[target]} to {@code nll[i]} for each temperature {@code T = temperatures[i]}. */
-    private static void addTempered(float[] values, int offset, int vocab, float scale, int target, double[] temperatures,
-            double[] nll) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int v = 0; v < vocab; v++) {
-            max = Math.max(max, values[offset + v]);
-        }
-        max *= scale;
-        for (int i = 0; i < temperatures.length; i++) {
-            double k = scale / temperatures[i];
-            double m = max / temperatures[i];
-            double sum = 0;
-            for (int v = 0; v < vocab; v++) {
-                sum += Math.exp(values[offset + v] * k - m);
-            }
-            nll[i] += m + Math.log(sum) - values[offset + target] * k;
-        }
     }
 
     @Override

@@ -57,13 +57,9 @@ final class Transformer implements AutoCloseable {
 
     private record Layer(NDArray qkv, NDArray qkvBias, NDArray out, NDArray outBias, NDArray gateUp, NDArray down) {}
 
-    /** 1 / calibration temperature: what raw logits are multiplied by before the log-softmax. */
-    float logitScale() {
-        return logitScale;
-    }
-
     /** What a forward returns. */
-    record Output(float[][] lastLogProbs, float[] targetLogProbs, KvSegment segment, float[] logits) {}
+    record Output(float[][] lastLogProbs, float[] targetLogProbs, KvSegment segment, float[] logits,
+            double[] temperedNll) {}
 
     private Transformer(ModelConfig cfg, NDManager manager, DataType dtype, int maxContext, float logitScale,
             NDArray embed, NDArray lmHead,
@@ -339,6 +335,19 @@ final class Transformer implements AutoCloseable {
      */
     Output forward(KvStore store, int past, long[] ids, int rows, int tokens, int[] lengths, boolean append,
             boolean allTokens, boolean rawLogits) {
+        return forward(store, past, ids, rows, tokens, lengths, append, allTokens, rawLogits, null);
+    }
+
+    /**
+     * As {@link #forward(KvStore, int, long[], int, int, int[], boolean, boolean, boolean)}, and with
+     * {@code temperatures} (a single row, {@code allTokens}) also the summed NLL of the row's own next tokens under
+     * {@code softmax(calibrated logits / T)} for each temperature, computed by the engine where the logits are.
+     */
+    Output forward(KvStore store, int past, long[] ids, int rows, int tokens, int[] lengths, boolean append,
+            boolean allTokens, boolean rawLogits, double[] temperatures) {
+        if (temperatures != null && (rows != 1 || !allTokens)) {
+            throw new IllegalArgumentException("tempered NLLs need a single row and all tokens");
+        }
         if (append && rows != 1) {
             throw new IllegalArgumentException("append needs a single row");
         }
@@ -433,6 +442,7 @@ final class Transformer implements AutoCloseable {
             int vocab = cfg.vocabSize();
             float[][] lastLogProbs = new float[rows][];
             float[] targets = null;
+            double[] tempered = temperatures == null ? null : new double[temperatures.length];
             if (allTokens) {
                 long[] next = new long[rows * tokens];
                 long[] lastIndex = new long[rows];
@@ -442,7 +452,17 @@ final class Transformer implements AutoCloseable {
                     }
                     lastIndex[r] = lengths[r] - 1;
                 }
-                targets = logProbs.gather(manager.create(next, new Shape(rows, tokens, 1)), 2).toFloatArray();
+                NDArray nextIds = manager.create(next, new Shape(rows, tokens, 1));
+                targets = logProbs.gather(nextIds, 2).toFloatArray();
+                if (temperatures != null && lengths[0] > 1) {
+                    NDArray scaled = logitScale == 1f ? logits : logits.mul(logitScale);
+                    tempered = new double[temperatures.length];
+                    for (int i = 0; i < temperatures.length; i++) {
+                        NDArray picked = scaled.div((float) temperatures[i]).logSoftmax(-1).gather(nextIds, 2);
+                        tempered[i] = -slice(picked, new long[3], new long[] {1, lengths[0] - 1, 1}).sum()
+                                .toType(DataType.FLOAT64, false).getDouble();
+                    }
+                }
                 NDArray index = manager.create(lastIndex, new Shape(rows, 1, 1)).broadcast(rows, 1, vocab);
                 float[] flat = logProbs.gather(index, 1).toFloatArray();
                 for (int r = 0; r < rows; r++) {
@@ -462,7 +482,7 @@ final class Transformer implements AutoCloseable {
                 NDArray values = keepInScope(NDArrays.stack(segValues), segmentManager);
                 segment = new KvSegment(segmentManager, keys, values);
             }
-            return new Output(lastLogProbs, targets, segment, raw);
+            return new Output(lastLogProbs, targets, segment, raw, tempered);
         } catch (RuntimeException e) {
             if (segmentManager != null) {
                 segmentManager.close();
