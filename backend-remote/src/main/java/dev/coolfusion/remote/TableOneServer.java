@@ -24,11 +24,13 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -68,7 +70,7 @@ public final class TableOneServer implements AutoCloseable {
         }
     }
 
-    /** How many expired state ids each model remembers, to tell a late client why its state is gone. */
+    /** How many expired state ids each model remembers. */
     private static final int EXPIRED_REMEMBERED = 4096;
 
     private final Map<String, Served> models;
@@ -86,12 +88,13 @@ public final class TableOneServer implements AutoCloseable {
     private static final class Served {
         final SourceModel model;
         final Map<String, Long> live = new HashMap<>();
-        final Map<String, Boolean> expired = new LinkedHashMap<>(16, 0.75f, false) {
+        /** The latest expired ids (at most {@link #EXPIRED_REMEMBERED}), to tell a late client why its state is gone. */
+        final Set<String> recentlyExpired = Collections.newSetFromMap(new LinkedHashMap<>() {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
                 return size() > EXPIRED_REMEMBERED;
             }
-        };
+        });
 
         Served(SourceModel model) {
             this.model = model;
@@ -207,7 +210,7 @@ public final class TableOneServer implements AutoCloseable {
                 });
                 for (StateHandle h : idle) {
                     s.live.remove(h.id());
-                    s.expired.put(h.id(), Boolean.TRUE);
+                    s.recentlyExpired.add(h.id());
                 }
                 if (!idle.isEmpty()) {
                     s.model.release(idle);
@@ -426,7 +429,7 @@ public final class TableOneServer implements AutoCloseable {
     private StateHandle known(Served s, String id) {
         required(id, "state");
         if (s.live.replace(id, nanoClock.getAsLong()) == null) {
-            if (s.expired.containsKey(id)) {
+            if (s.recentlyExpired.contains(id)) {
                 throw new BadRequest(404, "state '" + id + "' expired: no request used it for " + stateTtl.toSeconds()
                         + " s, the server's state time-to-live (cool-fusion serve --state-ttl); open the prompt again");
             }
