@@ -1,4 +1,5 @@
 /** Attempt 6: every scorer's token log-probs (with char spans) of each answer in an `eval --out` file, and who wrote each part; dev sets only. */
+import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.eval.*;
 import dev.coolfusion.spi.*;
 import com.fasterxml.jackson.databind.*;
@@ -11,7 +12,7 @@ public class AuthorStudy {
         ObjectMapper json = new ObjectMapper();
         JsonNode root = json.readTree(Path.of(args[0]).toFile());
         ArrayNode out = json.createArrayNode();
-        String stop = "\n\n";
+        WholeAnswers.Ending ending = WholeAnswers.Ending.stop("\n\n");
         long t0 = System.nanoTime();
         try (FusionSetup setup = FusionSetup.load(Path.of(args.length > 2 ? args[2] : "models/fusion.yaml"))) {
             List<String> names = setup.sourceNames();
@@ -55,26 +56,21 @@ public class AuthorStudy {
                     c.putObject("lp");
                     cn.add(c);
                 }
-                for (SourceModel m : setup.sources()) {
-                    List<List<Integer>> ids = new ArrayList<>();
-                    for (String t : texts) ids.add(m.codec().encodeContinuation(t + stop).ids());
-                    StateHandle st = m.open(m.codec().encodePrompt(prompt));
-                    List<StateHandle> hs = new ArrayList<>(List.of(st));
-                    try {
-                        List<ScoredTokens> sc = m.score(st, ids);
-                        for (int c = 0; c < texts.size(); c++) {
-                            hs.add(sc.get(c).state());
-                            ArrayNode a = ((ObjectNode) cn.get(c).get("lp")).putArray(m.name());
-                            List<Integer> x = ids.get(c);
-                            int prev = 0;
-                            for (int i = 0; i < x.size(); i++) {
-                                int end = m.codec().decodeContinuation(x.subList(0, i + 1)).length();
-                                ArrayNode t = a.addArray();
-                                t.add(sc.get(c).logProbs().get(i)); t.add(prev); t.add(end);
-                                prev = Math.max(prev, end);
-                            }
+                List<CandidateEvidence> evidence = Rerank.assess(prompt, texts, setup.sources(), ending);
+                for (int s = 0; s < setup.sources().size(); s++) {
+                    SourceModel m = setup.sources().get(s);
+                    for (int c = 0; c < texts.size(); c++) {
+                        List<Double> lps = evidence.get(c).byModel().get(s).logProbs();
+                        List<Integer> x = WholeAnswers.tokens(m.codec(), texts.get(c), ending);
+                        ArrayNode a = ((ObjectNode) cn.get(c).get("lp")).putArray(m.name());
+                        int prev = 0;
+                        for (int i = 0; i < x.size(); i++) {
+                            int end = m.codec().decodeContinuation(x.subList(0, i + 1)).length();
+                            ArrayNode t = a.addArray();
+                            t.add(lps.get(i)); t.add(prev); t.add(end);
+                            prev = Math.max(prev, end);
                         }
-                    } finally { m.release(hs); }
+                    }
                 }
                 if (++k % 100 == 0) System.err.printf("%d items %.0f s (segment/text mismatches %d)%n", k, (System.nanoTime() - t0) / 1e9, mismatch);
             }
