@@ -21,4 +21,15 @@ final class LocalTokenizer {
                                 + " (backend-djl) on the class path"));
         return codecs.create(ProviderConfig.of(CODEC, Map.of("path", path)));
     }
+
+    /** Frees {@code codec} if it holds native resources (a loaded local tokenizer does; a remote codec does not). */
+    static void close(TextCodec codec) {
+        if (codec instanceof AutoCloseable closeable) {
+            try {
+                closeable.close();
+            } catch (Exception e) {
+                throw new FusionException("cannot close tokenizer " + codec + ": " + e.getMessage(), e);
+            }
+        }
+    }
 }

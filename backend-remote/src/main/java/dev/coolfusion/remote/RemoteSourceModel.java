@@ -114,6 +114,12 @@ final class RemoteSourceModel implements SourceModel {
         return maxContext;
     }
 
+    /** Frees the local tokenizer copy, if any; the served model stays on its server. */
+    @Override
+    public void close() {
+        LocalTokenizer.close(codec);
+    }
+
     private static List<String> ids(Collection<StateHandle> states) {
         return states.stream().map(StateHandle::id).toList();
     }

@@ -100,6 +100,16 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
 
     private static TextCodec localTokenizer(String path, TextCodec served, URI uri, String model) {
         TextCodec local = LocalTokenizer.load(path, "remote");
+        try {
+            checkSame(local, served, path, uri, model);
+        } catch (RuntimeException e) {
+            LocalTokenizer.close(local);
+            throw e;
+        }
+        return local;
+    }
+
+    private static void checkSame(TextCodec local, TextCodec served, String path, URI uri, String model) {
         String where = "the tokenizer at " + path + " does not match model '" + model + "' served at " + uri;
         if (!local.endOfSequenceIds().equals(served.endOfSequenceIds())
                 || !local.beginOfSequenceId().equals(served.beginOfSequenceId())) {
@@ -118,7 +128,6 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
                 throw new FusionException(where + ": it decodes " + quote(probe) + " differently");
             }
         }
-        return local;
     }
 
     private static String quote(String s) {

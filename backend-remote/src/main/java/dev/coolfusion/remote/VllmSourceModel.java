@@ -168,6 +168,12 @@ final class VllmSourceModel implements SourceModel {
         return maxContext;
     }
 
+    /** Frees the local tokenizer; the served model stays on its server. */
+    @Override
+    public void close() {
+        LocalTokenizer.close(codec);
+    }
+
     /** How many states are held (for leak checks). */
     synchronized int liveStates() {
         return states.size();

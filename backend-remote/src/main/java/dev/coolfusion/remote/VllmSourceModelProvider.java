@@ -68,15 +68,22 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
             }
         }
         TextCodec codec = LocalTokenizer.load(tokenizer, "vllm");
-        for (String probe : PROBES) {
-            ObjectNode request = Wire.JSON.createObjectNode().put("model", model).put("prompt", probe)
-                    .put("add_special_tokens", false);
-            List<Integer> theirs = new ArrayList<>();
-            api.post("/tokenize", request, JsonNode.class, "tokenize").path("tokens").forEach(t -> theirs.add(t.asInt()));
-            if (!theirs.equals(codec.encode(probe).ids())) {
-                throw new FusionException("the tokenizer at " + tokenizer + " does not match model '" + model + "' served at "
-                        + uri + ": it tokenizes a probe text differently; point 'tokenizer' at the served model's folder");
+        try {
+            for (String probe : PROBES) {
+                ObjectNode request = Wire.JSON.createObjectNode().put("model", model).put("prompt", probe)
+                        .put("add_special_tokens", false);
+                List<Integer> theirs = new ArrayList<>();
+                api.post("/tokenize", request, JsonNode.class, "tokenize").path("tokens")
+                        .forEach(t -> theirs.add(t.asInt()));
+                if (!theirs.equals(codec.encode(probe).ids())) {
+                    throw new FusionException("the tokenizer at " + tokenizer + " does not match model '" + model
+                            + "' served at " + uri + ": it tokenizes a probe text differently; point 'tokenizer' at the"
+                            + " served model's folder");
+                }
             }
+        } catch (RuntimeException e) {
+            LocalTokenizer.close(codec);
+            throw e;
         }
         return new VllmSourceModel(api, model, config.get("name", model), codec, maxContext);
     }

@@ -10,6 +10,7 @@ import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepTrace;
+import dev.coolfusion.djl.HfTextCodec;
 import dev.coolfusion.djl.model.DjlModelOptions;
 import dev.coolfusion.djl.model.DjlSourceModel;
 import dev.coolfusion.spi.Decoding;
@@ -201,6 +202,12 @@ class RemoteSourceModelTest {
         assertEquals(local.text(), withLocalTokenizers.text());
         assertEquals(local.text(), remoteTokenizers.text());
         assertTrue(localTokenizerRequests < remoteTokenizerRequests, localTokenizerRequests + " vs " + remoteTokenizerRequests);
+
+        // Closing a remote model frees its local tokenizer (a native Hugging Face tokenizer).
+        HfTextCodec copy = (HfTextCodec) a.codec();
+        a.close();
+        assertThrows(IllegalStateException.class, () -> copy.withEndOfSequenceIds(java.util.Set.of(1)), "closed");
+        c.close();
 
         assertMessage(() -> provider.create(ProviderConfig.of("remote", Map.of("url", url, "model", "C", "tokenizer",
                 folderA.toString()))), "does not match model 'C'", folderA.toString());

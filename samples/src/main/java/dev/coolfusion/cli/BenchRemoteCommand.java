@@ -14,6 +14,7 @@ import dev.coolfusion.spi.SourceModel;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -58,28 +59,16 @@ final class BenchRemoteCommand implements Callable<Integer> {
         if (items < 1) {
             throw new FusionException("--items must be at least 1, got " + items);
         }
-        PrintWriter out = spec.commandLine().getOut();
         DjlThreads.configure();
         List<GsmItem> questions = GsmData.read(data);
         questions = questions.subList(0, Math.min(items + 2, questions.size()));
-        FewShot shots = FewShot.builtIn(3);
         try (FusionSetup setup = FusionSetup.load(config)) {
             TableOneServer.Builder builder = TableOneServer.builder();
             setup.sources().forEach(builder::model);
+            List<SourceModel> opened = new ArrayList<>();
             try (TableOneServer server = builder.build().start()) {
-                Plugins plugins = Plugins.discover();
-                List<SourceModel> remote = new ArrayList<>();
-                List<SourceModel> remoteLocalTokenizers = new ArrayList<>();
-                for (int i = 0; i < setup.sources().size(); i++) {
-                    String name = server.modelNames().get(i);
-                    remote.add(plugins.sourceModel(ComponentSpec.of("remote",
-                            Map.of("url", server.uri().toString(), "model", name))));
-                    String path = setup.config().sources().get(i).options().get("path");
-                    if (path != null) {
-                        remoteLocalTokenizers.add(plugins.sourceModel(ComponentSpec.of("remote",
-                                Map.of("url", server.uri().toString(), "model", name, "tokenizer", path))));
-                    }
-                }
+                List<SourceModel> remote = remoteModels(server, setup, false, opened);
+                List<SourceModel> remoteLocalTokenizers = remoteModels(server, setup, true, opened);
                 List<Way> ways = new ArrayList<>();
                 ways.add(new Way("in process", CoolFusion.builder().sources(setup.sources()).metric(setup.metric()).build()));
                 ways.add(new Way("over HTTP", CoolFusion.builder().sources(remote).metric(setup.metric()).build()));
@@ -87,46 +76,80 @@ final class BenchRemoteCommand implements Callable<Integer> {
                     ways.add(new Way("HTTP, local tokenizers",
                             CoolFusion.builder().sources(remoteLocalTokenizers).metric(setup.metric()).build()));
                 }
-                long steps = 0;
-                for (int i = 0; i < questions.size(); i++) {
-                    String prompt = shots.prompt(questions.get(i).question());
-                    boolean warmUp = i < 2;
-                    String reference = null;
-                    for (Way way : ways) {
-                        long r0 = server.requestCount();
-                        long t0 = System.nanoTime();
-                        Generation g = way.fusion.generate(prompt, setup.options());
-                        long t1 = System.nanoTime();
-                        if (reference == null) {
-                            reference = g.text();
-                            steps += warmUp ? 0 : g.steps().size();
-                        }
-                        if (!warmUp) {
-                            way.nanos += t1 - t0;
-                            way.requests += server.requestCount() - r0;
-                            way.different += g.text().equals(reference) ? 0 : 1;
-                        }
-                    }
-                }
-                int n = questions.size() - 2;
-                out.printf(Locale.ROOT, "%d prompts (after 2 warm-up), %d fused steps, sources %s, server %s%n", n, steps,
-                        server.modelNames(), server.uri());
-                out.printf(Locale.ROOT, "%-24s %12s %12s %14s %10s %12s%n", "", "ms/prompt", "ms/step", "requests/step",
-                        "vs local", "identical");
-                long localNanos = ways.get(0).nanos;
-                int different = 0;
-                for (Way way : ways) {
-                    out.printf(Locale.ROOT, "%-24s %12.1f %12.2f %14.1f %9.2fx %9d/%d%n", way.name, way.nanos / 1e6 / n,
-                            way.nanos / 1e6 / steps, (double) way.requests / steps, (double) way.nanos / localNanos,
-                            n - way.different, n);
-                    different += way.different;
-                }
-                Way http = ways.get(1);
-                out.printf(Locale.ROOT, "network cost over HTTP: %.3f ms per request%n",
-                        (http.nanos - localNanos) / 1e6 / Math.max(1, http.requests));
-                out.flush();
-                return different == 0 ? 0 : 1;
+                return measure(ways, questions, setup, server);
+            } finally {
+                opened.forEach(SourceModel::close);
             }
         }
+    }
+
+    /**
+     * A {@code remote} client of every served model; with {@code localTokenizers}, each with its source's folder as a
+     * local tokenizer (only the sources that have a {@code path}). Each is also added to {@code opened}, to close.
+     */
+    private static List<SourceModel> remoteModels(TableOneServer server, FusionSetup setup, boolean localTokenizers,
+            List<SourceModel> opened) {
+        Plugins plugins = Plugins.discover();
+        List<SourceModel> out = new ArrayList<>();
+        for (int i = 0; i < setup.sources().size(); i++) {
+            Map<String, String> options = new HashMap<>(Map.of("url", server.uri().toString(), "model",
+                    server.modelNames().get(i)));
+            if (localTokenizers) {
+                String path = setup.config().sources().get(i).options().get("path");
+                if (path == null) {
+                    continue;
+                }
+                options.put("tokenizer", path);
+            }
+            SourceModel model = plugins.sourceModel(ComponentSpec.of("remote", options));
+            opened.add(model);
+            out.add(model);
+        }
+        return out;
+    }
+
+    /** Fuses every question every way (the first two warm up), prints the table; 0 when every output is identical. */
+    private int measure(List<Way> ways, List<GsmItem> questions, FusionSetup setup, TableOneServer server) {
+        PrintWriter out = spec.commandLine().getOut();
+        FewShot shots = FewShot.builtIn(3);
+        long steps = 0;
+        for (int i = 0; i < questions.size(); i++) {
+            String prompt = shots.prompt(questions.get(i).question());
+            boolean warmUp = i < 2;
+            String reference = null;
+            for (Way way : ways) {
+                long r0 = server.requestCount();
+                long t0 = System.nanoTime();
+                Generation g = way.fusion.generate(prompt, setup.options());
+                long t1 = System.nanoTime();
+                if (reference == null) {
+                    reference = g.text();
+                    steps += warmUp ? 0 : g.steps().size();
+                }
+                if (!warmUp) {
+                    way.nanos += t1 - t0;
+                    way.requests += server.requestCount() - r0;
+                    way.different += g.text().equals(reference) ? 0 : 1;
+                }
+            }
+        }
+        int n = questions.size() - 2;
+        out.printf(Locale.ROOT, "%d prompts (after 2 warm-up), %d fused steps, sources %s, server %s%n", n, steps,
+                server.modelNames(), server.uri());
+        out.printf(Locale.ROOT, "%-24s %12s %12s %14s %10s %12s%n", "", "ms/prompt", "ms/step", "requests/step",
+                "vs local", "identical");
+        long localNanos = ways.get(0).nanos;
+        int different = 0;
+        for (Way way : ways) {
+            out.printf(Locale.ROOT, "%-24s %12.1f %12.2f %14.1f %9.2fx %9d/%d%n", way.name, way.nanos / 1e6 / n,
+                    way.nanos / 1e6 / steps, (double) way.requests / steps, (double) way.nanos / localNanos,
+                    n - way.different, n);
+            different += way.different;
+        }
+        Way http = ways.get(1);
+        out.printf(Locale.ROOT, "network cost over HTTP: %.3f ms per request%n",
+                (http.nanos - localNanos) / 1e6 / Math.max(1, http.requests));
+        out.flush();
+        return different == 0 ? 0 : 1;
     }
 }
