@@ -52,13 +52,27 @@ public final class SegmentAligner {
     /** The boundaries that all given encodings (of one text) share. */
     public static TreeSet<Integer> commonBoundaries(List<Encoded> encodings) {
         requireNonNull(encodings, "encodings is null");
+        return common(encodings, 0, Integer.MAX_VALUE);
+    }
+
+    /**
+     * The boundaries in [{@code from}, {@code to}] that all encodings share. Encodings are taken one at a time and the
+     * rest are not asked for once none is left, so a lazy {@code encodings} skips tokenizers whose answer cannot matter.
+     */
+    private static TreeSet<Integer> common(Iterable<Encoded> encodings, int from, int to) {
+        if (to < from) {
+            return new TreeSet<>();
+        }
         TreeSet<Integer> common = null;
         for (Encoded encoded : encodings) {
-            TreeSet<Integer> own = boundaries(encoded);
+            TreeSet<Integer> own = new TreeSet<>(boundaries(encoded).subSet(from, true, to, true));
             if (common == null) {
                 common = own;
             } else {
                 common.retainAll(own);
+            }
+            if (common.isEmpty()) {
+                break;
             }
         }
         return common == null ? new TreeSet<>() : common;
@@ -72,22 +86,12 @@ public final class SegmentAligner {
         requireNonNull(text, "text is null");
         // Like the last word, a run of whitespace at the end may still grow and merge backwards (Llama 3 joins
         // "\n\n\n" and a following " \n" into one word), so no cut is final inside it; its start is.
-        int limit = trailingWhitespaceStart(text);
-        TreeSet<Integer> common = null;
-        for (TextCodec codec : codecs) {
-            TreeSet<Integer> own = boundaries(codec.encodeContinuation(text));
-            own.remove(0);
-            own.tailSet(limit, false).clear();
-            if (common == null) {
-                common = own;
-            } else {
-                common.retainAll(own);
-            }
-            if (common.isEmpty()) {
-                // T1 calls this after every generated token and most calls end here: the other tokenizers are not
-                // asked once one of them has no usable boundary.
-                return OptionalInt.empty();
-            }
+        // T1 calls this after every generated token and most calls find no common boundary early: the encodings are
+        // made lazily, so the other tokenizers are not asked once one of them has no usable boundary.
+        Iterable<Encoded> encodings = () -> codecs.stream().map(codec -> codec.encodeContinuation(text)).iterator();
+        TreeSet<Integer> common = common(encodings, 1, trailingWhitespaceStart(text));
+        if (common.isEmpty()) {
+            return OptionalInt.empty();
         }
         return OptionalInt.of(choice == SegmentChoice.LONGEST ? common.last() : common.first());
     }
