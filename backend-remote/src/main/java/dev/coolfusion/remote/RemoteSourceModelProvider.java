@@ -10,7 +10,7 @@ import dev.coolfusion.spi.TextCodec;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -26,7 +26,7 @@ import java.util.Set;
 public final class RemoteSourceModelProvider implements SourceModelProvider {
     static final Set<String> OPTIONS = Set.of("url", "model", "name", "timeout-seconds", "api-key", "tokenizer");
     /** Probe texts a local tokenizer must encode and decode exactly as the server's does. */
-    private static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
+    static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
             " The answer is 1,234.56!", " naïve café – 東京 😀");
 
     @Override
@@ -53,23 +53,32 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
                     + Wire.PROTOCOL + "; use matching cool-fusion versions");
         }
         List<Wire.ModelInfo> served = models.models();
-        Wire.ModelInfo info;
-        if (config.get("model").isPresent()) {
-            String wanted = config.get("model").get();
-            info = served.stream().filter(m -> m.name().equals(wanted)).findFirst().orElseThrow(() -> new FusionException(
-                    "model server " + uri + " does not serve '" + wanted + "'; it serves " + names(served)));
-        } else if (served.size() == 1) {
-            info = served.get(0);
-        } else {
-            throw new FusionException("model server " + uri + " serves " + names(served)
-                    + "; choose one with the 'model' option");
-        }
+        String chosen = chooseModel(config, served.stream().map(Wire.ModelInfo::name).toList(), "model server " + uri);
+        Wire.ModelInfo info = served.stream().filter(m -> m.name().equals(chosen)).findFirst().orElseThrow();
         ServedModel model = new ServedModel(client, info.name());
         TextCodec remoteCodec = new RemoteTextCodec(model, info);
         TextCodec codec = config.get("tokenizer").isPresent()
                 ? localTokenizer(config.get("tokenizer").get(), remoteCodec, uri, info.name())
                 : remoteCodec;
         return new RemoteSourceModel(model, info, config.get("name", info.name()), codec);
+    }
+
+    /**
+     * The served model the {@code model} option names, or the only one served; an error naming {@code server} and what
+     * it serves otherwise.
+     */
+    static String chooseModel(ProviderConfig config, List<String> served, String server) {
+        Optional<String> wanted = config.get("model");
+        if (wanted.isPresent()) {
+            if (!served.contains(wanted.get())) {
+                throw new FusionException(server + " does not serve '" + wanted.get() + "'; it serves " + served);
+            }
+            return wanted.get();
+        }
+        if (served.size() != 1) {
+            throw new FusionException(server + " serves " + served + "; choose one with the 'model' option");
+        }
+        return served.get(0);
     }
 
     /** The {@code timeout-seconds} option (at least 1), or {@code seconds} when it is absent. */
@@ -134,7 +143,4 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         return "\"" + s.replace("\n", "\\n") + "\"";
     }
 
-    private static List<String> names(List<Wire.ModelInfo> served) {
-        return served.stream().map(Wire.ModelInfo::name).toList();
-    }
 }

@@ -80,8 +80,9 @@ final class VllmSourceModel implements SourceModel {
     public TokenStep nextToken(StateHandle state, Decoding decoding) {
         requireNonNull(decoding, "decoding is null");
         List<Integer> tokens = tokens(state);
-        ObjectNode request = request(tokens);
-        request.put("max_tokens", 1).put("logprobs", 1);
+        ArrayNode prompt = Wire.JSON.createArrayNode();
+        tokens.forEach(prompt::add);
+        ObjectNode request = request(prompt);
         if (decoding.greedy()) {
             request.put("temperature", 0);
         } else {
@@ -116,10 +117,7 @@ final class VllmSourceModel implements SourceModel {
         }
         Map<Integer, JsonNode> choices = new HashMap<>();
         if (!asked.isEmpty()) {
-            ObjectNode request = Wire.JSON.createObjectNode().put("model", servedModel);
-            request.set("prompt", prompts);
-            request.put("max_tokens", 1).put("temperature", 0).put("logprobs", 1).put("echo", true)
-                    .put("return_tokens_as_token_ids", true);
+            ObjectNode request = request(prompts).put("temperature", 0).put("echo", true);
             for (JsonNode choice : complete(request, "score").path("choices")) {
                 choices.put(choice.path("index").asInt(-1), choice);
             }
@@ -183,11 +181,11 @@ final class VllmSourceModel implements SourceModel {
         return api.post(COMPLETIONS, request, JsonNode.class, what + " on model '" + servedModel + "'");
     }
 
-    private ObjectNode request(List<Integer> prompt) {
+    /** A one-token completion of {@code prompt} (token ids, or a list of them) with its log-prob, ids as tokens. */
+    private ObjectNode request(ArrayNode prompt) {
         ObjectNode request = Wire.JSON.createObjectNode().put("model", servedModel);
-        ArrayNode p = request.putArray("prompt");
-        prompt.forEach(p::add);
-        return request.put("return_tokens_as_token_ids", true);
+        request.set("prompt", prompt);
+        return request.put("max_tokens", 1).put("logprobs", 1).put("return_tokens_as_token_ids", true);
     }
 
     private JsonNode only(JsonNode response, String what) {

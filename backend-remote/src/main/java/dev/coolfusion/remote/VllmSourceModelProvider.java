@@ -25,8 +25,6 @@ import java.util.Set;
  */
 public final class VllmSourceModelProvider implements SourceModelProvider {
     static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds");
-    private static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
-            " The answer is 1,234.56!");
 
     @Override
     public String name() {
@@ -50,17 +48,7 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
         JsonNode models = api.get("/v1/models", JsonNode.class, "list models").path("data");
         List<String> served = new ArrayList<>();
         models.forEach(m -> served.add(m.path("id").asText()));
-        String model;
-        if (config.get("model").isPresent()) {
-            model = config.get("model").get();
-            if (!served.contains(model)) {
-                throw new FusionException("vLLM server " + uri + " does not serve '" + model + "'; it serves " + served);
-            }
-        } else if (served.size() == 1) {
-            model = served.get(0);
-        } else {
-            throw new FusionException("vLLM server " + uri + " serves " + served + "; choose one with the 'model' option");
-        }
+        String model = RemoteSourceModelProvider.chooseModel(config, served, "vLLM server " + uri);
         OptionalInt maxContext = OptionalInt.empty();
         for (JsonNode m : models) {
             if (m.path("id").asText().equals(model) && m.path("max_model_len").isInt()) {
@@ -69,7 +57,7 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
         }
         TextCodec codec = LocalTokenizer.load(tokenizer, "vllm");
         try {
-            for (String probe : PROBES) {
+            for (String probe : RemoteSourceModelProvider.PROBES) {
                 ObjectNode request = Wire.JSON.createObjectNode().put("model", model).put("prompt", probe)
                         .put("add_special_tokens", false);
                 List<Integer> theirs = new ArrayList<>();
