@@ -61,9 +61,9 @@ final class CalibrateCommand implements Callable<Integer> {
         FewShot fewShot = input.fewShot();
         Calibration calibration = new Calibration(Plugins.discover(), fewShot, WholeAnswers.Ending.of(fusion.options()));
         List<ComponentSpec> sources = fusion.sources();
-        int threads = jobs != null ? jobs : Math.min(sources.size(), Runtime.getRuntime().availableProcessors());
         long start = System.nanoTime();
-        List<Calibration.Fit> fits = calibration.fitAll(sources, items, threads);
+        List<Calibration.Fit> fits = jobs != null ? calibration.fitAll(sources, items, jobs)
+                : calibration.fitAll(sources, items);
         w.printf("%d reference answers of %s, %d-shot, %.0f s%n", items.size(), input.data, fewShot.shots().size(),
                 (System.nanoTime() - start) / 1e9);
         w.printf("%-12s %12s %14s %14s %8s%n", "source", "temperature", "NLL/token T=1", "NLL/token fit", "tokens");

@@ -48,7 +48,6 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
             + " 1 trains them one after the other in this JVM).")
     Integer jobs;
 
-    /** Set by a parallel run for its child JVMs: the parent writes the data files and fusion.yaml. */
     @Option(names = "--no-calibrate", description = "Leave the models uncalibrated (by default, once all of them are"
             + " in the output folder, each one's calibration temperature is fitted on its dev.jsonl, under a minute).")
     boolean noCalibrate;
@@ -56,6 +55,7 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
     @Option(names = "--calibration-limit", description = "Calibrate on the first N development items only (default: all).")
     Integer calibrationLimit;
 
+    /** Set by a parallel run for its child JVMs: the parent writes the data files and fusion.yaml. */
     @Option(names = "--models-only", hidden = true)
     boolean modelsOnly;
 
@@ -136,8 +136,7 @@ final class TrainDemoModelsCommand implements Callable<Integer> {
         if (calibrationLimit != null && calibrationLimit < dev.size()) {
             dev = dev.subList(0, calibrationLimit);
         }
-        List<Calibration.Fit> fits = calibration.fitAll(config.sources(), dev,
-                Math.min(config.sources().size(), Runtime.getRuntime().availableProcessors()));
+        List<Calibration.Fit> fits = calibration.fitAll(config.sources(), dev);
         Map<String, Double> temperatures = new LinkedHashMap<>();
         for (Calibration.Fit f : fits) {
             temperatures.put(f.source(), f.temperature());

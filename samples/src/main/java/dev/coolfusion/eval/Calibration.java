@@ -81,6 +81,12 @@ public final class Calibration {
         return new Calibration(plugins, shots, ending, false);
     }
 
+    /** Fits every source, one thread per source but at most one per CPU; see {@link #fitAll(List, List, int)}. */
+    public List<Fit> fitAll(List<ComponentSpec> sources, List<GsmItem> items) {
+        requireNonNull(sources, "sources is null");
+        return fitAll(sources, items, Math.max(1, Math.min(sources.size(), Runtime.getRuntime().availableProcessors())));
+    }
+
     /**
      * Fits every source, {@code threads} at a time, in source order. A source that cannot be calibrated (its provider
      * has no {@value #OPTION} option) is an error naming its provider.
@@ -180,7 +186,12 @@ public final class Calibration {
                 coarse[i] = Math.log(LOW) + i * step;
             }
             coarse[GRID] = 0; // T = 1 exactly: the raw NLL
-            Optional<Nll[]> first = pass(model, items, coarse);
+            List<Reference> data = new ArrayList<>();
+            for (GsmItem item : items) {
+                data.add(new Reference(model.codec().encodePrompt(shots.prompt(item.question())),
+                        WholeAnswers.tokens(model.codec(), " " + item.workedAnswer(), ending)));
+            }
+            Optional<Nll[]> first = pass(model, data, coarse);
             if (first.isEmpty()) {
                 return Optional.empty();
             }
@@ -191,7 +202,7 @@ public final class Calibration {
             for (int i = 0; i < GRID; i++) {
                 fine[i] = from + i * (to - from) / (GRID - 1);
             }
-            Nll[] second = pass(model, items, fine).orElseThrow();
+            Nll[] second = pass(model, data, fine).orElseThrow();
             int bestFine = argmin(second, GRID);
             double raw = first.get()[GRID].perToken();
             double fitted = second[bestFine].perToken();
@@ -215,19 +226,21 @@ public final class Calibration {
         return best;
     }
 
+    /** One item in a model's tokens: its few-shot prompt and its reference answer with the ending. */
+    private record Reference(List<Integer> prompt, List<Integer> answer) {}
+
     /** The reference answers' NLL at every {@code exp(logTs[i])}, one forward per answer. */
-    private Optional<Nll[]> pass(SourceModel model, List<GsmItem> items, double[] logTs) {
+    private Optional<Nll[]> pass(SourceModel model, List<Reference> data, double[] logTs) {
         double[] temperatures = new double[logTs.length];
         for (int i = 0; i < logTs.length; i++) {
             temperatures[i] = Math.exp(logTs[i]);
         }
         double[] total = new double[logTs.length];
         long tokens = 0;
-        for (GsmItem item : items) {
-            List<Integer> answer = WholeAnswers.tokens(model.codec(), " " + item.workedAnswer(), ending);
-            StateHandle prompt = model.open(model.codec().encodePrompt(shots.prompt(item.question())));
+        for (Reference item : data) {
+            StateHandle prompt = model.open(item.prompt());
             try {
-                Optional<double[]> nll = model.nllAtTemperatures(prompt, answer, temperatures);
+                Optional<double[]> nll = model.nllAtTemperatures(prompt, item.answer(), temperatures);
                 if (nll.isEmpty()) {
                     return Optional.empty();
                 }
@@ -237,7 +250,7 @@ public final class Calibration {
             } finally {
                 model.release(List.of(prompt));
             }
-            tokens += answer.size();
+            tokens += item.answer().size();
         }
         Nll[] out = new Nll[logTs.length];
         for (int i = 0; i < out.length; i++) {
