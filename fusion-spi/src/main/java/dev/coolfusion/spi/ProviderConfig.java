@@ -4,7 +4,9 @@ import static java.util.Objects.requireNonNull;
 
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * The plain key-value configuration a provider creates its component from.
@@ -23,13 +25,13 @@ public record ProviderConfig(String provider, Map<String, String> values) {
     }
 
     /** Fails, naming them and the known ones, if any option is not in {@code known}: a typo must not pass silently. */
-    public ProviderConfig requireOnly(java.util.Set<String> known) {
+    public ProviderConfig requireOnly(Set<String> known) {
         requireNonNull(known, "known is null");
-        java.util.Set<String> unknown = new java.util.TreeSet<>(values.keySet());
+        Set<String> unknown = new TreeSet<>(values.keySet());
         unknown.removeAll(known);
         if (!unknown.isEmpty()) {
             throw new FusionException("provider '" + provider + "' does not know option(s) " + unknown + "; known options: "
-                    + new java.util.TreeSet<>(known));
+                    + new TreeSet<>(known));
         }
         return this;
     }

@@ -456,7 +456,6 @@ final class Transformer implements AutoCloseable {
                 targets = logProbs.gather(nextIds, 2).toFloatArray();
                 if (temperatures != null && lengths[0] > 1) {
                     NDArray scaled = logitScale == 1f ? logits : logits.mul(logitScale);
-                    tempered = new double[temperatures.length];
                     for (int i = 0; i < temperatures.length; i++) {
                         NDArray picked = scaled.div((float) temperatures[i]).logSoftmax(-1).gather(nextIds, 2);
                         tempered[i] = -slice(picked, new long[3], new long[] {1, lengths[0] - 1, 1}).sum()
