@@ -49,8 +49,13 @@ class RemoteSourceModelTest {
     static DjlSourceModel localC;
     static TableOneServer server;
 
+    /** The folder of a bundled demo model ({@code a}, {@code b} or {@code c}). */
+    static Path bundledDir(String dir) {
+        return Path.of("..", "models", dir).toAbsolutePath().normalize();
+    }
+
     static DjlSourceModel bundled(String dir, String name) {
-        Path folder = Path.of("..", "models", dir).toAbsolutePath().normalize();
+        Path folder = bundledDir(dir);
         assertTrue(Files.isRegularFile(folder.resolve("config.json")), "bundled demo model missing at " + folder);
         return DjlSourceModel.load(folder, DjlModelOptions.builder().name(name).build());
     }
@@ -180,8 +185,8 @@ class RemoteSourceModelTest {
 
     @Test
     void aLocalCopyOfTheTokenizerKeepsWordChecksOffTheNetworkAndChangesNothing() {
-        Path folderA = Path.of("..", "models", "a").toAbsolutePath().normalize();
-        Path folderC = Path.of("..", "models", "c").toAbsolutePath().normalize();
+        Path folderA = bundledDir("a");
+        Path folderC = bundledDir("c");
         SourceModelProvider provider = new RemoteSourceModelProvider();
         String url = server.uri().toString();
         SourceModel a = provider.create(ProviderConfig.of("remote", Map.of("url", url, "model", "A", "tokenizer",
@@ -296,9 +301,21 @@ class RemoteSourceModelTest {
             own.close();
         }
         assertMessage(() -> TableOneServer.builder().stateTtl(Duration.ofMillis(10)), "at least 1 s");
-        TableOneServer never = TableOneServer.builder().model(localA).stateTtl(Duration.ZERO).build();
-        never.close();
-        assertEquals(0, never.expireIdleStates(), "a zero time-to-live never expires states");
+        int live = localA.liveStates();
+        TableOneServer never = TableOneServer.builder().model(localA).stateTtl(Duration.ZERO).nanoClock(now::get)
+                .build().start();
+        try {
+            SourceModel remote = new RemoteSourceModelProvider().create(ProviderConfig.of("remote",
+                    Map.of("url", never.uri().toString())));
+            StateHandle held = remote.open(remote.codec().encodePrompt("Question: 4 * 6?\nAnswer:"));
+            now.addAndGet(Duration.ofDays(1).toNanos());
+            assertEquals(0, never.expireIdleStates(), "a zero time-to-live never expires states");
+            assertEquals(live + 1, localA.liveStates());
+            remote.release(List.of(remote.nextToken(held, Decoding.GREEDY).state(), held));
+        } finally {
+            never.close();
+        }
+        assertEquals(live, localA.liveStates());
     }
 
     @Test
@@ -330,7 +347,7 @@ class RemoteSourceModelTest {
         assertMessage(() -> TableOneServer.builder().apiKey("has space"), "without spaces");
     }
 
-    private static void assertMessage(org.junit.jupiter.api.function.Executable call, String... parts) {
+    static void assertMessage(org.junit.jupiter.api.function.Executable call, String... parts) {
         FusionException e = assertThrows(FusionException.class, call);
         for (String part : parts) {
             assertTrue(e.getMessage().contains(part), "'" + part + "' missing from: " + e.getMessage());

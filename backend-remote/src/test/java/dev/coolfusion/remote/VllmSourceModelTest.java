@@ -1,7 +1,6 @@
 package dev.coolfusion.remote;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.core.CoolFusion;
@@ -9,7 +8,6 @@ import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.djl.model.DjlSourceModel;
 import dev.coolfusion.spi.Decoding;
-import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
@@ -17,7 +15,6 @@ import dev.coolfusion.spi.SourceModelContract;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -36,7 +33,7 @@ class VllmSourceModelTest {
     static DjlSourceModel localC;
     static FakeVllmServer server;
     static VllmSourceModel vllm;
-    static final String TOKENIZER = Path.of("..", "models", "a").toAbsolutePath().normalize().toString();
+    static final String TOKENIZER = RemoteSourceModelTest.bundledDir("a").toString();
 
     @BeforeAll
     static void start() throws IOException {
@@ -48,6 +45,9 @@ class VllmSourceModelTest {
 
     @AfterAll
     static void stop() {
+        if (vllm != null) {
+            vllm.close();
+        }
         if (server != null) {
             server.close();
         }
@@ -128,23 +128,27 @@ class VllmSourceModelTest {
     }
 
     @Test
-    void mistakesGetErrorsThatNameTheProblem() {
-        String url = server.uri().toString();
-        assertMessage(() -> create(Map.of("url", url)), "needs option 'tokenizer'");
-        assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "model", "gpt-4")), "does not serve 'gpt-4'",
-                "demo/model-a");
-        String otherTokenizer = Path.of("..", "models", "b").toAbsolutePath().normalize().toString();
-        assertMessage(() -> create(Map.of("url", url, "tokenizer", otherTokenizer)), "does not match", "demo/model-a");
-        assertMessage(() -> vllm.nextToken(new StateHandle("nope"), Decoding.GREEDY), "unknown state");
-        assertMessage(() -> create(Map.of("url", "http://127.0.0.1:1", "tokenizer", TOKENIZER)), "cannot reach the vLLM server",
-                "vllm serve");
-        assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "temperature", "0")), "does not know option");
+    void aVllmModelOffersNoTemperedNllSoCalibrationSearchesInstead() {
+        StateHandle s = vllm.open(vllm.codec().encodePrompt("Question: 2 + 3?\nAnswer:"));
+        try {
+            assertTrue(vllm.nllAtTemperatures(s, List.of(5), new double[] {0.5, 1}).isEmpty(),
+                    "vLLM returns log-probs of chosen tokens only, not the distribution a temperature rescales");
+        } finally {
+            vllm.release(List.of(s));
+        }
     }
 
-    private static void assertMessage(org.junit.jupiter.api.function.Executable call, String... parts) {
-        FusionException e = assertThrows(FusionException.class, call);
-        for (String part : parts) {
-            assertTrue(e.getMessage().contains(part), "'" + part + "' missing from: " + e.getMessage());
-        }
+    @Test
+    void mistakesGetErrorsThatNameTheProblem() {
+        String url = server.uri().toString();
+        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url)), "needs option 'tokenizer'");
+        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "model", "gpt-4")), "does not serve 'gpt-4'",
+                "demo/model-a");
+        String otherTokenizer = RemoteSourceModelTest.bundledDir("b").toString();
+        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url, "tokenizer", otherTokenizer)), "does not match", "demo/model-a");
+        RemoteSourceModelTest.assertMessage(() -> vllm.nextToken(new StateHandle("nope"), Decoding.GREEDY), "unknown state");
+        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", "http://127.0.0.1:1", "tokenizer", TOKENIZER)), "cannot reach the vLLM server",
+                "vllm serve");
+        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "temperature", "0")), "does not know option");
     }
 }
