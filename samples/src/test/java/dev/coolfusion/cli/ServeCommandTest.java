@@ -96,7 +96,14 @@ class ServeCommandTest {
         for (String way : new String[] {"in process", "over HTTP", "HTTP, local tokenizers"}) {
             String row = r.out().lines().filter(l -> l.startsWith(way + " ")).findFirst().orElseThrow(() ->
                     new AssertionError(way + " missing: " + r.out()));
-            assertTrue(row.trim().endsWith("1/1"), "identical output: " + row);
+            String[] cells = row.trim().split("\\s+");
+            double requestsPerStep = Double.parseDouble(cells[cells.length - 3]);
+            if (way.equals("in process")) {
+                assertEquals(0, requestsPerStep, 0.0, "in process is the reference and makes no requests: " + row);
+            } else {
+                assertTrue(row.trim().endsWith("1/1"), "identical to in process: " + row);
+                assertTrue(requestsPerStep > 0, "fused over HTTP: " + row);
+            }
         }
         Cli.Result bad = Cli.run("bench-remote", "--items", "0");
         assertTrue(bad.exitCode() != 0 && bad.err().contains("--items must be at least 1"), bad.err());

@@ -23,10 +23,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code train-demo-models}, for a few steps: child JVMs in parallel, the same models as one JVM, clear errors. */
+/** {@code train-demo-models}, for a few steps: child JVMs in parallel, the same model B in one JVM, clear errors. */
 class TrainDemoModelsCommandTest {
     @Test
-    void parallelChildJvmsTrainWhatOneJvmTrains(@TempDir Path tmp) throws Exception {
+    void parallelChildJvmsTrainAllModelsAndOneJvmTrainsModelBAlike(@TempDir Path tmp) throws Exception {
         Path parallel = tmp.resolve("parallel");
         Cli.Result r = run("train-demo-models", "--out", parallel.toString(), "--steps", "2", "--calibration-limit", "2");
         assertEquals(0, r.exitCode(), r.err() + r.out());
@@ -55,7 +55,7 @@ class TrainDemoModelsCommandTest {
             for (SourceModel model : setup.sources()) {
                 StateHandle state = model.open(model.codec().encodePrompt("Question: 2 + 3?\nAnswer:"));
                 double lp = model.score(state, List.of(model.codec().encodeContinuation(" 5.").ids())).get(0)
-                        .logProbs().stream().mapToDouble(Double::doubleValue).sum();
+                        .totalLogProb();
                 assertTrue(lp < 0 && Double.isFinite(lp), model.name() + ": " + lp);
                 model.release(List.of(state));
             }

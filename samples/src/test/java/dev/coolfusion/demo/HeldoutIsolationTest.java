@@ -102,6 +102,7 @@ class HeldoutIsolationTest {
         for (Problem p : filtered) {
             assertTrue(!heldout.contains(Problems.canonical(p.question())));
         }
+        assertTrue(overlap > 0, "without the filter, training would see held-out questions");
         assertTrue(overlap < 24000 / 10, "overlap " + overlap);
     }
 

@@ -42,16 +42,20 @@ class CalibrationTest {
     private static double nll(ComponentSpec spec, double temperature, List<GsmItem> items, WholeAnswers.Ending ending) {
         Map<String, String> options = new HashMap<>(spec.options());
         options.put(Calibration.OPTION, Double.toString(temperature));
+        try (SourceModel model = Plugins.discover().sourceModel(ComponentSpec.of(spec.provider(), options))) {
+            return nll(model, items, ending);
+        }
+    }
+
+    private static double nll(SourceModel model, List<GsmItem> items, WholeAnswers.Ending ending) {
         double total = 0;
         long tokens = 0;
-        try (SourceModel model = Plugins.discover().sourceModel(ComponentSpec.of(spec.provider(), options))) {
-            for (GsmItem item : items) {
-                List<CandidateEvidence> ev = Rerank.assess(SHOTS.prompt(item.question()), List.of(" " + item.workedAnswer()),
-                        List.of(model), ending);
-                ModelLogProbs lp = ev.get(0).byModel().get(0);
-                total += lp.totalNll();
-                tokens += lp.logProbs().size();
-            }
+        for (GsmItem item : items) {
+            List<CandidateEvidence> ev = Rerank.assess(SHOTS.prompt(item.question()), List.of(" " + item.workedAnswer()),
+                    List.of(model), ending);
+            ModelLogProbs lp = ev.get(0).byModel().get(0);
+            total += lp.totalNll();
+            tokens += lp.logProbs().size();
         }
         return total / tokens;
     }
@@ -119,6 +123,16 @@ class CalibrationTest {
             assertEquals(t, Double.parseDouble(row.trim().split("\\s+")[1]), 1e-3, row);
         }
         assertTrue(Files.list(out.getParent()).noneMatch(p -> p.getFileName().toString().endsWith(".partial")));
+        // The written config loads each model at its written temperature, from the same folder.
+        WholeAnswers.Ending ending = WholeAnswers.Ending.of(calibrated.options());
+        List<GsmItem> items = devItems(2);
+        try (FusionSetup setup = FusionSetup.load(out)) {
+            for (int i = 0; i < original.sources().size(); i++) {
+                double t = Double.parseDouble(calibrated.sources().get(i).options().get(Calibration.OPTION));
+                assertEquals(nll(bundledSource(i), t, items, ending), nll(setup.sources().get(i), items, ending), 1e-9,
+                        setup.sourceNames().get(i));
+            }
+        }
     }
 
     @Test

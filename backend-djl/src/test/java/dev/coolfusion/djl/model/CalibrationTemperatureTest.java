@@ -82,9 +82,19 @@ class CalibrationTemperatureTest {
             assertEquals(rawStep.token(), step.token(), "greedy choice must not depend on the calibration temperature");
             assertEquals(scaledLogProb(logits, vocab, prompt.size() - 1, step.token(), t), step.logProb(), 1e-4);
             assertNotEquals(rawStep.logProb(), step.logProb(), 1e-6, "a temperature other than 1 changes the log-prob");
-            // A cached decode step after the scored candidate sees the same scaled distribution.
-            float[] after = calibrated.logProbs(scored.get(0).state());
-            assertEquals(scaledLogProb(logits, vocab, all.size() - 1, 5, t), after[5], 1e-4);
+            // The distribution after the scored candidate (batched path) and after the generated step (decode path,
+            // with its cache extended by one token) are both scaled.
+            float[] afterScored = calibrated.logProbs(scored.get(0).state());
+            List<Integer> stepped = new ArrayList<>(prompt);
+            stepped.add(step.token());
+            float[] steppedLogits = raw.fullForwardLogits(stepped);
+            float[] afterStep = calibrated.logProbs(step.state());
+            for (int token = 0; token < vocab; token += 7) {
+                assertEquals(scaledLogProb(logits, vocab, all.size() - 1, token, t), afterScored[token], 1e-4,
+                        "after the scored candidate, token " + token);
+                assertEquals(scaledLogProb(steppedLogits, vocab, stepped.size() - 1, token, t), afterStep[token], 1e-4,
+                        "after the generated step, token " + token);
+            }
         }
     }
 
@@ -96,12 +106,15 @@ class CalibrationTemperatureTest {
                 SourceModel one = provider.create(ProviderConfig.of("djl",
                         Map.of("path", dir.toString(), "calibration-temperature", "1")));
                 SourceModel hot = provider.create(ProviderConfig.of("djl",
-                        Map.of("path", dir.toString(), "calibration-temperature", "2.5")))) {
+                        Map.of("path", dir.toString(), "calibration-temperature", "2.5")));
+                SourceModel built = DjlSourceModel.load(dir, DjlModelOptions.builder().calibrationTemperature(2.5).build())) {
             List<Integer> candidate = List.of(9, 10);
             double rawLp = raw.score(raw.open(prompt), List.of(candidate)).get(0).totalLogProb();
             assertEquals(rawLp, one.score(one.open(prompt), List.of(candidate)).get(0).totalLogProb(), 1e-6);
             double hotLp = hot.score(hot.open(prompt), List.of(candidate)).get(0).totalLogProb();
             assertTrue(Math.abs(hotLp - rawLp) > 1e-3, "T = 2.5 must change the scores: " + hotLp + " vs " + rawLp);
+            assertEquals(built.score(built.open(prompt), List.of(candidate)).get(0).totalLogProb(), hotLp, 1e-6,
+                    "the option '2.5' is the temperature 2.5");
         }
     }
 

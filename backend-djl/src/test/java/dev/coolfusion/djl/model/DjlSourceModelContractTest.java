@@ -49,7 +49,7 @@ class DjlSourceModelContractTest {
         try {
             ScoredTokens scored = model.score(s, List.of(text)).get(0);
             model.release(List.of(scored.state()));
-            return -scored.logProbs().stream().mapToDouble(Double::doubleValue).sum();
+            return -scored.totalLogProb();
         } finally {
             model.release(List.of(s));
         }
