@@ -1,25 +1,17 @@
 package dev.coolfusion.remote;
 
+import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TextCodecProvider;
-import java.util.Map;
-import java.util.ServiceLoader;
+import java.nio.file.Path;
 
-/** A local copy of a served model's tokenizer, read by the {@value #CODEC} codec provider found through ServiceLoader. */
+/** A local copy of a served model's tokenizer ({@link HfTextCodec}, from tokenizers-hf: no libtorch needed). */
 final class LocalTokenizer {
-    static final String CODEC = "hf-tokenizer";
-
     private LocalTokenizer() {}
 
-    /** The tokenizer at {@code path} (a model folder or a {@code tokenizer.json}); {@code provider} names the caller. */
-    static TextCodec load(String path, String provider) {
-        TextCodecProvider codecs = ServiceLoader.load(TextCodecProvider.class).stream().map(ServiceLoader.Provider::get)
-                .filter(p -> p.name().equals(CODEC)).findFirst().orElseThrow(() -> new FusionException(
-                        "provider '" + provider + "' option 'tokenizer' needs the '" + CODEC + "' codec provider"
-                                + " (backend-djl) on the class path"));
-        return codecs.create(ProviderConfig.of(CODEC, Map.of("path", path)));
+    /** The tokenizer at {@code path} (a model folder or a {@code tokenizer.json}). */
+    static TextCodec load(String path) {
+        return HfTextCodec.load(Path.of(path));
     }
 
     /** Frees {@code codec} if it holds native resources (a loaded local tokenizer does; a remote codec does not). */

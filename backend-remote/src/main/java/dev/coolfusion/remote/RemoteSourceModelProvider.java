@@ -108,7 +108,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
     }
 
     private static TextCodec localTokenizer(String path, TextCodec served, URI uri, String model) {
-        TextCodec local = LocalTokenizer.load(path, "remote");
+        TextCodec local = LocalTokenizer.load(path);
         try {
             checkSame(local, served, path, uri, model);
         } catch (RuntimeException e) {

@@ -55,7 +55,7 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
                 maxContext = OptionalInt.of(m.path("max_model_len").asInt());
             }
         }
-        TextCodec codec = LocalTokenizer.load(tokenizer, "vllm");
+        TextCodec codec = LocalTokenizer.load(tokenizer);
         try {
             for (String probe : RemoteSourceModelProvider.PROBES) {
                 ObjectNode request = Wire.JSON.createObjectNode().put("model", model).put("prompt", probe)

@@ -10,7 +10,7 @@ import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepTrace;
-import dev.coolfusion.djl.HfTextCodec;
+import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.djl.model.DjlModelOptions;
 import dev.coolfusion.djl.model.DjlSourceModel;
 import dev.coolfusion.spi.Decoding;

@@ -2,9 +2,9 @@ package dev.coolfusion.langchain4j;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.coolfusion.core.template.ChatTemplateRenderer;
-import dev.coolfusion.core.template.PlainChatFormat;
-import dev.coolfusion.core.template.TemplateMessage;
+import dev.coolfusion.template.ChatTemplateRenderer;
+import dev.coolfusion.template.PlainChatFormat;
+import dev.coolfusion.template.TemplateMessage;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.TextCodec;
 import java.util.ArrayList;
@@ -19,12 +19,12 @@ import java.util.List;
  * a template gets {@link PlainChatFormat} ({@code "User: ...\nAssistant:"}), tokenized as a plain prompt with
  * {@link TextCodec#encodePrompt} (its begin-of-sequence id first).
  */
-public final class ChatPrompts {
+final class ChatPrompts {
     private final List<SourceModel> sources;
     private final List<ChatTemplateRenderer> renderers = new ArrayList<>();
     private final List<Boolean> templated = new ArrayList<>();
 
-    public ChatPrompts(List<SourceModel> sources) {
+    ChatPrompts(List<SourceModel> sources) {
         this.sources = List.copyOf(requireNonNull(sources, "sources is null"));
         for (SourceModel source : this.sources) {
             var template = source.codec().chatTemplate();
@@ -34,17 +34,17 @@ public final class ChatPrompts {
     }
 
     /** The prompt text for source {@code index}, with the generation prompt. */
-    public String render(int index, List<TemplateMessage> messages) {
+    String render(int index, List<TemplateMessage> messages) {
         return renderers.get(index).render(messages, true);
     }
 
     /** Whether source {@code index} has its own chat template (else it gets the plain fallback). */
-    public boolean hasTemplate(int index) {
+    boolean hasTemplate(int index) {
         return templated.get(index);
     }
 
     /** One token list per source: each source's rendering in its own tokenization. */
-    public List<List<Integer>> tokens(List<TemplateMessage> messages) {
+    List<List<Integer>> tokens(List<TemplateMessage> messages) {
         requireNonNull(messages, "messages is null");
         List<List<Integer>> out = new ArrayList<>(sources.size());
         for (int i = 0; i < sources.size(); i++) {

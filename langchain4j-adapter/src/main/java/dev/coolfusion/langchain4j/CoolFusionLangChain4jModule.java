@@ -4,8 +4,7 @@ import com.google.inject.AbstractModule;
 import com.google.inject.Injector;
 import com.google.inject.Provides;
 import com.google.inject.Singleton;
-import dev.coolfusion.core.CoolFusion;
-import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.language.LanguageModel;
@@ -19,30 +18,24 @@ import dev.langchain4j.model.language.LanguageModel;
 public final class CoolFusionLangChain4jModule extends AbstractModule {
     @Provides
     @Singleton
-    FusionBackend backend(CoolFusion fusion, FusionOptions options) {
-        return FusionBackend.of(fusion, options);
+    ChatModel chatModel(ConfiguredFusion fused) {
+        return CoolFusionChatModel.builder().fusion(fused).build();
     }
 
     @Provides
     @Singleton
-    ChatModel chatModel(FusionBackend backend) {
-        return CoolFusionChatModel.builder().backend(backend).build();
+    StreamingChatModel streamingChatModel(ConfiguredFusion fused) {
+        return CoolFusionStreamingChatModel.builder().fusion(fused).build();
     }
 
     @Provides
     @Singleton
-    StreamingChatModel streamingChatModel(FusionBackend backend) {
-        return CoolFusionStreamingChatModel.builder().backend(backend).build();
-    }
-
-    @Provides
-    @Singleton
-    LanguageModel languageModel(FusionBackend backend) {
-        return CoolFusionLanguageModel.builder().backend(backend).build();
+    LanguageModel languageModel(ConfiguredFusion fused) {
+        return CoolFusionLanguageModel.builder().fusion(fused).build();
     }
 
     /** A shortcut for code that has an injector with {@code CoolFusionModule}: its fused models as a chat model. */
     public static CoolFusionChatModel chatModel(Injector injector) {
-        return CoolFusionChatModel.builder().backend(FusionBackend.fromInjector(injector)).build();
+        return CoolFusionChatModel.builder().fusion(injector.getInstance(ConfiguredFusion.class)).build();
     }
 }

@@ -11,7 +11,7 @@ import java.util.Map;
 
 /**
  * The fused models as a LangChain4j {@link LanguageModel}: raw completion of a prompt, no chat template. Every
- * source tokenizes the prompt itself (with its begin-of-sequence id). Options come from the backend's defaults,
+ * source tokenizes the prompt itself (with its begin-of-sequence id). Options come from the fusion's defaults,
  * overridden by the builder's {@code maxOutputTokens}, {@code temperature}, {@code topP} and {@code stopSequences}.
  * The response metadata has {@code "steps"} (the per-segment trace) and {@code "promptTokens"} (per source).
  */
@@ -30,8 +30,8 @@ public final class CoolFusionLanguageModel extends FusedModel implements Languag
     @Override
     public Response<String> generate(String prompt) {
         requireNonNull(prompt, "prompt is null");
-        Generation g = chat.backend.fusion().generate(prompt, options);
-        String first = chat.backend.fusion().sources().get(0).name();
+        Generation g = chat.fused.fusion().generate(prompt, options);
+        String first = chat.fused.fusion().sources().get(0).name();
         return new Response<>(g.text(), new TokenUsage(g.promptTokens().get(first), g.outputTokens()),
                 FusedChat.finishReason(g.finish()), Map.of("steps", g.steps(), "promptTokens", g.promptTokens()));
     }

@@ -6,7 +6,8 @@ import dev.coolfusion.core.FinishReason;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepListener;
-import dev.coolfusion.core.template.TemplateMessage;
+import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.template.TemplateMessage;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
 import dev.langchain4j.data.message.Content;
@@ -28,16 +29,16 @@ import java.util.UUID;
 
 /** What the chat and streaming models share: request checks, parameter mapping, prompts, the response. */
 final class FusedChat {
-    final FusionBackend backend;
+    final ConfiguredFusion fused;
     final String modelName;
     final ChatRequestParameters defaultParameters;
     final List<ChatModelListener> listeners;
     private final ChatPrompts prompts;
 
-    FusedChat(FusionBackend backend, String modelName, ChatRequestParameters defaultParameters, List<ChatModelListener> listeners) {
-        this.backend = requireNonNull(backend, "backend is null");
-        this.modelName = modelName == null ? backend.defaultModelName() : modelName;
-        FusionOptions d = backend.defaults();
+    FusedChat(ConfiguredFusion fused, String modelName, ChatRequestParameters defaultParameters, List<ChatModelListener> listeners) {
+        this.fused = requireNonNull(fused, "fused is null");
+        this.modelName = modelName == null ? defaultModelName(fused) : modelName;
+        FusionOptions d = fused.options();
         ChatRequestParameters fromOptions = DefaultChatRequestParameters.builder()
                 .modelName(this.modelName)
                 .maxOutputTokens(d.maxNewTokens())
@@ -47,18 +48,23 @@ final class FusedChat {
                 .build();
         this.defaultParameters = defaultParameters == null ? fromOptions : fromOptions.overrideWith(defaultParameters);
         this.listeners = listeners == null ? List.of() : List.copyOf(listeners);
-        this.prompts = new ChatPrompts(backend.fusion().sources());
+        this.prompts = new ChatPrompts(fused.fusion().sources());
+    }
+
+    /** The default model name: the source names joined by {@code +}. */
+    static String defaultModelName(ConfiguredFusion fused) {
+        return "cool-fusion(" + String.join("+", fused.sourceNames()) + ")";
     }
 
     /** Fuses an answer to a (validated) request; {@code listener} sees every step as it is committed. */
     Generation generate(ChatRequest request, StepListener listener) {
         List<TemplateMessage> messages = messages(request);
         FusionOptions options = options(request.parameters());
-        return backend.fusion().generateFromTokens(prompts.tokens(messages), options, listener);
+        return fused.fusion().generateFromTokens(prompts.tokens(messages), options, listener);
     }
 
     ChatResponse response(Generation g) {
-        String first = backend.fusion().sources().get(0).name();
+        String first = fused.fusion().sources().get(0).name();
         Integer input = g.promptTokens().get(first);
         CoolFusionChatResponseMetadata metadata = CoolFusionChatResponseMetadata.builder()
                 .id("cool-fusion-" + UUID.randomUUID())
@@ -133,9 +139,9 @@ final class FusedChat {
         return out;
     }
 
-    /** Maps maxOutputTokens, temperature, topP and stopSequences onto the backend's default options. */
+    /** Maps maxOutputTokens, temperature, topP and stopSequences onto the fusion's default options. */
     FusionOptions options(ChatRequestParameters p) {
-        FusionOptions.Builder b = backend.defaults().toBuilder();
+        FusionOptions.Builder b = fused.options().toBuilder();
         if (p.maxOutputTokens() != null) {
             b.maxNewTokens(p.maxOutputTokens());
         }

@@ -4,6 +4,8 @@ import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.core.config.FusionFactory;
 import dev.coolfusion.spi.SourceModel;
 import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
@@ -13,8 +15,8 @@ import java.util.List;
 
 /** What every adapter builder takes: where the fused models come from, a name, default parameters, listeners. */
 public abstract class ModelBuilder<B extends ModelBuilder<B>> {
-    FusionBackend backend;
-    boolean ownsBackend;
+    ConfiguredFusion fused;
+    boolean ownsFusion;
     String modelName;
     ChatRequestParameters defaultRequestParameters;
     Double temperature;
@@ -30,16 +32,16 @@ public abstract class ModelBuilder<B extends ModelBuilder<B>> {
         return (B) this;
     }
 
-    /** Fused models from a backend the caller owns (and closes). */
-    public B backend(FusionBackend backend) {
-        this.backend = requireNonNull(backend, "backend is null");
-        this.ownsBackend = false;
+    /** A fusion with its default options, owned (and closed) by the caller. */
+    public B fusion(ConfiguredFusion fused) {
+        this.fused = requireNonNull(fused, "fused is null");
+        this.ownsFusion = false;
         return self();
     }
 
     /** A fusion the caller owns, with its default generation options. */
     public B fusion(CoolFusion fusion, FusionOptions defaults) {
-        return backend(FusionBackend.of(fusion, defaults));
+        return fusion(ConfiguredFusion.of(fusion, defaults));
     }
 
     /** A fusion the caller owns, with {@link FusionOptions#defaults()}. */
@@ -49,13 +51,13 @@ public abstract class ModelBuilder<B extends ModelBuilder<B>> {
 
     /** Source models the caller owns, fused with the default metric. */
     public B sources(List<? extends SourceModel> sources) {
-        return backend(FusionBackend.of(sources));
+        return fusion(ConfiguredFusion.of(sources));
     }
 
     /** Sources, metric and options from a fusion YAML config (as {@code cool-fusion eval}); the model closes them. */
     public B config(Path yaml) {
-        this.backend = FusionBackend.fromConfig(yaml);
-        this.ownsBackend = true;
+        this.fused = FusionFactory.discover().create(requireNonNull(yaml, "yaml is null"));
+        this.ownsFusion = true;
         return self();
     }
 
@@ -99,8 +101,8 @@ public abstract class ModelBuilder<B extends ModelBuilder<B>> {
     }
 
     FusedChat buildChat() {
-        if (backend == null) {
-            throw new IllegalStateException("no fused models: call config(path), sources(...), fusion(...) or backend(...)");
+        if (fused == null) {
+            throw new IllegalStateException("no fused models: call config(path), sources(...) or fusion(...)");
         }
         var params = dev.langchain4j.model.chat.request.DefaultChatRequestParameters.builder()
                 .temperature(temperature)
@@ -109,6 +111,6 @@ public abstract class ModelBuilder<B extends ModelBuilder<B>> {
                 .stopSequences(stopSequences)
                 .build();
         ChatRequestParameters defaults = defaultRequestParameters == null ? params : defaultRequestParameters.overrideWith(params);
-        return new FusedChat(backend, modelName, defaults, listeners);
+        return new FusedChat(fused, modelName, defaults, listeners);
     }
 }

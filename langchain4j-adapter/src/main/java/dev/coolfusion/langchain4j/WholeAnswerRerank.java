@@ -5,7 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
-import dev.coolfusion.core.template.TemplateMessage;
+import dev.coolfusion.template.TemplateMessage;
 import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;

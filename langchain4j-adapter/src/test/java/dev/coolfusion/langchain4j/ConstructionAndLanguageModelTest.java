@@ -13,7 +13,7 @@ import com.google.inject.TypeLiteral;
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.inject.CoolFusionModule;
-import dev.coolfusion.core.inject.FusionConfigLoader;
+import dev.coolfusion.core.config.FusionConfigLoader;
 import dev.coolfusion.djl.model.DjlSourceModel;
 import dev.coolfusion.spi.SourceModel;
 import dev.langchain4j.model.chat.ChatModel;
@@ -57,7 +57,7 @@ class ConstructionAndLanguageModelTest {
             answer = model.chat("Hi");
             assertTrue(model.chat(dev.langchain4j.model.chat.request.ChatRequest.builder()
                     .messages(dev.langchain4j.data.message.UserMessage.from("Hi")).build()).tokenUsage().outputTokenCount() <= 3);
-            List<SourceModel> sources = model.backend().fusion().sources();
+            List<SourceModel> sources = model.fusion().sources();
             model.close();
             // the model created the sources, so closing it closed them
             assertThrows(RuntimeException.class, () -> sources.get(0).open(List.of(1)));

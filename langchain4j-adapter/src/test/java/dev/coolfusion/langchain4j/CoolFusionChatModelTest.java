@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 class CoolFusionChatModelTest extends AbstractFusedChatModelTest {
     @Override
     protected Object model(List<ChatModelListener> listeners) {
-        return CoolFusionChatModel.builder().backend(TinyFusedModels.backend()).listeners(listeners).build();
+        return CoolFusionChatModel.builder().fusion(TinyFusedModels.fused()).listeners(listeners).build();
     }
 
     @Override

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class CoolFusionStreamingChatModelTest extends AbstractFusedChatModelTest {
     @Override
     protected Object model(List<ChatModelListener> listeners) {
-        return CoolFusionStreamingChatModel.builder().backend(TinyFusedModels.backend()).listeners(listeners).build();
+        return CoolFusionStreamingChatModel.builder().fusion(TinyFusedModels.fused()).listeners(listeners).build();
     }
 
     /** Collects the stream and checks on every call that the partials concatenate to the final text. */

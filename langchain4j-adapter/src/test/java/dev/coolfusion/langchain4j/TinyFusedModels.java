@@ -1,10 +1,11 @@
 package dev.coolfusion.langchain4j;
 
+import dev.coolfusion.core.config.ConfiguredFusion;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.coolfusion.djl.model.DjlModelOptions;
 import dev.coolfusion.djl.model.DjlSourceModel;
-import dev.coolfusion.djl.model.TinyCheckpoints;
+import dev.coolfusion.testkit.TinyCheckpoints;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -81,8 +82,8 @@ final class TinyFusedModels {
      * The two models fused with segments of at most 4 tokens: these random models rarely reach a common word boundary,
      * and the short fallback gives every answer several segments.
      */
-    static FusionBackend backend() {
-        return FusionBackend.of(dev.coolfusion.core.CoolFusion.builder().sources(both()).build(),
+    static ConfiguredFusion fused() {
+        return ConfiguredFusion.of(dev.coolfusion.core.CoolFusion.builder().sources(both()).build(),
                 dev.coolfusion.core.FusionOptions.builder().maxSegmentTokens(4).build());
     }
 

@@ -3,7 +3,7 @@ package dev.coolfusion.langchain4j;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.coolfusion.core.template.TemplateMessage;
+import dev.coolfusion.template.TemplateMessage;
 import dev.coolfusion.djl.model.DjlSourceModel;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.StateHandle;

@@ -34,7 +34,7 @@ public final class OllamaRerankSample {
         return WholeAnswerRerank.builder()
                 .proposer("fused", fused)
                 .proposer(ollamaName, ollama)
-                .scorers(fused.backend().fusion())
+                .scorers(fused.fusion().fusion())
                 .build();
     }
 

@@ -74,7 +74,7 @@ class OllamaRerankSampleTest {
             WholeAnswerRerank.Candidate winner = result.candidates().stream()
                     .filter(c -> c.proposer().equals(result.winner())).findFirst().orElseThrow();
             assertEquals(best, winner.score());
-            for (SourceModel source : fused.backend().fusion().sources()) {
+            for (SourceModel source : fused.fusion().fusion().sources()) {
                 assertEquals(0, ((dev.coolfusion.djl.model.DjlSourceModel) source).liveStates());
             }
         } finally {

@@ -5,7 +5,7 @@ import static java.util.Objects.requireNonNull;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
-import dev.coolfusion.djl.HfTextCodec;
+import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ScoredTokens;
@@ -360,6 +360,11 @@ public final class DjlSourceModel implements SourceModel {
     /** How many state handles are open (not yet released): for monitoring and leak checks. */
     public synchronized int liveStates() {
         return states.size();
+    }
+
+    /** How many engine arrays this model holds (weights, caches, scratch): for monitoring native memory. */
+    public synchronized int managedArrays() {
+        return transformer.manager.getManagedArrays().size();
     }
 
     /** Live states, stores, segments and managed arrays, for leak tests. */

@@ -1,11 +1,13 @@
 package dev.coolfusion.djl.model;
 
+import dev.coolfusion.testkit.TinyCheckpoints;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.coolfusion.djl.model.TinyCheckpoints.Arch;
-import dev.coolfusion.djl.model.TinyCheckpoints.Spec;
+import dev.coolfusion.testkit.TinyCheckpoints.Arch;
+import dev.coolfusion.testkit.TinyCheckpoints.Spec;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ScoredTokens;

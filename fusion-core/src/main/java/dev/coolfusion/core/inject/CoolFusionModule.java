@@ -6,17 +6,19 @@ import com.google.inject.AbstractModule;
 import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import dev.coolfusion.core.CoolFusion;
-import dev.coolfusion.core.FusionExecutors;
 import dev.coolfusion.core.FusionOptions;
-import dev.coolfusion.spi.RerankMetric;
+import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.core.config.FusionConfig;
+import dev.coolfusion.core.config.FusionFactory;
+import dev.coolfusion.core.config.Plugins;
 import dev.coolfusion.spi.SourceModel;
 import java.util.List;
-import java.util.concurrent.Executor;
 
 /**
- * Wires a {@link CoolFusion} from a {@link FusionConfig}: sources and metric come from the providers that
- * {@link PluginModule} binds. Install {@code new CoolFusionModule(config)}; it installs {@link PluginModule} itself.
- * The sources it creates are bound as {@code List<SourceModel>} so the application can close them.
+ * Guice wiring on top of {@link FusionFactory}: binds the {@link ConfiguredFusion} the factory makes from a
+ * {@link FusionConfig} with the providers {@link PluginModule} binds, and its {@link CoolFusion},
+ * {@link FusionOptions} and sources ({@code List<SourceModel>}, so the application can close them). Install
+ * {@code new CoolFusionModule(config)}; it installs {@link PluginModule} itself.
  */
 public final class CoolFusionModule extends AbstractModule {
     private final FusionConfig config;
@@ -34,25 +36,19 @@ public final class CoolFusionModule extends AbstractModule {
 
     @Provides
     @Singleton
-    Executor sourceExecutor() {
-        return FusionExecutors.shared();
+    ConfiguredFusion configuredFusion(Plugins plugins, FusionConfig config) {
+        return new FusionFactory(plugins).create(config);
     }
 
     @Provides
     @Singleton
-    List<SourceModel> sources(Plugins plugins, FusionConfig config) {
-        return plugins.sourceModels(config.sources());
+    CoolFusion coolFusion(ConfiguredFusion configured) {
+        return configured.fusion();
     }
 
     @Provides
     @Singleton
-    RerankMetric metric(Plugins plugins, FusionConfig config) {
-        return plugins.metric(config.metric());
-    }
-
-    @Provides
-    @Singleton
-    CoolFusion coolFusion(List<SourceModel> sources, RerankMetric metric, Executor executor) {
-        return CoolFusion.builder().sources(sources).metric(metric).executor(executor).build();
+    List<SourceModel> sources(ConfiguredFusion configured) {
+        return configured.sources();
     }
 }

@@ -1,5 +1,11 @@
 package dev.coolfusion.core.inject;
 
+import dev.coolfusion.core.config.Plugins;
+
+import dev.coolfusion.core.config.FusionConfig;
+
+import dev.coolfusion.core.config.ComponentSpec;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,0 +1,216 @@
+package dev.coolfusion.cli;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.coolfusion.djl.model.DjlModelOptions;
+import dev.coolfusion.djl.model.DjlSourceModel;
+import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TokenStep;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Measures a model in one run: prefill and greedy decode speed, batched versus one-by-one scoring, and native memory
+ * over a long decode. Random token ids are used, so any checkpoint works.
+ */
+final class ModelBenchmark {
+    private ModelBenchmark() {}
+
+    /**
+     * What to measure.
+     *
+     * @param promptTokens    prefill length
+     * @param decodeTokens    greedy decode steps timed
+     * @param candidates      candidates per scoring call
+     * @param candidateTokens tokens per candidate
+     * @param memorySteps     decode steps between the two memory readings
+     * @param repeats         repetitions of the prefill and scoring timings (median reported)
+     */
+    public record Settings(int promptTokens, int decodeTokens, int candidates, int candidateTokens, int memorySteps,
+            int repeats) {
+        public Settings {
+            if (promptTokens < 1 || decodeTokens < 1 || candidates < 1 || candidateTokens < 1 || memorySteps < 0
+                    || repeats < 1) {
+                throw new IllegalArgumentException("benchmark settings must be positive");
+            }
+        }
+
+        /** 256-token prefill, 128 decode steps, 3 candidates of 8 tokens, 500 memory steps, 7 repeats. */
+        public static Settings defaults() {
+            return new Settings(256, 128, 3, 8, 500, 7);
+        }
+    }
+
+    /**
+     * The figures.
+     *
+     * @param model                  model name
+     * @param prefillTokensPerSecond prompt tokens per second in {@code open}
+     * @param decodeTokensPerSecond  greedy {@code nextToken} steps per second
+     * @param batchedScoreMillis     one {@code score} call with all candidates
+     * @param oneByOneScoreMillis    one {@code score} call per candidate, summed
+     * @param batchSpeedup           one-by-one time over batched time
+     * @param managedArraysBefore    NDArrays managed by the model before the memory run
+     * @param managedArraysAfter     the same after {@code memorySteps} decode steps
+     * @param rssKbBefore            process resident set (kB, from /proc/self/status; -1 if unavailable)
+     * @param rssKbAfter             the same after the memory run
+     */
+    public record Result(String model, Settings settings, double prefillTokensPerSecond, double decodeTokensPerSecond,
+            double batchedScoreMillis, double oneByOneScoreMillis, double batchSpeedup, long managedArraysBefore,
+            long managedArraysAfter, long rssKbBefore, long rssKbAfter) {
+
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT,
+                    "%s: prefill %d tokens %.0f tok/s | greedy decode %.1f tok/s | score %d x %d tokens: batched %.2f ms,"
+                            + " one by one %.2f ms, speed-up %.2fx | managed arrays %d -> %d, RSS %d -> %d kB over %d steps",
+                    model, settings.promptTokens(), prefillTokensPerSecond, decodeTokensPerSecond, settings.candidates(),
+                    settings.candidateTokens(), batchedScoreMillis, oneByOneScoreMillis, batchSpeedup, managedArraysBefore,
+                    managedArraysAfter, rssKbBefore, rssKbAfter, settings.memorySteps());
+        }
+    }
+
+    /** Loads the model from {@code dir} and measures it. */
+    public static Result run(Path dir, DjlModelOptions options, Settings settings) {
+        requireNonNull(dir, "dir is null");
+        requireNonNull(options, "options is null");
+        requireNonNull(settings, "settings is null");
+        try (DjlSourceModel model = DjlSourceModel.load(dir, options)) {
+            return run(model, settings);
+        }
+    }
+
+    /** Measures a loaded model; leaves no state behind. */
+    public static Result run(DjlSourceModel model, Settings settings) {
+        requireNonNull(model, "model is null");
+        requireNonNull(settings, "settings is null");
+        int max = model.maxContextTokens().orElse(Integer.MAX_VALUE);
+        int needed = settings.promptTokens() + Math.max(settings.decodeTokens(), settings.memorySteps()) + 1;
+        if (needed > max) {
+            throw new FusionException("benchmark needs " + needed + " tokens of context, " + model.name() + " allows " + max
+                    + "; lower promptTokens or memorySteps");
+        }
+        SplittableRandom random = new SplittableRandom(42);
+        int vocab = model.vocabularySize();
+        List<Integer> prompt = randomTokens(random, settings.promptTokens() - 1, vocab);
+
+        // Warm-up (JIT and allocator): prefills, a decode run and scoring calls.
+        for (int i = 0; i < 3; i++) {
+            model.release(List.of(model.open(prompt)));
+        }
+        StateHandle warm = model.open(prompt.subList(0, Math.min(16, prompt.size())));
+        decode(model, warm, Math.min(300, max - 17));
+        for (int i = 0; i < 5; i++) {
+            List<StateHandle> temps = new ArrayList<>();
+            model.score(warm, candidates(random, settings, vocab)).forEach(s -> temps.add(s.state()));
+            model.score(warm, candidates(random, settings, vocab).subList(0, 1)).forEach(s -> temps.add(s.state()));
+            model.release(temps);
+        }
+        model.release(List.of(warm));
+
+        double[] prefill = new double[settings.repeats()];
+        for (int r = 0; r < settings.repeats(); r++) {
+            long t0 = System.nanoTime();
+            StateHandle s = model.open(prompt);
+            prefill[r] = (System.nanoTime() - t0) / 1e9;
+            model.release(List.of(s));
+        }
+        double prefillRate = settings.promptTokens() / median(prefill);
+
+        StateHandle root = model.open(prompt);
+        double decodeSeconds = decode(model, root, settings.decodeTokens());
+
+        double[] batched = new double[settings.repeats()];
+        double[] single = new double[settings.repeats()];
+        for (int r = 0; r < settings.repeats(); r++) {
+            List<List<Integer>> cands = candidates(random, settings, vocab);
+            List<StateHandle> temps = new ArrayList<>();
+            long t0 = System.nanoTime();
+            model.score(root, cands).forEach(s -> temps.add(s.state()));
+            long t1 = System.nanoTime();
+            for (List<Integer> c : cands) {
+                model.score(root, List.of(c)).forEach(s -> temps.add(s.state()));
+            }
+            long t2 = System.nanoTime();
+            model.release(temps);
+            batched[r] = (t1 - t0) / 1e6;
+            single[r] = (t2 - t1) / 1e6;
+        }
+        double batchedMs = median(batched);
+        double singleMs = median(single);
+
+        long arraysBefore = model.managedArrays();
+        long rssBefore = rssKb();
+        decode(model, root, settings.memorySteps());
+        long arraysAfter = model.managedArrays();
+        long rssAfter = rssKb();
+        model.release(List.of(root));
+        return new Result(model.name(), settings, prefillRate, settings.decodeTokens() / decodeSeconds, batchedMs, singleMs,
+                singleMs / batchedMs, arraysBefore, arraysAfter, rssBefore, rssAfter);
+    }
+
+    /** Greedy decode of {@code steps} tokens from {@code from}, committing each step and releasing the previous one. */
+    private static double decode(DjlSourceModel model, StateHandle from, int steps) {
+        long t0 = System.nanoTime();
+        StateHandle current = from;
+        for (int i = 0; i < steps; i++) {
+            TokenStep step = model.nextToken(current, Decoding.GREEDY);
+            model.commit(step.state());
+            if (current != from) {
+                model.release(List.of(current));
+            }
+            current = step.state();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (current != from) {
+            model.release(List.of(current));
+        }
+        return seconds;
+    }
+
+    private static List<List<Integer>> candidates(SplittableRandom random, Settings settings, int vocab) {
+        List<List<Integer>> out = new ArrayList<>();
+        for (int i = 0; i < settings.candidates(); i++) {
+            out.add(randomTokens(random, settings.candidateTokens(), vocab).subList(1, settings.candidateTokens() + 1));
+        }
+        return out;
+    }
+
+    /** A begin-of-sequence id (1) followed by {@code n} random ids: {@code n + 1} tokens. */
+    private static List<Integer> randomTokens(SplittableRandom random, int n, int vocab) {
+        List<Integer> ids = new ArrayList<>(n + 1);
+        ids.add(Math.min(1, vocab - 1));
+        while (ids.size() < n + 1) {
+            ids.add(vocab > 3 ? 3 + random.nextInt(vocab - 3) : random.nextInt(vocab));
+        }
+        return ids;
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return v[v.length / 2];
+    }
+
+    /** Resident set size in kB from /proc/self/status, or -1 where that file does not exist. */
+    public static long rssKb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}

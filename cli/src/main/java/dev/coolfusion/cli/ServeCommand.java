@@ -1,0 +1,119 @@
+package dev.coolfusion.cli;
+
+import dev.coolfusion.core.config.FusionConfig;
+import dev.coolfusion.core.config.FusionConfigLoader;
+import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.core.config.FusionFactory;
+import dev.coolfusion.remote.TableOneServer;
+import dev.coolfusion.spi.SourceModel;
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Serves source models over HTTP (the Table-1 protocol) until interrupted. */
+@Command(name = "serve", description = {
+    "Serve source models over HTTP with the Table-1 protocol, for the 'remote' provider of another process or machine.",
+    "Binds to 127.0.0.1 unless --host says otherwise; stops on Ctrl-C, releasing every state clients still hold.",
+    "States no request used for --state-ttl seconds are released, so vanished clients leave nothing behind."})
+final class ServeCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    GenerateCommand.Sources sources;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind (default: ${DEFAULT-VALUE};"
+            + " 0.0.0.0 exposes the models to the network: set --api-key too).")
+    String host;
+
+    @Option(names = "--api-key", defaultValue = "${env:COOL_FUSION_API_KEY}", description = "Require"
+            + " 'Authorization: Bearer <key>' on every request (the remote provider's api-key option). Default: the"
+            + " COOL_FUSION_API_KEY environment variable, which keeps the key off the command line; none if unset.")
+    String apiKey;
+
+    @Option(names = "--state-ttl", defaultValue = "600", paramLabel = "SECONDS", description = "Release a state no"
+            + " request has used for this long (default: ${DEFAULT-VALUE}; 0 keeps states until released or stopped).")
+    long stateTtl;
+
+    @Option(names = "--port", defaultValue = "8765", description = "Port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port;
+
+    @Option(names = "--threads", defaultValue = "4", description = "Request threads (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    /** Counted down by the shutdown hook (Ctrl-C), or by an embedding caller, to stop serving. */
+    final CountDownLatch stop = new CountDownLatch(1);
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        DjlThreads.configure();
+        FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config)
+                : GenerateCommand.fromModels(sources.models);
+        if (stateTtl < 0) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--state-ttl must be 0 (never expire) or a number of seconds, got " + stateTtl);
+        }
+        TableOneServer.Builder builder = TableOneServer.builder().host(host).port(port).threads(threads)
+                .stateTtl(Duration.ofSeconds(stateTtl));
+        boolean keyed = apiKey != null && !apiKey.isEmpty();
+        if (keyed) {
+            builder.apiKey(apiKey);
+        } else if (!InetAddress.getByName(host).isLoopbackAddress()) {
+            spec.commandLine().getErr().println("warning: serving on " + host + " without --api-key: anyone who can"
+                    + " reach this port can use the models");
+        }
+        CountDownLatch closed = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                closed.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "serve-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try (ConfiguredFusion setup = FusionFactory.discover().create(config)) {
+            for (SourceModel model : setup.sources()) {
+                builder.model(model);
+            }
+            try (TableOneServer server = builder.build()) {
+                server.start();
+                out.printf("serving %s at %s (Ctrl-C stops)%n", server.modelNames(), server.uri());
+                out.println("a fusion config that uses them:");
+                out.print(clientConfig(server, keyed));
+                out.flush();
+                stop.await();
+            }
+        } finally {
+            closed.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it is waiting for 'closed', counted down above
+            }
+        }
+        out.println("stopped");
+        out.flush();
+        return 0;
+    }
+
+    private static String clientConfig(TableOneServer server, boolean keyed) {
+        StringBuilder y = new StringBuilder("sources:\n");
+        List<String> names = server.modelNames();
+        for (String name : names) {
+            y.append("  - provider: remote\n    options: {url: \"").append(server.uri()).append("\", model: \"").append(name)
+                    .append(keyed ? "\", api-key: \"<the key given to serve>\"}\n" : "\"}\n");
+        }
+        return y.toString();
+    }
+}

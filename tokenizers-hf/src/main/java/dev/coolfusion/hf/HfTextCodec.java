@@ -1,0 +1,424 @@
+package dev.coolfusion.hf;
+
+import static java.util.Objects.requireNonNull;
+
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.CharSpan;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.coolfusion.spi.ChatTemplate;
+import dev.coolfusion.spi.Encoded;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.Span;
+import dev.coolfusion.spi.TextCodec;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A {@link TextCodec} over a Hugging Face {@code tokenizer.json}, run by DJL's bindings of the Rust tokenizers.
+ *
+ * <p><b>Words.</b> A token starts a word when the pre-tokenizer starts one (its word id differs from the previous
+ * token's; Llama 3, Qwen) or when it begins with the SentencePiece space marker {@code ▁} (Llama 2, Phi-3, which
+ * have no pre-tokenizer and give every token word id 0). Both rules always apply, which covers tokenizers that need
+ * both. A word spans from its first token's start to the next word's start, so whitespace before a word belongs to
+ * it: {@code " not the"} is {@code " not" | " the"}.
+ *
+ * <p><b>Continuations.</b> SentencePiece tokenizers prepend a space marker to a document and strip it again when
+ * decoding. Text in the middle of a document gets neither. The continuation methods therefore encode and decode
+ * behind a short anchor ({@code "\n"}, else {@code "a"}, else {@code "1"}) and cut the anchor off again, verifying
+ * that the anchor's tokens are unchanged; this yields the tokens the text gets in the middle of a document.
+ *
+ * <p>Instances are immutable and thread-safe; {@link #close()} frees the native tokenizer.
+ */
+public final class HfTextCodec implements TextCodec, AutoCloseable {
+    private static final String SPACE_MARKER = "\u2581";
+    private static final List<String> ANCHORS = List.of("\n", "a", "1");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final String name;
+    private final HuggingFaceTokenizer tokenizer;
+    /** How many codecs share {@link #tokenizer}; the last {@link #close()} frees it. */
+    private final AtomicInteger sharers;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Set<Integer> specialIds;
+    private final Set<Integer> endOfSequenceIds;
+    private final OptionalInt beginOfSequenceId;
+    private final boolean addBos;
+    private final Optional<ChatTemplate> chatTemplate;
+    private final Map<String, long[]> anchorIds;
+    private final Map<String, String> anchorDecoded;
+
+    private HfTextCodec(String name, HuggingFaceTokenizer tokenizer, Set<Integer> specialIds, Set<Integer> endOfSequenceIds,
+            OptionalInt beginOfSequenceId, boolean addBos, Optional<ChatTemplate> chatTemplate, AtomicInteger sharers) {
+        this.name = name;
+        this.chatTemplate = chatTemplate;
+        this.tokenizer = tokenizer;
+        this.sharers = sharers;
+        this.specialIds = Set.copyOf(specialIds);
+        this.endOfSequenceIds = Set.copyOf(endOfSequenceIds);
+        this.beginOfSequenceId = beginOfSequenceId;
+        this.addBos = addBos;
+        this.anchorIds = new HashMap<>();
+        this.anchorDecoded = new HashMap<>();
+        for (String anchor : ANCHORS) {
+            long[] ids = tokenizer.encode(anchor, false, false).getIds();
+            anchorIds.put(anchor, ids);
+            anchorDecoded.put(anchor, tokenizer.decode(ids, true));
+        }
+    }
+
+    /**
+     * Loads a tokenizer from a model folder (containing {@code tokenizer.json}) or from the path of a
+     * {@code tokenizer.json}. End-of-sequence ids come from the folder's {@code generation_config.json} or
+     * {@code config.json} ({@code eos_token_id}, an int or a list), else from {@code tokenizer_config.json}'s
+     * {@code eos_token}.
+     */
+    public static HfTextCodec load(Path modelDirOrTokenizerJson) {
+        requireNonNull(modelDirOrTokenizerJson, "modelDirOrTokenizerJson is null");
+        Path json = Files.isDirectory(modelDirOrTokenizerJson)
+                ? modelDirOrTokenizerJson.resolve("tokenizer.json")
+                : modelDirOrTokenizerJson;
+        if (!Files.isRegularFile(json) || !Files.isReadable(json)) {
+            throw new FusionException("cannot read tokenizer file " + json.toAbsolutePath()
+                    + ": give a Hugging Face model folder that contains tokenizer.json, or the path of a tokenizer.json");
+        }
+        Path dir = json.toAbsolutePath().getParent();
+        HuggingFaceTokenizer tokenizer;
+        try {
+            // No truncation or padding: fusion works on exact token sequences.
+            tokenizer = HuggingFaceTokenizer.newInstance(json, Map.of("truncation", "false", "padding", "false"));
+        } catch (IOException | RuntimeException e) {
+            throw new FusionException("cannot load tokenizer " + json.toAbsolutePath() + ": " + e.getMessage()
+                    + " (is it a Hugging Face tokenizer.json?)", e);
+        }
+        try {
+            Map<Integer, String> added = readAddedSpecialTokens(json);
+            JsonNode config = readTokenizerConfig(dir);
+            Set<Integer> eos = readEndOfSequenceIds(dir, config, added);
+            OptionalInt bos = specialId(config.path("bos_token"), added);
+            boolean addBos = config.path("add_bos_token").asBoolean(false);
+            String name = dir.getFileName() == null ? json.toString() : dir.getFileName().toString();
+            Optional<ChatTemplate> template = readChatTemplate(dir, config);
+            return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos, template, new AtomicInteger(1));
+        } catch (RuntimeException e) {
+            tokenizer.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A copy with other end-of-sequence ids, e.g. from a model's generation config. It shares the native tokenizer,
+     * which is freed when the original and every copy are closed.
+     */
+    public HfTextCodec withEndOfSequenceIds(Set<Integer> ids) {
+        requireNonNull(ids, "ids is null");
+        if (closed.get()) {
+            throw new IllegalStateException("tokenizer " + name + " is closed");
+        }
+        sharers.incrementAndGet();
+        return new HfTextCodec(name, tokenizer, specialIds, ids, beginOfSequenceId, addBos, chatTemplate, sharers);
+    }
+
+    /** The folder (or file) name this codec was loaded from. */
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public Encoded encode(String text) {
+        requireNonNull(text, "text is null");
+        if (text.isEmpty()) {
+            return new Encoded(text, List.of(), List.of(), List.of());
+        }
+        return toEncoded(text, tokenizer.encode(text, false, false), 0, 0);
+    }
+
+    @Override
+    public Encoded encodeContinuation(String text) {
+        requireNonNull(text, "text is null");
+        if (text.isEmpty()) {
+            return new Encoded(text, List.of(), List.of(), List.of());
+        }
+        for (String anchor : ANCHORS) {
+            long[] prefix = anchorIds.get(anchor);
+            Encoding encoding = tokenizer.encode(anchor + text, false, false);
+            if (startsWithAnchor(encoding, prefix, anchor)) {
+                return toEncoded(text, encoding, prefix.length, anchor.codePointCount(0, anchor.length()));
+            }
+        }
+        return encode(text);
+    }
+
+    private static boolean startsWithAnchor(Encoding encoding, long[] prefix, String anchor) {
+        long[] ids = encoding.getIds();
+        if (ids.length <= prefix.length || !Arrays.equals(ids, 0, prefix.length, prefix, 0, prefix.length)) {
+            return false;
+        }
+        int anchorCodePoints = anchor.codePointCount(0, anchor.length());
+        CharSpan first = encoding.getCharTokenSpans()[prefix.length];
+        return first != null && first.getStart() >= anchorCodePoints;
+    }
+
+    private Encoded toEncoded(String text, Encoding encoding, int skipTokens, int skipCodePoints) {
+        long[] ids = encoding.getIds();
+        String[] tokens = encoding.getTokens();
+        long[] wordIds = encoding.getWordIds();
+        CharSpan[] spans = encoding.getCharTokenSpans();
+        int n = ids.length - skipTokens;
+        List<Integer> idList = new ArrayList<>(n);
+        List<String> tokenList = new ArrayList<>(n);
+        List<Integer> starts = new ArrayList<>();
+        starts.add(0);
+        int codePoints = text.codePointCount(0, text.length());
+        for (int i = skipTokens; i < ids.length; i++) {
+            idList.add(Math.toIntExact(ids[i]));
+            tokenList.add(tokens[i]);
+            boolean wordStart = i == skipTokens
+                    || wordIds[i] != wordIds[i - 1]
+                    || tokens[i].startsWith(SPACE_MARKER);
+            CharSpan span = spans[i];
+            if (wordStart && span != null) {
+                int cp = Math.min(Math.max(span.getStart() - skipCodePoints, 0), codePoints);
+                int offset = text.offsetByCodePoints(0, cp);
+                if (offset > starts.get(starts.size() - 1)) {
+                    starts.add(offset);
+                }
+            }
+        }
+        List<Span> words = new ArrayList<>(starts.size());
+        for (int w = 0; w < starts.size(); w++) {
+            int end = w + 1 < starts.size() ? starts.get(w + 1) : text.length();
+            words.add(new Span(starts.get(w), end));
+        }
+        return new Encoded(text, idList, tokenList, words);
+    }
+
+    @Override
+    public String decode(List<Integer> ids) {
+        requireNonNull(ids, "ids is null");
+        return tokenizer.decode(toLongs(ids, null), true);
+    }
+
+    /** One token as text for display; special tokens show their name (e.g. {@code <s>}). */
+    public String tokenText(int id) {
+        return tokenizer.decode(new long[] {id}, false);
+    }
+
+    @Override
+    public String decodeContinuation(List<Integer> ids) {
+        requireNonNull(ids, "ids is null");
+        if (ids.isEmpty()) {
+            return "";
+        }
+        String anchor = ANCHORS.get(0);
+        long[] prefix = anchorIds.get(anchor);
+        String decodedAnchor = anchorDecoded.get(anchor);
+        String decoded = tokenizer.decode(toLongs(ids, prefix), true);
+        if (decoded.startsWith(decodedAnchor)) {
+            return decoded.substring(decodedAnchor.length());
+        }
+        return decode(ids);
+    }
+
+    private static long[] toLongs(List<Integer> ids, long[] prefix) {
+        int offset = prefix == null ? 0 : prefix.length;
+        long[] out = new long[offset + ids.size()];
+        if (prefix != null) {
+            System.arraycopy(prefix, 0, out, 0, offset);
+        }
+        for (int i = 0; i < ids.size(); i++) {
+            out[offset + i] = ids.get(i);
+        }
+        return out;
+    }
+
+    /**
+     * Tokenizes a prompt as Hugging Face does: with the special tokens of the {@code tokenizer.json}
+     * post-processor, plus the begin-of-sequence token when {@code tokenizer_config.json} sets
+     * {@code add_bos_token} and the post-processor did not add it.
+     */
+    @Override
+    public List<Integer> encodePrompt(String text) {
+        requireNonNull(text, "text is null");
+        long[] ids = tokenizer.encode(text, true, false).getIds();
+        List<Integer> out = new ArrayList<>(ids.length + 1);
+        if (addBos && beginOfSequenceId.isPresent() && (ids.length == 0 || ids[0] != beginOfSequenceId.getAsInt())) {
+            out.add(beginOfSequenceId.getAsInt());
+        }
+        for (long id : ids) {
+            out.add(Math.toIntExact(id));
+        }
+        return out;
+    }
+
+    @Override
+    public OptionalInt beginOfSequenceId() {
+        return beginOfSequenceId;
+    }
+
+    @Override
+    public Set<Integer> endOfSequenceIds() {
+        return endOfSequenceIds;
+    }
+
+    @Override
+    public boolean isSpecial(int id) {
+        return specialIds.contains(id);
+    }
+
+    /** Frees the native tokenizer once this codec and every copy sharing it are closed; closing twice is a no-op. */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true) && sharers.decrementAndGet() == 0) {
+            tokenizer.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "HfTextCodec[" + name + "]";
+    }
+
+    /** Reads {@code added_tokens} entries marked special, streaming past the (large) vocabulary. */
+    private static Map<Integer, String> readAddedSpecialTokens(Path json) {
+        Map<Integer, String> out = new HashMap<>();
+        try (JsonParser parser = JSON.getFactory().createParser(json.toFile())) {
+            if (parser.nextToken() != JsonToken.START_OBJECT) {
+                throw new FusionException("tokenizer file " + json + " is not a JSON object");
+            }
+            while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                String field = parser.currentName();
+                parser.nextToken();
+                if ("added_tokens".equals(field)) {
+                    JsonNode tokens = parser.readValueAsTree();
+                    for (JsonNode token : tokens) {
+                        if (token.path("special").asBoolean(false)) {
+                            out.put(token.path("id").asInt(), token.path("content").asText());
+                        }
+                    }
+                } else {
+                    parser.skipChildren();
+                }
+            }
+        } catch (IOException e) {
+            throw new FusionException("cannot read tokenizer file " + json + ": " + e.getMessage(), e);
+        }
+        return out;
+    }
+
+    /**
+     * The model's chat template, read from the folder's {@code tokenizer_config.json} ({@code chat_template}, a string
+     * or a list of {@code {name, template}} of which {@code default} is used) or, taking precedence as in
+     * {@code transformers}, its {@code chat_template.jinja}. The special tokens are the config's {@code bos_token},
+     * {@code eos_token}, ... given as strings or {@code {"content": ...}}.
+     *
+     * <p>A prompt rendered with it contains the special-token strings the template writes; {@link #encode} turns
+     * them into their special ids (added tokens are matched before the model's tokenization) and adds nothing else,
+     * like {@code apply_chat_template(tokenize=True)}, which encodes with {@code add_special_tokens=False}.
+     */
+    @Override
+    public Optional<ChatTemplate> chatTemplate() {
+        return chatTemplate;
+    }
+
+    private static final List<String> SPECIAL_TOKEN_KEYS =
+            List.of("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token");
+
+    private static Optional<ChatTemplate> readChatTemplate(Path dir, JsonNode config) {
+        Map<String, String> tokens = new LinkedHashMap<>();
+        for (String key : SPECIAL_TOKEN_KEYS) {
+            JsonNode token = config.path(key);
+            String content = token.isTextual() ? token.asText() : token.path("content").isTextual() ? token.path("content").asText() : null;
+            if (content != null) {
+                tokens.put(key, content);
+            }
+        }
+        Path jinja = dir.resolve("chat_template.jinja");
+        if (Files.isRegularFile(jinja)) {
+            try {
+                return Optional.of(ChatTemplate.of(Files.readString(jinja, StandardCharsets.UTF_8), tokens));
+            } catch (IOException e) {
+                throw new FusionException("cannot read " + jinja + ": " + e.getMessage(), e);
+            }
+        }
+        JsonNode template = config.path("chat_template");
+        if (template.isTextual()) {
+            return Optional.of(ChatTemplate.of(template.asText(), tokens));
+        }
+        if (template.isArray()) {
+            for (JsonNode entry : template) {
+                if ("default".equals(entry.path("name").asText()) && entry.path("template").isTextual()) {
+                    return Optional.of(ChatTemplate.of(entry.path("template").asText(), tokens));
+                }
+            }
+            throw new FusionException(dir.resolve("tokenizer_config.json") + " lists chat templates but none named 'default'");
+        }
+        return Optional.empty();
+    }
+
+    private static JsonNode readTokenizerConfig(Path dir) {
+        Path config = dir.resolve("tokenizer_config.json");
+        return Files.isRegularFile(config) ? readJson(config) : JSON.createObjectNode();
+    }
+
+    /** {@code eos_token_id} (an int or a list) of generation_config.json, else config.json, else the tokenizer's eos_token. */
+    private static Set<Integer> readEndOfSequenceIds(Path dir, JsonNode tokenizerConfig, Map<Integer, String> specials) {
+        for (String file : List.of("generation_config.json", "config.json")) {
+            Path path = dir.resolve(file);
+            if (!Files.isRegularFile(path)) {
+                continue;
+            }
+            JsonNode eos = readJson(path).path("eos_token_id");
+            Set<Integer> ids = new LinkedHashSet<>();
+            if (eos.canConvertToInt()) {
+                ids.add(eos.asInt());
+            } else if (eos.isArray()) {
+                eos.forEach(id -> ids.add(id.asInt()));
+            }
+            if (!ids.isEmpty()) {
+                return ids;
+            }
+        }
+        OptionalInt eos = specialId(tokenizerConfig.path("eos_token"), specials);
+        return eos.isPresent() ? Set.of(eos.getAsInt()) : Collections.emptySet();
+    }
+
+    /** The id of a special token given in a config as a string or as {@code {"content": ...}}. */
+    private static OptionalInt specialId(JsonNode token, Map<Integer, String> specials) {
+        String content = token.isTextual() ? token.asText() : token.path("content").asText(null);
+        if (content != null) {
+            for (Map.Entry<Integer, String> e : specials.entrySet()) {
+                if (e.getValue().equals(content)) {
+                    return OptionalInt.of(e.getKey());
+                }
+            }
+        }
+        return OptionalInt.empty();
+    }
+
+    private static JsonNode readJson(Path file) {
+        try {
+            return JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new FusionException("cannot parse " + file + ": " + e.getMessage(), e);
+        }
+    }
+}
