@@ -4,7 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.coolfusion.template.ChatTemplateRenderer;
-import dev.coolfusion.hf.HfChatTemplates;
+import dev.coolfusion.hf.HfModelFiles;
 import dev.coolfusion.spi.ChatTemplate;
 import dev.coolfusion.spi.FusionException;
 import java.io.IOException;
@@ -51,7 +51,7 @@ final class ChatTemplateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ChatTemplate template = HfChatTemplates.fromTokenizerConfig(tokenizerConfig, templateName)
+        ChatTemplate template = HfModelFiles.fromTokenizerConfig(tokenizerConfig, templateName)
                 .orElseThrow(() -> new FusionException(tokenizerConfig + " has no chat_template (and no chat_template.jinja "
                         + "beside it); Hugging Face cannot render a chat for this tokenizer either"));
         String rendered = ChatTemplateRenderer.of(template).render(readMessages(messages), !noGenerationPrompt, Map.of());

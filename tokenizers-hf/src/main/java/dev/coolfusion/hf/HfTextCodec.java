@@ -5,25 +5,18 @@ import static java.util.Objects.requireNonNull;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.huggingface.tokenizers.jni.CharSpan;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.coolfusion.spi.ChatTemplate;
 import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.TextCodec;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -51,7 +44,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class HfTextCodec implements TextCodec, AutoCloseable {
     private static final String SPACE_MARKER = "\u2581";
     private static final List<String> ANCHORS = List.of("\n", "a", "1");
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String name;
     private final HuggingFaceTokenizer tokenizer;
@@ -110,13 +102,13 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
                     + " (is it a Hugging Face tokenizer.json?)", e);
         }
         try {
-            Map<Integer, String> added = readAddedSpecialTokens(json);
-            JsonNode config = readTokenizerConfig(dir);
-            Set<Integer> eos = readEndOfSequenceIds(dir, config, added);
-            OptionalInt bos = specialId(config.path("bos_token"), added);
+            Map<Integer, String> added = HfModelFiles.addedSpecialTokens(json);
+            JsonNode config = HfModelFiles.tokenizerConfig(dir);
+            Set<Integer> eos = HfModelFiles.endOfSequenceIds(dir, config, added);
+            OptionalInt bos = HfModelFiles.specialId(config.path("bos_token"), added);
             boolean addBos = config.path("add_bos_token").asBoolean(false);
             String name = dir.getFileName() == null ? json.toString() : dir.getFileName().toString();
-            Optional<ChatTemplate> template = readChatTemplate(dir, config);
+            Optional<ChatTemplate> template = HfModelFiles.chatTemplate(dir, config, null, dir.resolve("tokenizer_config.json").toString());
             return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos, template, new AtomicInteger(1));
         } catch (RuntimeException e) {
             tokenizer.close();
@@ -297,38 +289,10 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         return "HfTextCodec[" + name + "]";
     }
 
-    /** Reads {@code added_tokens} entries marked special, streaming past the (large) vocabulary. */
-    private static Map<Integer, String> readAddedSpecialTokens(Path json) {
-        Map<Integer, String> out = new HashMap<>();
-        try (JsonParser parser = JSON.getFactory().createParser(json.toFile())) {
-            if (parser.nextToken() != JsonToken.START_OBJECT) {
-                throw new FusionException("tokenizer file " + json + " is not a JSON object");
-            }
-            while (parser.nextToken() == JsonToken.FIELD_NAME) {
-                String field = parser.currentName();
-                parser.nextToken();
-                if ("added_tokens".equals(field)) {
-                    JsonNode tokens = parser.readValueAsTree();
-                    for (JsonNode token : tokens) {
-                        if (token.path("special").asBoolean(false)) {
-                            out.put(token.path("id").asInt(), token.path("content").asText());
-                        }
-                    }
-                } else {
-                    parser.skipChildren();
-                }
-            }
-        } catch (IOException e) {
-            throw new FusionException("cannot read tokenizer file " + json + ": " + e.getMessage(), e);
-        }
-        return out;
-    }
-
     /**
-     * The model's chat template, read from the folder's {@code tokenizer_config.json} ({@code chat_template}, a string
-     * or a list of {@code {name, template}} of which {@code default} is used) or, taking precedence as in
-     * {@code transformers}, its {@code chat_template.jinja}. The special tokens are the config's {@code bos_token},
-     * {@code eos_token}, ... given as strings or {@code {"content": ...}}.
+     * The model's chat template, read by {@link HfModelFiles} from the folder's {@code tokenizer_config.json}
+     * ({@code chat_template}, a string or a list of {@code {name, template}} of which {@code default} is used) or,
+     * taking precedence as in {@code transformers}, its {@code chat_template.jinja}.
      *
      * <p>A prompt rendered with it contains the special-token strings the template writes; {@link #encode} turns
      * them into their special ids (added tokens are matched before the model's tokenization) and adds nothing else,
@@ -337,88 +301,5 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     @Override
     public Optional<ChatTemplate> chatTemplate() {
         return chatTemplate;
-    }
-
-    private static final List<String> SPECIAL_TOKEN_KEYS =
-            List.of("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token");
-
-    private static Optional<ChatTemplate> readChatTemplate(Path dir, JsonNode config) {
-        Map<String, String> tokens = new LinkedHashMap<>();
-        for (String key : SPECIAL_TOKEN_KEYS) {
-            JsonNode token = config.path(key);
-            String content = token.isTextual() ? token.asText() : token.path("content").isTextual() ? token.path("content").asText() : null;
-            if (content != null) {
-                tokens.put(key, content);
-            }
-        }
-        Path jinja = dir.resolve("chat_template.jinja");
-        if (Files.isRegularFile(jinja)) {
-            try {
-                return Optional.of(ChatTemplate.of(Files.readString(jinja, StandardCharsets.UTF_8), tokens));
-            } catch (IOException e) {
-                throw new FusionException("cannot read " + jinja + ": " + e.getMessage(), e);
-            }
-        }
-        JsonNode template = config.path("chat_template");
-        if (template.isTextual()) {
-            return Optional.of(ChatTemplate.of(template.asText(), tokens));
-        }
-        if (template.isArray()) {
-            for (JsonNode entry : template) {
-                if ("default".equals(entry.path("name").asText()) && entry.path("template").isTextual()) {
-                    return Optional.of(ChatTemplate.of(entry.path("template").asText(), tokens));
-                }
-            }
-            throw new FusionException(dir.resolve("tokenizer_config.json") + " lists chat templates but none named 'default'");
-        }
-        return Optional.empty();
-    }
-
-    private static JsonNode readTokenizerConfig(Path dir) {
-        Path config = dir.resolve("tokenizer_config.json");
-        return Files.isRegularFile(config) ? readJson(config) : JSON.createObjectNode();
-    }
-
-    /** {@code eos_token_id} (an int or a list) of generation_config.json, else config.json, else the tokenizer's eos_token. */
-    private static Set<Integer> readEndOfSequenceIds(Path dir, JsonNode tokenizerConfig, Map<Integer, String> specials) {
-        for (String file : List.of("generation_config.json", "config.json")) {
-            Path path = dir.resolve(file);
-            if (!Files.isRegularFile(path)) {
-                continue;
-            }
-            JsonNode eos = readJson(path).path("eos_token_id");
-            Set<Integer> ids = new LinkedHashSet<>();
-            if (eos.canConvertToInt()) {
-                ids.add(eos.asInt());
-            } else if (eos.isArray()) {
-                eos.forEach(id -> ids.add(id.asInt()));
-            }
-            if (!ids.isEmpty()) {
-                return ids;
-            }
-        }
-        OptionalInt eos = specialId(tokenizerConfig.path("eos_token"), specials);
-        return eos.isPresent() ? Set.of(eos.getAsInt()) : Collections.emptySet();
-    }
-
-    /** The id of a special token given in a config as a string or as {@code {"content": ...}}. */
-    private static OptionalInt specialId(JsonNode token, Map<Integer, String> specials) {
-        String content = token.isTextual() ? token.asText() : token.path("content").asText(null);
-        if (content != null) {
-            for (Map.Entry<Integer, String> e : specials.entrySet()) {
-                if (e.getValue().equals(content)) {
-                    return OptionalInt.of(e.getKey());
-                }
-            }
-        }
-        return OptionalInt.empty();
-    }
-
-    private static JsonNode readJson(Path file) {
-        try {
-            return JSON.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new FusionException("cannot parse " + file + ": " + e.getMessage(), e);
-        }
     }
 }

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Real templates from the shared tokenizer fixtures (Llama 3, Qwen 3), with expected prompts worked out from the
  * template text, and the reading of {@code tokenizer_config.json}.
  */
-class HfChatTemplatesTest {
+class HfModelFilesTest {
     @TempDir
     Path tmp;
 
@@ -33,7 +33,7 @@ class HfChatTemplatesTest {
     }
 
     private static String render(Path config, List<TemplateMessage> messages, boolean generationPrompt) {
-        ChatTemplate template = HfChatTemplates.fromTokenizerConfig(config).orElseThrow();
+        ChatTemplate template = HfModelFiles.fromTokenizerConfig(config).orElseThrow();
         return ChatTemplateRenderer.of(template).render(messages, generationPrompt);
     }
 
@@ -74,7 +74,7 @@ class HfChatTemplatesTest {
     @Test
     void qwen3SplitsThinkingOfTheLastAnswer() {
         Path config = tokenizerConfig("qwen3");
-        ChatTemplate template = HfChatTemplates.fromTokenizerConfig(config).orElseThrow();
+        ChatTemplate template = HfModelFiles.fromTokenizerConfig(config).orElseThrow();
         List<TemplateMessage> chat = List.of(TemplateMessage.user("Hi"),
                 TemplateMessage.assistant("<think>\nhmm\n</think>\n\nHello"));
         assertEquals("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\nhmm\n</think>\n\nHello<|im_end|>\n",
@@ -88,9 +88,9 @@ class HfChatTemplatesTest {
 
     @Test
     void specialTokensFromConfig() {
-        ChatTemplate llama3 = HfChatTemplates.fromTokenizerConfig(tokenizerConfig("llama3")).orElseThrow();
+        ChatTemplate llama3 = HfModelFiles.fromTokenizerConfig(tokenizerConfig("llama3")).orElseThrow();
         assertEquals(Map.of("bos_token", "<|begin_of_text|>", "eos_token", "<|end_of_text|>"), llama3.specialTokens());
-        ChatTemplate qwen3 = HfChatTemplates.fromTokenizerConfig(tokenizerConfig("qwen3")).orElseThrow();
+        ChatTemplate qwen3 = HfModelFiles.fromTokenizerConfig(tokenizerConfig("qwen3")).orElseThrow();
         // bos_token is null in Qwen's config, so the template sees it undefined
         assertEquals(Map.of("eos_token", "<|im_end|>", "pad_token", "<|endoftext|>"), qwen3.specialTokens());
     }
@@ -100,23 +100,47 @@ class HfChatTemplatesTest {
         Path config = tmp.resolve("tokenizer_config.json");
         Files.writeString(config, "{\"bos_token\": {\"content\": \"<s>\", \"__type\": \"AddedToken\"}, \"unk_token\": null,"
                 + "\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, {\"name\": \"default\", \"template\": \"{{ bos_token }}D\"}]}");
-        ChatTemplate template = HfChatTemplates.fromTokenizerConfig(config).orElseThrow();
+        ChatTemplate template = HfModelFiles.fromTokenizerConfig(config).orElseThrow();
         assertEquals("{{ bos_token }}D", template.source());
         assertEquals(Map.of("bos_token", "<s>"), template.specialTokens());
-        assertEquals("T", HfChatTemplates.fromTokenizerConfig(config, "tool_use").orElseThrow().source());
-        assertThrows(FusionException.class, () -> HfChatTemplates.fromTokenizerConfig(config, "nope"));
+        assertEquals("T", HfModelFiles.fromTokenizerConfig(config, "tool_use").orElseThrow().source());
+        assertThrows(FusionException.class, () -> HfModelFiles.fromTokenizerConfig(config, "nope"));
         Files.writeString(tmp.resolve("chat_template.jinja"), "J");
-        assertEquals("J", HfChatTemplates.fromTokenizerConfig(tmp).orElseThrow().source());
+        assertEquals("J", HfModelFiles.fromTokenizerConfig(tmp).orElseThrow().source());
     }
 
     @Test
     void noTemplateAndBadFiles() throws Exception {
         Path config = tmp.resolve("tokenizer_config.json");
         Files.writeString(config, "{\"eos_token\": \"</s>\"}");
-        assertTrue(HfChatTemplates.fromTokenizerConfig(config).isEmpty());
+        assertTrue(HfModelFiles.fromTokenizerConfig(config).isEmpty());
         Files.writeString(config, "{not json");
-        FusionException e = assertThrows(FusionException.class, () -> HfChatTemplates.fromTokenizerConfig(config));
+        FusionException e = assertThrows(FusionException.class, () -> HfModelFiles.fromTokenizerConfig(config));
         assertTrue(e.getMessage().startsWith("cannot parse tokenizer config"), e.getMessage());
-        assertThrows(FusionException.class, () -> HfChatTemplates.fromTokenizerConfig(tmp.resolve("missing.json")));
+        assertThrows(FusionException.class, () -> HfModelFiles.fromTokenizerConfig(tmp.resolve("missing.json")));
+    }
+
+    @Test
+    void theCodecReadsItsTemplateThroughTheSameReaderWithTheSameErrors() throws Exception {
+        Path dir = tmp.resolve("model");
+        Files.createDirectories(dir);
+        Files.copy(SharedFixtures.tokenizer("llama3").resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+        Files.writeString(dir.resolve("tokenizer_config.json"),
+                "{\"eos_token\": \"</s>\", \"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}]}");
+        FusionException direct = assertThrows(FusionException.class, () -> HfModelFiles.fromTokenizerConfig(dir));
+        FusionException codec = assertThrows(FusionException.class, () -> HfTextCodec.load(dir));
+        assertEquals(direct.getMessage(), codec.getMessage());
+        assertTrue(codec.getMessage().contains("no chat template named 'default'"), codec.getMessage());
+
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"</s>\", \"chat_template\": 7}");
+        assertEquals(assertThrows(FusionException.class, () -> HfModelFiles.fromTokenizerConfig(dir)).getMessage(),
+                assertThrows(FusionException.class, () -> HfTextCodec.load(dir)).getMessage());
+
+        Files.writeString(dir.resolve("chat_template.jinja"), "{{ eos_token }}J");
+        try (HfTextCodec loaded = HfTextCodec.load(dir)) {
+            assertEquals(HfModelFiles.fromTokenizerConfig(dir), loaded.chatTemplate());
+            assertEquals("{{ eos_token }}J", loaded.chatTemplate().orElseThrow().source());
+            assertEquals(Map.of("eos_token", "</s>"), loaded.chatTemplate().orElseThrow().specialTokens());
+        }
     }
 }
