@@ -80,7 +80,7 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** A path relative to the current folder, else relative to this checkout (samples/target/classes/../../..). */
+    /** A path relative to the current folder, else relative to this checkout (cli/target/classes/../../..). */
     static Path locate(String relative) {
         Path here = Path.of(relative);
         if (Files.isRegularFile(here)) {

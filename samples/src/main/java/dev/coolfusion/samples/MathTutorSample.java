@@ -23,7 +23,7 @@ import java.util.List;
  * java -cp samples/target/classes:$(cat samples/target/classpath.txt) dev.coolfusion.samples.MathTutorSample \
  *     [fusion.yaml (default models/fusion.yaml)] ["question" ...]
  * </pre>
- * (run {@code ./cool-fusion --help} once first; it builds {@code samples/target/classpath.txt}).
+ * (build once with {@code ./mvnw -q -B package -DskipTests}; it writes {@code samples/target/classpath.txt}).
  */
 public final class MathTutorSample {
     public static final Path DEFAULT_CONFIG = Path.of("models", "fusion.yaml");
