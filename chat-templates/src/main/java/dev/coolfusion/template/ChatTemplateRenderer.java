@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import jinjava.javax.el.CompositeELResolver;
+import jinjava.javax.el.ExpressionFactory;
 
 /**
  * Renders a Hugging Face chat template as {@code tokenizer.apply_chat_template(messages, tokenize=False,
@@ -31,10 +32,12 @@ import jinjava.javax.el.CompositeELResolver;
  * <p>The engine is HubSpot Jinjava, configured and extended to follow Jinja2 where chat templates need it: Python
  * string methods called as methods ({@code strip}, {@code startswith}, {@code split}, ...), dict methods
  * ({@code items}, {@code get}), string indexing, {@code x[::-1]}, Python string escapes, keyword arguments that are
- * whole expressions, booleans and floats printed as Python prints them, natural operator precedence, and Jinja2's
- * {@code trim_blocks}/{@code lstrip_blocks}/comment whitespace (see {@code TemplateSource}). Known differences, none
+ * whole expressions, booleans and floats printed as Python prints them, natural operator precedence with Jinja2's loose
+ * {@code not} ({@code not x is defined} is {@code not (x is defined)}, see {@code PyParser}), loop filters
+ * ({@code for m in messages if ...}), and Jinja2's {@code trim_blocks}/{@code lstrip_blocks}/comment whitespace
+ * (see {@code TemplateSource}). Known differences, none
  * of them used by common chat templates: {@code {{ none }}} prints nothing (Python: {@code None});
- * {@code dict(...)}, string repetition {@code 'x' * 3} and slices
+ * {@code dict(...)}, string repetition {@code 'x' * 3}, {@code for ... else} and slices
  * with steps other than {@code -1} are not available.
  *
  * <p>Instances are immutable and thread-safe.
@@ -236,6 +239,20 @@ public final class ChatTemplateRenderer {
         }
     }
 
+    /** Jinjava whose expressions are parsed with Jinja2's operator precedence (see {@link PyParser}). */
+    private static final class PyJinjava extends Jinjava {
+        private final ExpressionFactory expressions = PyParser.expressionFactory();
+
+        PyJinjava(JinjavaConfig config) {
+            super(config);
+        }
+
+        @Override
+        public ExpressionFactory getExpressionFactory() {
+            return expressions;
+        }
+    }
+
     private static Jinjava createEngine() {
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonMethodResolver());
@@ -262,7 +279,7 @@ public final class ChatTemplateRenderer {
                 .withMaxRenderDepth(20)
                 .withInterperterFactory(PyInterpreter.FACTORY) // sic: Jinjava's spelling
                 .build();
-        Jinjava jinjava = new Jinjava(config);
+        Jinjava jinjava = new PyJinjava(config);
         jinjava.registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplateRenderer.class,
                 "raiseException", Object.class));
         jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplateRenderer.class,

@@ -79,6 +79,12 @@ class ChatTemplateRendererTest {
         assertEquals("-:system>user|system:user>assistant|user:assistant>user|assistant:user>-|", render(
                 "{% for m in messages %}{{ loop.previtem.role if loop.previtem is defined else '-' }}:{{ m.role }}>"
                 + "{{ loop.nextitem['role'] if loop.nextitem is defined else '-' }}|{% endfor %}"));
+        // a loop filter skips items before the loop starts: loop.* count only the items kept
+        assertEquals("user:1/3 assistant:2/3 user:3/3 ", render("{% for m in messages if m.role != 'system' %}"
+                + "{{ m.role }}:{{ loop.index }}/{{ loop.length }} {% endfor %}"));
+        assertEquals("a1c3|13|b", render("{% for k, v in {'a': 1, 'b': 2, 'c': 3}.items() if v != 2 %}{{ k }}{{ v }}"
+                + "{% endfor %}|{% for x in [1, 2, 3, 4] if x is odd %}{{ x }}{% endfor %}|"
+                + "{% for x in ['if', 'b'] if x != 'if' %}{{ x }}{% endfor %}"));
         // nested loops: loop is the innermost one
         assertEquals("a1b2;b1a2;", render("{% for x in ['a', 'b'] %}{% for y in [x, 'ab'.replace(x, '')] %}{{ y }}"
                 + "{{ loop.index }}{% endfor %};{% endfor %}"));
@@ -146,6 +152,22 @@ class ChatTemplateRendererTest {
         assertEquals("b1a2", render("{% for k, v in {'b': 1, 'a': 2} | items %}{{ k }}{{ v }}{% endfor %}"));
         assertEquals("02", render("{% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}"));
         assertEquals("[a]", render("{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f('a') }}"));
+    }
+
+    @Test
+    void notBindsLooserThanTestsComparisonsAndFilters() {
+        // Jinja2: not (x is defined), not (1 == 2), not ('a' in 'abc'), not (length > 5); and/or bind looser still
+        assertEquals("False True True False True", render("{{ not messages is defined }} {{ not tools is defined }} "
+                + "{{ not 1 == 2 }} {{ not 'a' in 'abc' }} {{ not messages|length > 5 }}"));
+        assertEquals("True False True 1", render("{{ not tools is defined and true }} {{ not true or false }} "
+                + "{{ not not true }} {{ 1 if not false else 2 }}"));
+        // 'is not' and 'not in' stay binary operators
+        assertEquals("True True", render("{{ tools is not defined }} {{ 'x' not in 'abc' }}"));
+        // DeepSeek's opening: a defined add_generation_prompt is left as it is
+        String template = "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}"
+                + "{% endif %}{% if add_generation_prompt %}[gen]{% endif %}";
+        assertEquals("[gen]", render(template, CHAT, true));
+        assertEquals("", render(template, CHAT, false));
     }
 
     @Test
