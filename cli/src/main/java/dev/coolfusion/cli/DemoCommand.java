@@ -50,7 +50,7 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (ConfiguredFusion setup = FusionFactory.discover().create(cfg)) {
             DemoView view = new DemoView(out, ansi, setup.sourceNames());
-            view.intro(setup.sources());
+            view.intro(setup.sources(), setup.metric());
             Evaluator evaluator = new Evaluator(setup.sources(), setup.metric(), setup.options(), GsmDataOptions.builtInShots(3));
             List<String> names = setup.sourceNames();
             List<EvalMethod> showMethods = new java.util.ArrayList<>();

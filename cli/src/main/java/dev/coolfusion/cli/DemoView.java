@@ -1,8 +1,11 @@
 package dev.coolfusion.cli;
 
+import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.core.metric.BitsPerByte;
 import dev.coolfusion.eval.EvalReport;
 import dev.coolfusion.eval.Evaluator;
 import dev.coolfusion.spi.Encoded;
+import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.Span;
 import java.io.PrintWriter;
@@ -27,12 +30,12 @@ public final class DemoView {
         this.names = List.copyOf(names);
     }
 
-    /** The sources and how each tokenizer cuts the same text into words. */
-    public void intro(List<SourceModel> sources) {
+    /** The sources and how each tokenizer cuts the same text into words; {@code metric} is the fusion's. */
+    public void intro(List<SourceModel> sources, RerankMetric metric) {
         out.println(bold("Cool-Fusion demo") + ": " + sources.size() + " small models with different tokenizers, fused"
                 + " segment by segment at generation time.");
         out.println("Each step, every model proposes text up to a word boundary ALL tokenizers share; every model scores"
-                + " every candidate in its own tokens; the lowest average perplexity wins.");
+                + " every candidate in its own tokens; the lowest " + describe(metric) + " wins.");
         String sample = " 36 - 7 = 29.";
         out.println();
         out.println("How each tokenizer splits \"" + sample + "\" into words (| marks a word start):");
@@ -107,6 +110,15 @@ public final class DemoView {
                 + " the first two models; cool = of all three; cool+rerank = the fused answer joins the rerank"
                 + " candidates; cool-align = segments end at the proposer's own word boundaries)");
         out.flush();
+    }
+
+    /** How the intro names the metric: the built-in ones in words, any other by its name. */
+    static String describe(RerankMetric metric) {
+        return switch (metric.name()) {
+            case AveragePerplexity.NAME -> "average perplexity";
+            case BitsPerByte.NAME -> "average bits per byte";
+            default -> "score of the '" + metric.name() + "' metric";
+        };
     }
 
     private String mark(boolean correct) {

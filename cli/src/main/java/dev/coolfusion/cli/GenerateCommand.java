@@ -49,7 +49,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--metric", description = "Override the config's rerank metric (see 'cool-fusion providers').")
     String metric;
 
-    @Option(names = "--trace", description = "Print every step: candidates, proposers, per-model perplexity, winner.")
+    @Option(names = "--trace", description = "Print every step: candidates, proposers, score, each model's value under"
+            + " the rerank metric (its perplexity for avg-ppl), winner.")
     boolean trace;
 
     @Override
@@ -68,6 +69,7 @@ final class GenerateCommand implements Callable<Integer> {
             PrintWriter out = spec.commandLine().getOut();
             Generation g = fusion.generate(prompt, options);
             if (trace) {
+                out.printf(Locale.ROOT, "metric %s (lower wins; after | each model's value)%n", fusion.metric().name());
                 for (StepTrace step : g.steps()) {
                     printStep(out, step);
                 }
@@ -93,10 +95,11 @@ final class GenerateCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "step %d (%.1f ms)%n", step.index(), step.elapsedNanos() / 1e6);
         for (int i = 0; i < step.candidates().size(); i++) {
             CandidateTrace c = step.candidates().get(i);
-            StringBuilder ppl = new StringBuilder();
-            c.perplexity().forEach((model, p) -> ppl.append(String.format(Locale.ROOT, " %s=%.3g", model, p)));
-            out.printf(Locale.ROOT, "  %s %-24s by %-20s score %.4g |%s%n", i == step.winner() ? "*" : " ",
-                    quote(c.text()) + (c.endOfSequence() ? "+EOS" : ""), String.join(",", c.proposers()), c.score(), ppl);
+            StringBuilder values = new StringBuilder();
+            c.modelScores().forEach((model, v) -> values.append(String.format(Locale.ROOT, " %s=%.3g", model, v)));
+            out.printf(Locale.ROOT, "  %s %-24s by %-20s score %.4g%s%n", i == step.winner() ? "*" : " ",
+                    quote(c.text()) + (c.endOfSequence() ? "+EOS" : ""), String.join(",", c.proposers()), c.score(),
+                    values.isEmpty() ? "" : " |" + values);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.coolfusion.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -69,6 +70,7 @@ class EvalCommandTest {
                 for (JsonNode c : cands) {
                     best = Math.min(best, c.get("score").asDouble());
                     assertEquals(3, c.get("perplexity").size());
+                    assertFalse(c.has("metric"), "the default avg-ppl output keeps its keys: " + c);
                 }
                 boolean winnerIsBest = false;
                 for (JsonNode c : cands) {

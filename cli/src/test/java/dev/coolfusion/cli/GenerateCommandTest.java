@@ -20,6 +20,8 @@ class GenerateCommandTest {
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains("step 0"), r.out());
         assertTrue(r.out().contains("by llama") && r.out().contains("by qwen2"), r.out());
+        assertTrue(r.out().contains("metric avg-ppl"), r.out());
+        assertTrue(r.out().contains("| llama=") && r.out().contains(" qwen2="), "each model's perplexity: " + r.out());
         assertTrue(r.out().contains("(length, ") && r.out().contains(" 5 tokens)"), r.out());
     }
 
@@ -34,9 +36,11 @@ class GenerateCommandTest {
                 metric: bits-per-byte
                 options: {max-new-tokens: 3}
                 """.formatted(ScoreCommandTest.tiny("mistral"), ScoreCommandTest.tiny("phi3")));
-        Cli.Result r = Cli.run("generate", "--config", config.toString(), "--prompt", "<s> t7");
+        Cli.Result r = Cli.run("generate", "--config", config.toString(), "--prompt", "<s> t7", "--trace");
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains(" 3 tokens)"), r.out());
+        assertTrue(r.out().contains("metric bits-per-byte"), "the config's metric: " + r.out());
+        assertTrue(r.out().contains("| a=") && r.out().contains(" b="), "each model's bits per byte: " + r.out());
     }
 
     @Test

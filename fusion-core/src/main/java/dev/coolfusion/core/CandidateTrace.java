@@ -3,6 +3,8 @@ package dev.coolfusion.core;
 import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.spi.ModelLogProbs;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -13,7 +15,10 @@ import java.util.Map;
  * @param endOfSequence whether it ends the generation
  * @param proposers     names of the sources that proposed it (several when they agreed)
  * @param logProbs      every source's per-token log-probs for it, in its own tokenization, in source order
- * @param perplexity    every source's perplexity of it, by source name, in source order (NaN without tokens)
+ * @param modelScores   every source's value of it under the fusion's rerank metric ({@link
+ *                      dev.coolfusion.spi.RerankMetric#modelScores}), by source name, in source order (NaN without
+ *                      tokens): each source's perplexity for {@code avg-ppl}, its bits per byte for {@code
+ *                      bits-per-byte}; empty for a metric without per-model values
  * @param score         the rerank metric's score; lower wins
  */
 public record CandidateTrace(
@@ -21,12 +26,12 @@ public record CandidateTrace(
         boolean endOfSequence,
         List<String> proposers,
         List<ModelLogProbs> logProbs,
-        Map<String, Double> perplexity,
+        Map<String, Double> modelScores,
         double score) {
     public CandidateTrace {
         requireNonNull(text, "text is null");
         proposers = List.copyOf(requireNonNull(proposers, "proposers is null"));
         logProbs = List.copyOf(requireNonNull(logProbs, "logProbs is null"));
-        perplexity = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(requireNonNull(perplexity, "perplexity is null")));
+        modelScores = Collections.unmodifiableMap(new LinkedHashMap<>(requireNonNull(modelScores, "modelScores is null")));
     }
 }

@@ -144,10 +144,10 @@ public final class CoolFusion {
             // M3: every source scores every candidate in its own tokenization.
             List<JointAssessor.Assessment> assessments = tasks.run("joint assessment (M3)", sessions,
                     s -> assessor.assess(s, candidates, proposals.get(s.index)));
-            // Rerank: the metric picks the winner.
+            // Rerank: the metric scores every candidate once and picks the winner.
             List<CandidateEvidence> evidence = evidence(candidates, assessments);
-            double[] scores = metric.score(evidence);
-            int winner = metric.select(evidence);
+            RerankMetric.Ranking ranking = metric.rank(evidence);
+            int winner = ranking.winner();
             Candidate won = candidates.get(winner);
             // M4: every source commits the winner and releases everything else.
             tasks.run("state update (M4)", sessions, s -> {
@@ -157,7 +157,7 @@ public final class CoolFusion {
 
             FinishReason finish = append(won, assessments.get(0).ids().get(winner), sessions.get(0));
             String emitted = emit(finish != null);
-            StepTrace trace = new StepTrace(index, traces(candidates, evidence, scores), winner, emitted,
+            StepTrace trace = new StepTrace(index, traces(candidates, evidence, ranking), winner, emitted,
                     Optional.ofNullable(finish), System.nanoTime() - start);
             steps.add(trace);
             listener.onStep(trace);
@@ -195,17 +195,14 @@ public final class CoolFusion {
             return out;
         }
 
-        private List<CandidateTrace> traces(List<Candidate> candidates, List<CandidateEvidence> evidence, double[] scores) {
+        private List<CandidateTrace> traces(List<Candidate> candidates, List<CandidateEvidence> evidence,
+                RerankMetric.Ranking ranking) {
             List<CandidateTrace> out = new ArrayList<>(candidates.size());
             for (int c = 0; c < candidates.size(); c++) {
                 Candidate candidate = candidates.get(c);
-                Map<String, Double> ppl = new LinkedHashMap<>();
-                for (ModelLogProbs m : evidence.get(c).byModel()) {
-                    ppl.put(m.model(), AveragePerplexity.perplexity(m));
-                }
                 List<String> proposers = candidate.proposers().stream().map(i -> sessions.get(i).name()).toList();
                 out.add(new CandidateTrace(candidate.text(), candidate.endOfSequence(), proposers,
-                        evidence.get(c).byModel(), ppl, scores[c]));
+                        evidence.get(c).byModel(), ranking.modelScores().get(c), ranking.score(c)));
             }
             return out;
         }

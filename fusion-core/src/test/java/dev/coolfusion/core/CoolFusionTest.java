@@ -5,12 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.core.metric.BitsPerByte;
+import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ModelLogProbs;
+import dev.coolfusion.spi.RerankMetric;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
@@ -89,9 +95,13 @@ class CoolFusionTest {
         assertEquals(List.of("cat", "dog"), first.winningCandidate().proposers());
         for (StepTrace step : g.steps()) {
             for (CandidateTrace c : step.candidates()) {
-                assertEquals(List.of("cat", "dog"), List.copyOf(c.perplexity().keySet()));
+                assertEquals(List.of("cat", "dog"), List.copyOf(c.modelScores().keySet()));
                 assertEquals(2, c.logProbs().size());
-                double mean = c.perplexity().values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+                for (ModelLogProbs m : c.logProbs()) {
+                    assertEquals(AveragePerplexity.perplexity(m), c.modelScores().get(m.model()), 1e-12,
+                            "with avg-ppl the trace has each model's perplexity");
+                }
+                double mean = c.modelScores().values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
                 assertEquals(mean, c.score(), 1e-9, "avg-ppl is the mean of the per-model perplexities");
             }
             double best = step.candidates().stream().mapToDouble(CandidateTrace::score).min().orElseThrow();
@@ -228,6 +238,65 @@ class CoolFusionTest {
         CandidateTrace c = g.steps().get(0).winningCandidate();
         double expected = c.logProbs().stream().mapToDouble(m -> m.totalNll() / Math.log(2) / 3).average().orElseThrow();
         assertEquals(expected, c.score(), 1e-9);
+    }
+
+    @Test
+    void withBitsPerByteTheTraceCarriesEachModelsBitsPerByteAndTheLowestScoreWins() {
+        Generation g = CoolFusion.builder().sources(List.of(cat(0.9), dog(0.6))).metric(new BitsPerByte()).build()
+                .generate("", FusionOptions.defaults());
+        boolean disagreed = false;
+        for (StepTrace step : g.steps()) {
+            disagreed |= step.candidates().size() > 1;
+            for (CandidateTrace c : step.candidates()) {
+                assertEquals(List.of("cat", "dog"), List.copyOf(c.modelScores().keySet()));
+                int bytes = c.text().getBytes(StandardCharsets.UTF_8).length + (c.endOfSequence() ? 1 : 0);
+                double sum = 0;
+                for (ModelLogProbs m : c.logProbs()) {
+                    double bpb = m.totalNll() / Math.log(2) / bytes;
+                    assertEquals(bpb, c.modelScores().get(m.model()), 1e-12, m.model() + " on [" + c.text() + "]");
+                    sum += bpb;
+                }
+                assertEquals(sum / c.logProbs().size(), c.score(), 1e-12, "the score is the mean bits per byte");
+            }
+            double best = step.candidates().stream().mapToDouble(CandidateTrace::score).min().orElseThrow();
+            assertEquals(best, step.winningCandidate().score());
+            for (int i = 0; i < step.winner(); i++) {
+                assertTrue(step.candidates().get(i).score() > best, "the earliest lowest score wins");
+            }
+        }
+        assertTrue(disagreed, "some step had two candidates");
+    }
+
+    @Test
+    void aMetricThatOnlyScoresStillWorksScoredOncePerStepWithoutPerModelValues() {
+        AtomicInteger calls = new AtomicInteger();
+        // A third-party metric with only name() and score(): it prefers any candidate mentioning the dog.
+        RerankMetric dogLover = new RerankMetric() {
+            @Override
+            public String name() {
+                return "dog-lover";
+            }
+
+            @Override
+            public double[] score(List<CandidateEvidence> candidates) {
+                calls.incrementAndGet();
+                return candidates.stream().mapToDouble(c -> c.text().contains("dog") ? 0 : 1).toArray();
+            }
+        };
+        Generation g = CoolFusion.builder().sources(List.of(cat(0.9), dog(0.6))).metric(dogLover).build()
+                .generate("", FusionOptions.defaults());
+        assertEquals("the dog sat.", g.text(), "avg-ppl would pick the cat; the metric's lowest score decides");
+        assertEquals(g.steps().size(), calls.get(), "scored once per step");
+        StepTrace disagreement = g.steps().stream().filter(s -> s.candidates().size() == 2).findFirst().orElseThrow();
+        assertEquals(List.of(" cat", " dog"), disagreement.candidates().stream().map(CandidateTrace::text).toList());
+        assertEquals(1, disagreement.winner());
+        assertEquals(List.of(1.0, 0.0), disagreement.candidates().stream().map(CandidateTrace::score).toList());
+        for (StepTrace step : g.steps()) {
+            for (CandidateTrace c : step.candidates()) {
+                assertTrue(c.modelScores().isEmpty(), "no per-model values: " + c.modelScores());
+                assertEquals(2, c.logProbs().size(), "the log-probs are still traced");
+            }
+        }
     }
 
     @Test

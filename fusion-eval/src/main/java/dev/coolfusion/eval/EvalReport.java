@@ -3,6 +3,7 @@ package dev.coolfusion.eval;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.coolfusion.core.metric.AveragePerplexity;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -116,8 +117,13 @@ public final class EvalReport {
                         cn.put("by", c.author());
                         cn.put("text", c.text());
                         cn.put("score", c.score());
-                        ObjectNode ppl = cn.putObject("perplexity");
-                        c.perplexity().forEach(ppl::put);
+                        // The per-scorer values keep their first key, "perplexity"; under another metric than
+                        // avg-ppl they are that metric's, and its name is written next to them.
+                        if (!c.metric().equals(AveragePerplexity.NAME)) {
+                            cn.put("metric", c.metric());
+                        }
+                        ObjectNode values = cn.putObject("perplexity");
+                        c.modelScores().forEach(values::put);
                     }
                 }
             });

@@ -10,7 +10,6 @@ import dev.coolfusion.core.StepTrace;
 import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.spi.CandidateEvidence;
-import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import java.util.ArrayList;
@@ -36,7 +35,7 @@ public final class Evaluator {
      * @param correct   whether it equals the gold answer
      * @param segments  the answer in pieces with their authors
      * @param seconds   generation time (for rerank methods: only the reranking, the candidates are shared)
-     * @param candidates for rerank methods: every candidate with its score and per-scorer perplexity; else empty
+     * @param candidates for rerank methods: every candidate with its score and per-scorer values; else empty
      */
     public record Output(String text, String extracted, boolean correct, List<Segment> segments, double seconds,
             List<Candidate> candidates) {
@@ -49,14 +48,18 @@ public final class Evaluator {
     /**
      * One rerank candidate.
      *
-     * @param author     the source that wrote it, or {@code cool} for the fused answer
-     * @param text       the answer
-     * @param score      the rerank metric's score (lower wins)
-     * @param perplexity each scorer's perplexity of it (with the ending the reranker scored)
+     * @param author      the source that wrote it, or {@code cool} for the fused answer
+     * @param text        the answer
+     * @param score       the rerank metric's score (lower wins)
+     * @param metric      the rerank metric's name
+     * @param modelScores each scorer's value of it under that metric (with the ending the reranker scored): its
+     *                    perplexity for {@code avg-ppl}, its bits per byte for {@code bits-per-byte}; empty for a
+     *                    metric without per-model values
      */
-    public record Candidate(String author, String text, double score, Map<String, Double> perplexity) {
+    public record Candidate(String author, String text, double score, String metric, Map<String, Double> modelScores) {
         public Candidate {
-            perplexity = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(perplexity));
+            requireNonNull(metric, "metric is null");
+            modelScores = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(modelScores));
         }
     }
 
@@ -194,11 +197,8 @@ public final class Evaluator {
         double seconds = (System.nanoTime() - start) / 1e9;
         List<Candidate> scored = new ArrayList<>();
         for (int c = 0; c < candidates.size(); c++) {
-            Map<String, Double> ppl = new LinkedHashMap<>();
-            for (ModelLogProbs m : choice.evidence().get(c).byModel()) {
-                ppl.put(m.model(), AveragePerplexity.perplexity(m));
-            }
-            scored.add(new Candidate(authors.get(c), candidates.get(c), choice.scores()[c], ppl));
+            scored.add(new Candidate(authors.get(c), candidates.get(c), choice.ranking().score(c), rerankMetric.name(),
+                    choice.modelScores().get(c)));
         }
         String text = candidates.get(choice.index());
         return output(text, item, List.of(new Segment(text, List.of(authors.get(choice.index())))), seconds, scored);

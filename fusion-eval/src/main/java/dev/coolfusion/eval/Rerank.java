@@ -8,6 +8,7 @@ import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The paper's Rerank baseline, for any {@link SourceModel}s: every candidate answer (for example each source's own
@@ -20,10 +21,34 @@ import java.util.List;
  * short or run on costs nothing.
  */
 public final class Rerank {
-    /** The winner and every candidate's score (lower is better), with the evidence the metric saw. */
-    public record Choice(int index, double[] scores, List<CandidateEvidence> evidence) {
+    /**
+     * What the metric made of the candidates, with the evidence it saw.
+     *
+     * @param ranking  every candidate's score (lower is better) and per-scorer values, and the winner
+     * @param evidence every scorer's log-probs of every candidate
+     */
+    public record Choice(RerankMetric.Ranking ranking, List<CandidateEvidence> evidence) {
         public Choice {
+            requireNonNull(ranking, "ranking is null");
             evidence = List.copyOf(evidence);
+            if (evidence.size() != ranking.size()) {
+                throw new IllegalArgumentException(ranking.size() + " ranked but " + evidence.size() + " assessed");
+            }
+        }
+
+        /** The winner's index. */
+        public int index() {
+            return ranking.winner();
+        }
+
+        /** Every candidate's score, in order (a copy). */
+        public double[] scores() {
+            return ranking.scores();
+        }
+
+        /** Every candidate's per-scorer values under the metric ({@link RerankMetric#modelScores}). */
+        public List<Map<String, Double>> modelScores() {
+            return ranking.modelScores();
         }
     }
 
@@ -53,8 +78,8 @@ public final class Rerank {
         return WholeAnswers.assess(scorers, prompts, candidates, ending);
     }
 
-    /** Picks among candidates already assessed. */
+    /** Picks among candidates already assessed, scoring each once. */
     public static Choice choose(List<CandidateEvidence> evidence, RerankMetric metric) {
-        return new Choice(metric.select(evidence), metric.score(evidence), evidence);
+        return new Choice(metric.rank(evidence), evidence);
     }
 }

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.testkit.BundledModels;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -28,6 +29,16 @@ class RerankTest {
             assertEquals(3, c.scores().length);
             assertTrue(Double.isInfinite(c.scores()[2]), "an empty answer has no tokens to score");
             assertTrue(c.scores()[1] < c.scores()[0]);
+            // The per-scorer values are each scorer's perplexity, scored once with the scores.
+            for (int i = 0; i < 3; i++) {
+                assertEquals(setup.sourceNames(), List.copyOf(c.modelScores().get(i).keySet()));
+                for (ModelLogProbs m : c.evidence().get(i).byModel()) {
+                    double ppl = AveragePerplexity.perplexity(m);
+                    assertEquals(ppl, c.modelScores().get(i).get(m.model()), Double.isNaN(ppl) ? 0 : 1e-12 * ppl);
+                }
+            }
+            assertEquals(c.scores()[1], (c.modelScores().get(1).values().stream().mapToDouble(Double::doubleValue).sum())
+                    / setup.sources().size(), 1e-9 * c.scores()[1]);
         }
     }
 

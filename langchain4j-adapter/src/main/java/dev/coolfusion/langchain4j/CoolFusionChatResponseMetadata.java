@@ -8,7 +8,9 @@ import java.util.Objects;
 
 /**
  * Chat response metadata with the fusion's per-segment trace: for every step, the candidates each source proposed,
- * every source's score of each, and the winner ({@link #winners()} lists who won each segment).
+ * every source's log-probs of each and its value under the fusion's rerank metric ({@link
+ * dev.coolfusion.core.CandidateTrace#modelScores}), each candidate's score, and the winner ({@link #winners()} lists
+ * who won each segment).
  *
  * <p>Token usage counts input tokens in the first source's tokenization of its own rendered prompt, and output
  * tokens in the first source's tokenization of the answer; {@link #promptTokens()} has every source's prompt length.
@@ -24,7 +26,7 @@ public class CoolFusionChatResponseMetadata extends ChatResponseMetadata {
                 new java.util.LinkedHashMap<>(builder.promptTokens));
     }
 
-    /** Every fused step: candidates, their proposers and scores, the winner, the text emitted. */
+    /** Every fused step: candidates, their proposers, per-source values and scores, the winner, the text emitted. */
     public List<StepTrace> steps() {
         return steps;
     }

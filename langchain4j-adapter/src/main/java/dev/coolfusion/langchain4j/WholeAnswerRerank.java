@@ -7,7 +7,6 @@ import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.template.TemplateMessage;
 import dev.coolfusion.spi.CandidateEvidence;
-import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import dev.langchain4j.data.message.AiMessage;
@@ -54,12 +53,20 @@ public final class WholeAnswerRerank implements ChatModel {
         return new Builder();
     }
 
-    /** One proposer's answer and how the scorers judged it. */
-    public record Candidate(String proposer, String answer, Map<String, Double> perplexity, double score) {
+    /**
+     * One proposer's answer and how the scorers judged it.
+     *
+     * @param modelScores each scorer's value of the answer under the rerank metric ({@link RerankMetric#modelScores}),
+     *                    by scorer name: its perplexity for {@code avg-ppl}, its bits per byte for {@code
+     *                    bits-per-byte}; empty for a metric without per-model values
+     * @param score       the metric's score; lower wins
+     */
+    public record Candidate(String proposer, String answer, Map<String, Double> modelScores, double score) {
         public Candidate {
             requireNonNull(proposer, "proposer is null");
             requireNonNull(answer, "answer is null");
-            perplexity = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(perplexity));
+            modelScores = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(requireNonNull(modelScores,
+                    "modelScores is null")));
         }
     }
 
@@ -70,6 +77,11 @@ public final class WholeAnswerRerank implements ChatModel {
             requireNonNull(winner, "winner is null");
             candidates = List.copyOf(candidates);
         }
+    }
+
+    /** The metric that ranks the answers (the fusion's with {@link Builder#scorers(CoolFusion)}). */
+    public RerankMetric metric() {
+        return metric;
     }
 
     /** Asks every proposer, scores every answer with every scorer, and returns the best. */
@@ -91,16 +103,12 @@ public final class WholeAnswerRerank implements ChatModel {
             throw new IllegalArgumentException("one proposer name per answer");
         }
         List<CandidateEvidence> evidence = WholeAnswers.assess(scorers, prompts.tokens(messages), answers, WholeAnswers.Ending.EOS);
-        double[] scores = metric.score(evidence);
-        int best = metric.select(evidence);
+        RerankMetric.Ranking ranking = metric.rank(evidence);
         List<Candidate> candidates = new ArrayList<>();
         for (int c = 0; c < answers.size(); c++) {
-            Map<String, Double> ppl = new LinkedHashMap<>();
-            for (ModelLogProbs m : evidence.get(c).byModel()) {
-                ppl.put(m.model(), AveragePerplexity.perplexity(m));
-            }
-            candidates.add(new Candidate(proposerNames.get(c), answers.get(c), ppl, scores[c]));
+            candidates.add(new Candidate(proposerNames.get(c), answers.get(c), ranking.modelScores().get(c), ranking.score(c)));
         }
+        int best = ranking.winner();
         return new Result(answers.get(best), proposerNames.get(best), candidates);
     }
 

@@ -14,8 +14,8 @@ import java.time.Duration;
 
 /**
  * The Rerank baseline with an extra whole-answer proposer from Ollama: the fused model writes an answer, an
- * {@link OllamaChatModel} writes another, and every fused source scores both in its own tokenization; the lowest
- * average perplexity wins ({@link WholeAnswerRerank}).
+ * {@link OllamaChatModel} writes another, and every fused source scores both in its own tokenization; the fusion's
+ * rerank metric picks the lowest (average perplexity by default; {@link WholeAnswerRerank}).
  *
  * <p><b>Needs a running Ollama server</b> with the model pulled ({@code ollama pull llama3.2}); CI does not run this
  * sample (its test replays Ollama's {@code /api/chat} answers from a local stand-in server).
@@ -57,11 +57,12 @@ public final class OllamaRerankSample {
             return 1;
         }
         try (CoolFusionChatModel fused = CoolFusionChatModel.builder().config(config).build()) {
-            WholeAnswerRerank.Result result = rerank(fused, ollama(url, ollamaModel), "ollama:" + ollamaModel)
-                    .rerank(ChatRequest.builder().messages(UserMessage.from(question)).build());
+            WholeAnswerRerank rerank = rerank(fused, ollama(url, ollamaModel), "ollama:" + ollamaModel);
+            WholeAnswerRerank.Result result = rerank.rerank(ChatRequest.builder()
+                    .messages(UserMessage.from(question)).build());
             for (WholeAnswerRerank.Candidate c : result.candidates()) {
-                out.printf("%-20s score %.3f  perplexity %s%n  %s%n", c.proposer(), c.score(), c.perplexity(),
-                        c.answer().replace("\n", "\n  "));
+                out.printf("%-20s score %.3f  %s %s%n  %s%n", c.proposer(), c.score(), rerank.metric().name(),
+                        c.modelScores(), c.answer().replace("\n", "\n  "));
             }
             out.println("winner: " + result.winner());
             return 0;

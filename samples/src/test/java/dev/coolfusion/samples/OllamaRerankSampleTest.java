@@ -58,6 +58,7 @@ class OllamaRerankSampleTest {
             WholeAnswerRerank.Result result = rerank.rerank(ChatRequest.builder()
                     .messages(UserMessage.from("What is 17 + 25?")).build());
 
+            assertEquals("avg-ppl", rerank.metric().name(), "the fusion's metric");
             assertEquals(1, received.size());
             JsonNode request = received.get(0);
             assertEquals("llama3.2", request.path("model").asText());
@@ -67,8 +68,8 @@ class OllamaRerankSampleTest {
                     result.candidates().stream().map(WholeAnswerRerank.Candidate::proposer).toList());
             assertEquals("t5 t6 t7", result.candidates().get(1).answer());
             for (WholeAnswerRerank.Candidate c : result.candidates()) {
-                assertEquals(List.of("llama", "qwen2"), List.copyOf(c.perplexity().keySet()));
-                assertTrue(c.perplexity().values().stream().allMatch(p -> p > 1 && Double.isFinite(p)), c.toString());
+                assertEquals(List.of("llama", "qwen2"), List.copyOf(c.modelScores().keySet()));
+                assertTrue(c.modelScores().values().stream().allMatch(p -> p > 1 && Double.isFinite(p)), c.toString());
             }
             double best = Math.min(result.candidates().get(0).score(), result.candidates().get(1).score());
             WholeAnswerRerank.Candidate winner = result.candidates().stream()

@@ -7,6 +7,7 @@ import dev.coolfusion.spi.ModelLogProbs;
  * The paper's Eq. 3: the mean over models of each model's perplexity of the candidate in its own tokenization,
  * {@code PPL_v(s) = exp(mean negative log-likelihood per token)}. Models that produced no tokens for a candidate
  * (for example an end-of-sequence-only candidate for a model without an end-of-sequence id) are left out of its mean.
+ * Its {@link #modelScores} are each model's perplexity (NaN for a model without tokens).
  */
 public final class AveragePerplexity extends MeanOverModels {
     public static final String NAME = "avg-ppl";
@@ -17,7 +18,7 @@ public final class AveragePerplexity extends MeanOverModels {
     }
 
     @Override
-    double perModel(CandidateEvidence candidate, ModelLogProbs model) {
+    double value(CandidateEvidence candidate, ModelLogProbs model) {
         return perplexity(model);
     }
 

@@ -1,10 +1,15 @@
 package dev.coolfusion.core.metric;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.ModelLogProbs;
+import dev.coolfusion.spi.RerankMetric;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class MetricsTest {
@@ -43,11 +48,42 @@ class MetricsTest {
         assertEquals(1.0, new BitsPerByte().score(List.of(onlyA))[0], 1e-12);
     }
 
+    private static void assertClose(Map<String, Double> expected, Map<String, Double> actual) {
+        assertEquals(List.of("a", "b"), List.copyOf(actual.keySet()));
+        expected.forEach((model, v) -> assertEquals(v, actual.get(model), 1e-12, model));
+    }
+
+    @Test
+    void rankGivesEachModelsValueOnceAndTheScoreIsTheirMean() {
+        CandidateEvidence c = candidate("x", false, List.of(HALF, HALF, HALF, HALF), List.of(QUARTER, QUARTER));
+        CandidateEvidence onlyA = candidate("", true, List.of(HALF), List.of());
+        RerankMetric.Ranking ppl = new AveragePerplexity().rank(List.of(c, onlyA));
+        assertArrayEquals(new AveragePerplexity().score(List.of(c, onlyA)), ppl.scores());
+        assertClose(Map.of("a", 2.0, "b", 4.0), ppl.modelScores().get(0)); // each model's perplexity
+        assertEquals(List.of("a", "b"), List.copyOf(ppl.modelScores().get(1).keySet()), "in model order");
+        assertEquals(2.0, ppl.modelScores().get(1).get("a"), 1e-12);
+        assertTrue(Double.isNaN(ppl.modelScores().get(1).get("b")), "NaN for a model without tokens");
+        assertEquals(1, ppl.winner());
+        assertEquals(ppl.modelScores().get(0), new AveragePerplexity().modelScores(c));
+
+        RerankMetric.Ranking bpb = new BitsPerByte().rank(List.of(c, onlyA));
+        assertArrayEquals(new BitsPerByte().score(List.of(c, onlyA)), bpb.scores());
+        assertClose(Map.of("a", 4.0, "b", 4.0), bpb.modelScores().get(0)); // each model's bits per byte
+        assertEquals(1.0, bpb.modelScores().get(1).get("a"), 1e-12);
+        assertTrue(Double.isNaN(bpb.modelScores().get(1).get("b")));
+        assertEquals(4.0, bpb.score(0), 1e-12);
+        assertEquals(1, bpb.winner());
+        assertEquals(bpb.modelScores().get(1).keySet(), new BitsPerByte().modelScores(onlyA).keySet());
+    }
+
     @Test
     void selectPicksTheLowestScoreAndTheEarliestOnTies() {
         CandidateEvidence worse = candidate("w", false, List.of(QUARTER), List.of(QUARTER));
         CandidateEvidence better = candidate("b", false, List.of(HALF), List.of(HALF));
         CandidateEvidence tie = candidate("t", false, List.of(HALF), List.of(HALF));
         assertEquals(1, new AveragePerplexity().select(List.of(worse, better, tie)));
+        assertEquals(1, new AveragePerplexity().rank(List.of(worse, better, tie)).winner());
+        assertEquals(1, new BitsPerByte().rank(List.of(worse, better, tie)).winner());
+        assertThrows(IllegalArgumentException.class, () -> new AveragePerplexity().rank(List.of()));
     }
 }
