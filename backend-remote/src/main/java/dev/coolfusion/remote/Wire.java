@@ -3,6 +3,8 @@ package dev.coolfusion.remote;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
 import java.util.List;
 import java.util.Map;
 
@@ -19,6 +21,19 @@ final class Wire {
             .setSerializationInclusion(JsonInclude.Include.NON_NULL)
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
+    /**
+     * How a server reads requests: as {@link #JSON}, but strict about numbers and booleans. A token id must be a JSON
+     * integer ({@code 1.5} and {@code "5"} are refused, not truncated or parsed), a number a JSON number and a boolean
+     * {@code true} or {@code false}.
+     */
+    static final ObjectMapper REQUESTS = strict(JSON.copy());
+
+    private static ObjectMapper strict(ObjectMapper mapper) {
+        mapper.disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT);
+        mapper.coercionConfigDefaults().setCoercion(CoercionInputShape.String, CoercionAction.Fail);
+        return mapper;
+    }
+
     private Wire() {}
 
     /** What a model is: its name, context limit and the tokenizer facts a client needs without a round trip. */
@@ -33,7 +48,8 @@ final class Wire {
 
     record State(String state) {}
 
-    record NextToken(String state, double temperature, double topP, double uniform) {}
+    /** Every field is required: a missing one is refused rather than decoded with a default the client did not mean. */
+    record NextToken(String state, Double temperature, Double topP, Double uniform) {}
 
     record Step(int token, double logProb, String state) {}
 

@@ -4,7 +4,9 @@ import dev.coolfusion.core.config.FusionConfig;
 import dev.coolfusion.core.config.FusionConfigLoader;
 import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.coolfusion.core.config.FusionFactory;
+import dev.coolfusion.remote.ServerLimits;
 import dev.coolfusion.remote.TableOneServer;
+import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.SourceModel;
 import java.io.PrintWriter;
 import java.net.InetAddress;
@@ -23,7 +25,8 @@ import picocli.CommandLine.Option;
 @Command(name = "serve", description = {
     "Serve source models over HTTP with the Table-1 protocol, for the 'remote' provider of another process or machine.",
     "Binds to 127.0.0.1 unless --host says otherwise; stops on Ctrl-C, releasing every state clients still hold.",
-    "States no request used for --state-ttl seconds are released, so vanished clients leave nothing behind."})
+    "States no request used for --state-ttl seconds are released, so vanished clients leave nothing behind.",
+    "Requests over a --max-* limit are refused (HTTP 413, or 429 for live states) before the models run."})
 final class ServeCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -50,6 +53,32 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "4", description = "Request threads (default: ${DEFAULT-VALUE}).")
     int threads;
 
+    // The limits' defaults are ServerLimits.DEFAULTS (picocli shows a field's initial value as its default).
+
+    @Option(names = "--max-body-bytes", paramLabel = "BYTES", description = "Refuse a request body larger than this,"
+            + " before reading it (default: ${DEFAULT-VALUE}, 8 MiB).")
+    long maxBodyBytes = ServerLimits.DEFAULTS.maxBodyBytes();
+
+    @Option(names = "--max-candidates", paramLabel = "N", description = "Most candidates in one score request (default:"
+            + " ${DEFAULT-VALUE}).")
+    int maxCandidates = ServerLimits.DEFAULTS.maxCandidates();
+
+    @Option(names = "--max-tokens-per-candidate", paramLabel = "N", description = "Most tokens in one score candidate"
+            + " (default: ${DEFAULT-VALUE}).")
+    int maxTokensPerCandidate = ServerLimits.DEFAULTS.maxTokensPerCandidate();
+
+    @Option(names = "--max-tokens-per-request", paramLabel = "N", description = "Most tokens in one request: an open's"
+            + " prompt, a score's candidates times its longest (default: ${DEFAULT-VALUE}).")
+    int maxTokensPerRequest = ServerLimits.DEFAULTS.maxTokensPerRequest();
+
+    @Option(names = "--max-live-states", paramLabel = "N", description = "Most states all clients together may hold"
+            + " (default: ${DEFAULT-VALUE}).")
+    int maxLiveStates = ServerLimits.DEFAULTS.maxLiveStates();
+
+    @Option(names = "--max-live-states-per-client", paramLabel = "N", description = "Most states one client may hold:"
+            + " per API key with --api-key, else per remote address (default: ${DEFAULT-VALUE}).")
+    int maxLiveStatesPerClient = ServerLimits.DEFAULTS.maxLiveStatesPerClient();
+
     /** Counted down by the shutdown hook (Ctrl-C), or by an embedding caller, to stop serving. */
     final CountDownLatch stop = new CountDownLatch(1);
 
@@ -63,8 +92,15 @@ final class ServeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--state-ttl must be 0 (never expire) or a number of seconds, got " + stateTtl);
         }
+        ServerLimits limits;
+        try {
+            limits = new ServerLimits(maxBodyBytes, maxCandidates, maxTokensPerCandidate, maxTokensPerRequest,
+                    maxLiveStates, maxLiveStatesPerClient);
+        } catch (FusionException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         TableOneServer.Builder builder = TableOneServer.builder().host(host).port(port).threads(threads)
-                .stateTtl(Duration.ofSeconds(stateTtl));
+                .stateTtl(Duration.ofSeconds(stateTtl)).limits(limits);
         boolean keyed = apiKey != null && !apiKey.isEmpty();
         if (keyed) {
             builder.apiKey(apiKey);
@@ -89,6 +125,7 @@ final class ServeCommand implements Callable<Integer> {
             try (TableOneServer server = builder.build()) {
                 server.start();
                 out.printf("serving %s at %s (Ctrl-C stops)%n", server.modelNames(), server.uri());
+                out.printf("limits: %s%n", server.limits());
                 out.println("a fusion config that uses them:");
                 out.print(clientConfig(server, keyed));
                 out.flush();

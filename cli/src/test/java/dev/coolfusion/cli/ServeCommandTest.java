@@ -40,7 +40,7 @@ class ServeCommandTest {
             cli.setOut(new PrintWriter(served, true));
             cli.setErr(new PrintWriter(served, true));
             exit.set(cli.execute("--config", fusionYaml.toString(), "--port", Integer.toString(port), "--api-key", KEY,
-                    "--state-ttl", "120"));
+                    "--state-ttl", "120", "--max-candidates", "64", "--max-live-states-per-client", "512"));
         });
         server.start();
         String url = "http://127.0.0.1:" + port;
@@ -74,6 +74,8 @@ class ServeCommandTest {
         assertEquals(0, exit.get(), served.toString());
         assertTrue(served.toString().contains("serving [A, B, C] at " + url), served.toString());
         assertTrue(served.toString().contains("provider: remote"), served.toString());
+        assertTrue(served.toString().contains("limits: body 8388608 bytes, 64 candidates, 4096 tokens per candidate,"
+                + " 8192 tokens per request, 4096 live states, 512 per client"), served.toString());
         assertTrue(served.toString().contains("api-key: \"<the key given to serve>\""), served.toString());
         assertTrue(!served.toString().contains(KEY), "the key is not printed: " + served);
         assertTrue(served.toString().contains("stopped"), served.toString());
@@ -86,6 +88,22 @@ class ServeCommandTest {
     void aNegativeStateTtlIsRefusedBeforeAnyModelLoads() {
         Cli.Result r = Cli.run("serve", "--model", "does-not-exist", "--state-ttl", "-1");
         assertTrue(r.exitCode() != 0 && r.err().contains("--state-ttl must be 0"), r.err());
+    }
+
+    @Test
+    void aLimitOutOfRangeIsRefusedBeforeAnyModelLoads() {
+        Cli.Result r = Cli.run("serve", "--model", "does-not-exist", "--max-candidates", "0");
+        assertTrue(r.exitCode() != 0 && r.err().contains("maxCandidates must be at least 1 (--max-candidates), got 0"),
+                r.err());
+        Cli.Result body = Cli.run("serve", "--model", "does-not-exist", "--max-body-bytes", "4294967296");
+        assertTrue(body.exitCode() != 0 && body.err().contains("maxBodyBytes must be in 1..2147483639 (--max-body-bytes)"),
+                body.err());
+        Cli.Result help = Cli.run("help", "serve");
+        for (String option : new String[] {"--max-body-bytes", "--max-candidates", "--max-tokens-per-candidate",
+                "--max-tokens-per-request", "--max-live-states", "--max-live-states-per-client"}) {
+            assertTrue(help.out().contains(option), option + " missing from: " + help.out());
+        }
+        assertTrue(help.out().contains("(default: 8388608, 8 MiB)"), help.out());
     }
 
     @Test
