@@ -79,6 +79,8 @@ final class BenchModelCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "native memory:    %d -> %d managed NDArrays, RSS %d -> %d kB over %d decode steps%n",
                     r.managedArraysBefore(), r.managedArraysAfter(), r.rssKbBefore(), r.rssKbAfter(),
                     r.settings().memorySteps());
+            out.printf(Locale.ROOT, "kv cache:         %d prefix copies (capacity growth), %d store(s) live after %d decode"
+                    + " steps%n", r.cachePrefixCopies(), r.cacheStoresAfter(), r.settings().memorySteps());
             out.flush();
             return 0;
         } finally {

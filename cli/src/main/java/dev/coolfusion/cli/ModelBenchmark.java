@@ -62,19 +62,24 @@ final class ModelBenchmark {
      * @param managedArraysAfter     the same after {@code memorySteps} decode steps
      * @param rssKbBefore            process resident set (kB, from /proc/self/status; -1 if unavailable)
      * @param rssKbAfter             the same after the memory run
+     * @param cachePrefixCopies      how often the KV cache copied a state's prefix into a new store during the memory
+     *                               run (capacity growth)
+     * @param cacheStoresAfter       KV stores live after the memory run
      */
     public record Result(String model, Settings settings, double prefillTokensPerSecond, double decodeTokensPerSecond,
             double batchedScoreMillis, double oneByOneScoreMillis, double batchSpeedup, long managedArraysBefore,
-            long managedArraysAfter, long rssKbBefore, long rssKbAfter) {
+            long managedArraysAfter, long rssKbBefore, long rssKbAfter, long cachePrefixCopies, int cacheStoresAfter) {
 
         @Override
         public String toString() {
             return String.format(Locale.ROOT,
                     "%s: prefill %d tokens %.0f tok/s | greedy decode %.1f tok/s | score %d x %d tokens: batched %.2f ms,"
-                            + " one by one %.2f ms, speed-up %.2fx | managed arrays %d -> %d, RSS %d -> %d kB over %d steps",
+                            + " one by one %.2f ms, speed-up %.2fx | managed arrays %d -> %d, RSS %d -> %d kB, KV prefix"
+                            + " copies %d, KV stores %d over %d steps",
                     model, settings.promptTokens(), prefillTokensPerSecond, decodeTokensPerSecond, settings.candidates(),
                     settings.candidateTokens(), batchedScoreMillis, oneByOneScoreMillis, batchSpeedup, managedArraysBefore,
-                    managedArraysAfter, rssKbBefore, rssKbAfter, settings.memorySteps());
+                    managedArraysAfter, rssKbBefore, rssKbAfter, cachePrefixCopies, cacheStoresAfter,
+                    settings.memorySteps());
         }
     }
 
@@ -149,12 +154,15 @@ final class ModelBenchmark {
 
         long arraysBefore = model.managedArrays();
         long rssBefore = rssKb();
+        DjlSourceModel.CacheStats cacheBefore = model.cacheStats();
         decode(model, root, settings.memorySteps());
         long arraysAfter = model.managedArrays();
         long rssAfter = rssKb();
+        DjlSourceModel.CacheStats cacheAfter = model.cacheStats();
         model.release(List.of(root));
         return new Result(model.name(), settings, prefillRate, settings.decodeTokens() / decodeSeconds, batchedMs, singleMs,
-                singleMs / batchedMs, arraysBefore, arraysAfter, rssBefore, rssAfter);
+                singleMs / batchedMs, arraysBefore, arraysAfter, rssBefore, rssAfter,
+                cacheAfter.prefixCopies() - cacheBefore.prefixCopies(), cacheAfter.stores());
     }
 
     /** Greedy decode of {@code steps} tokens from {@code from}, committing each step and releasing the previous one. */

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import dev.coolfusion.djl.model.Transformer.Pass;
 import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
@@ -22,32 +23,42 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
-import java.util.Set;
 
 /**
  * A local Hugging Face checkpoint (Llama 2/3, Mistral, Qwen2, Phi-3 in safetensors) as a {@link SourceModel} on
  * DJL's PyTorch engine, with a real KV cache behind every state handle.
  *
- * <p>Create one with {@link #load(Path, DjlModelOptions)}. States are persistent and share their cache: a state
- * that ends where its storage's used part ends appends in place, any other copies its prefix first. Scoring runs all
- * candidates in one batched forward whose new keys and values are kept aside until a candidate's state is extended.
- * Each state remembers its next-token log-probabilities, so that nothing is recomputed.
+ * <p>Create one with {@link #load(Path, DjlModelOptions)}. States are persistent and share their cache ({@link
+ * KvCache}): a state that ends where its storage's used part ends appends in place, any other copies its prefix first.
+ * Scoring runs all candidates in one batched forward whose new keys and values are kept aside until a candidate's state
+ * is extended. Each state remembers its next-token log-probabilities, so that nothing is recomputed.
  *
  * <p>All methods are synchronized: different models may run on different threads, one model serves one call at a
  * time.
  */
 public final class DjlSourceModel implements SourceModel {
-    private static final int CAPACITY_STEP = 64;
-
     private final String name;
     private final Path dir;
     private final HfTextCodec codec;
     private final Transformer transformer;
+    private final KvCache cache;
     private final int maxContext;
-    private final Map<String, ModelState> states = new HashMap<>();
+    private final Map<String, State> states = new HashMap<>();
     private long nextId;
-    private long storeCopies;
     private boolean closed;
+
+    /** What a state handle stands for: its keys and values, and the next-token log-probabilities after them. */
+    private record State(String id, KvCache.Sequence kv, float[] logProbs) {}
+
+    /**
+     * The KV cache's bookkeeping, for monitoring.
+     *
+     * @param stores       key/value stores not yet freed (states that are prefixes of one another share one)
+     * @param segments     scored candidates' key/value batches not yet written into a store nor freed
+     * @param prefixCopies how often so far a state's cached prefix was copied into a new store (capacity growth, or
+     *                     growing a state whose store's tail another state holds)
+     */
+    public record CacheStats(int stores, int segments, long prefixCopies) {}
 
     private DjlSourceModel(String name, Path dir, HfTextCodec codec, Transformer transformer) {
         this.name = name;
@@ -55,6 +66,7 @@ public final class DjlSourceModel implements SourceModel {
         this.codec = codec;
         this.transformer = transformer;
         this.maxContext = transformer.maxContext;
+        this.cache = new KvCache(transformer.manager, transformer.cfg, transformer.dtype, maxContext);
     }
 
     /**
@@ -148,46 +160,41 @@ public final class DjlSourceModel implements SourceModel {
                     + maxContext + " tokens; shorten the prompt (nothing is truncated silently)");
         }
         long[] ids = toIds(promptTokens);
-        KvStore store = transformer.newStore(capacityFor(ids.length));
-        ModelState state = null;
+        KvCache.Sequence empty = cache.start(ids.length);
         try {
-            Transformer.Output out = transformer.forward(store, 0, ids, 1, ids.length, new int[] {ids.length}, true,
-                    false, false);
-            state = register(new ModelState(newId(), store, ids.length, out.lastLogProbs()[0]));
-            state.committed = true;
-            return new StateHandle(state.id);
+            Transformer.Output out = transformer.forward(Pass.extend(cache.past(empty), ids));
+            State state = register(new State(newId(), cache.appended(empty, ids.length), out.lastLogProbs()[0]));
+            return new StateHandle(state.id());
         } finally {
-            if (state == null) {
-                store.close();
-            }
+            cache.release(empty); // the prompt's state keeps the store; after a failure nothing does
         }
     }
 
     @Override
     public synchronized TokenStep nextToken(StateHandle handle, Decoding decoding) {
         requireNonNull(decoding, "decoding is null");
-        ModelState state = lookup(handle);
-        int token = Sampler.choose(state.logProbs, decoding);
-        ModelState next = extend(state, token);
-        return new TokenStep(token, state.logProbs[token], new StateHandle(next.id));
+        State state = lookup(handle);
+        int token = Sampler.choose(state.logProbs(), decoding);
+        State next = extend(state, token);
+        return new TokenStep(token, state.logProbs()[token], new StateHandle(next.id()));
     }
 
     @Override
     public synchronized List<ScoredTokens> score(StateHandle handle, List<List<Integer>> candidates) {
         requireNonNull(candidates, "candidates is null");
-        ModelState state = lookup(handle);
+        State state = lookup(handle);
         List<Integer> rows = new ArrayList<>();
-        int longest = 0;
+        List<long[]> rowIds = new ArrayList<>();
         for (int i = 0; i < candidates.size(); i++) {
             List<Integer> c = requireNonNull(candidates.get(i), "candidate " + i + " is null");
             if (!c.isEmpty()) {
-                toIds(c);
-                if (state.length() + c.size() > maxContext) {
-                    throw new FusionException(name + ": candidate " + i + " (" + c.size() + " tokens) after " + state.length()
-                            + " tokens exceeds the max context of " + maxContext + " tokens");
+                long[] ids = toIds(c);
+                if (state.kv().length() + c.size() > maxContext) {
+                    throw new FusionException(name + ": candidate " + i + " (" + c.size() + " tokens) after "
+                            + state.kv().length() + " tokens exceeds the max context of " + maxContext + " tokens");
                 }
                 rows.add(i);
-                longest = Math.max(longest, c.size());
+                rowIds.add(ids);
             }
         }
         List<ScoredTokens> results = new ArrayList<>(candidates.size());
@@ -195,50 +202,39 @@ public final class DjlSourceModel implements SourceModel {
             results.add(null);
         }
         if (!rows.isEmpty()) {
-            materialize(state);
-            int b = rows.size();
-            long[] ids = new long[b * longest];
-            int[] lengths = new int[b];
-            for (int r = 0; r < b; r++) {
-                List<Integer> c = candidates.get(rows.get(r));
-                lengths[r] = c.size();
-                for (int t = 0; t < c.size(); t++) {
-                    ids[r * longest + t] = c.get(t);
-                }
-            }
-            boolean append = b == 1 && reserve(state, lengths[0]);
-            Transformer.Output out = transformer.forward(state.store, state.storeLength, ids, b, longest, lengths, append,
-                    true, false);
-            List<ModelState> created = new ArrayList<>();
+            KvCache.Sequence kv = state.kv();
+            cache.materialize(kv);
+            Transformer.Batch batch = Transformer.Batch.padded(rowIds);
+            // One candidate whose store tail is free is written in place; otherwise the rows are kept aside.
+            boolean inPlace = batch.rows() == 1 && cache.reserve(kv, batch.lengths()[0]);
+            Transformer.Output out = transformer.forward(Pass.score(cache.past(kv), batch,
+                    inPlace ? Transformer.NewKeys.STORE : Transformer.NewKeys.SEGMENT));
+            List<KvCache.Sequence> after = inPlace
+                    ? List.of(cache.appended(kv, batch.lengths()[0]))
+                    : cache.branched(kv, out.newKv(), batch.lengths());
+            List<State> created = new ArrayList<>();
             try {
-                for (int r = 0; r < b; r++) {
+                for (int r = 0; r < batch.rows(); r++) {
                     List<Integer> c = candidates.get(rows.get(r));
                     List<Double> lps = new ArrayList<>(c.size());
-                    lps.add((double) state.logProbs[c.get(0)]);
+                    lps.add((double) state.logProbs()[c.get(0)]);
                     for (int t = 0; t + 1 < c.size(); t++) {
-                        lps.add((double) out.targetLogProbs()[r * longest + t]);
+                        lps.add((double) out.targetLogProbs()[r * batch.width() + t]);
                     }
-                    ModelState temp;
-                    if (append) {
-                        temp = new ModelState(newId(), state.store, state.storeLength + c.size(), out.lastLogProbs()[r]);
-                    } else {
-                        temp = new ModelState(newId(), state.store, state.storeLength, out.lastLogProbs()[r]);
-                        temp.attachSegment(out.segment(), r, c.size());
-                    }
+                    State temp = register(new State(newId(), after.get(r), out.lastLogProbs()[r]));
                     created.add(temp);
-                    results.set(rows.get(r), new ScoredTokens(lps, new StateHandle(register(temp).id)));
+                    results.set(rows.get(r), new ScoredTokens(lps, new StateHandle(temp.id())));
                 }
             } catch (RuntimeException e) {
-                created.forEach(this::drop);
-                if (out.segment() != null) {
-                    out.segment().close();
-                }
+                created.forEach(s -> states.remove(s.id()));
+                after.forEach(cache::release);
                 throw e;
             }
         }
         for (int i = 0; i < candidates.size(); i++) {
             if (results.get(i) == null) {
-                results.set(i, new ScoredTokens(List.of(), new StateHandle(register(copyOf(state)).id)));
+                State copy = register(new State(newId(), cache.copy(state.kv()), state.logProbs()));
+                results.set(i, new ScoredTokens(List.of(), new StateHandle(copy.id())));
             }
         }
         return results;
@@ -255,19 +251,19 @@ public final class DjlSourceModel implements SourceModel {
                 throw new IllegalArgumentException("temperatures must be positive and finite, got " + t);
             }
         }
-        ModelState state = lookup(handle);
+        State state = lookup(handle);
         double[] nll = new double[temperatures.length];
         if (tokens.isEmpty()) {
             return Optional.of(nll);
         }
         long[] ids = toIds(tokens);
-        if (state.length() + ids.length > maxContext) {
-            throw new FusionException(name + ": " + ids.length + " tokens after " + state.length()
+        if (state.kv().length() + ids.length > maxContext) {
+            throw new FusionException(name + ": " + ids.length + " tokens after " + state.kv().length()
                     + " exceed the max context of " + maxContext + " tokens");
         }
         // The first token's distribution is the state's (already calibrated) log-probs; the rest come from one
         // forward, tempered by the engine next to the logits.
-        float[] first = state.logProbs;
+        float[] first = state.logProbs();
         double max = Double.NEGATIVE_INFINITY;
         for (float lp : first) {
             max = Math.max(max, lp);
@@ -280,10 +276,8 @@ public final class DjlSourceModel implements SourceModel {
             nll[i] = (max - first[tokens.get(0)]) / temperatures[i] + Math.log(sum);
         }
         if (ids.length > 1) {
-            materialize(state);
-            Transformer.Output out = transformer.forward(state.store, state.storeLength, ids, 1, ids.length,
-                    new int[] {ids.length}, false, true, false, temperatures);
-            out.segment().close();
+            cache.materialize(state.kv());
+            Transformer.Output out = transformer.forward(Pass.temperedNll(cache.past(state.kv()), ids, temperatures));
             for (int i = 0; i < temperatures.length; i++) {
                 nll[i] += out.temperedNll()[i];
             }
@@ -293,7 +287,7 @@ public final class DjlSourceModel implements SourceModel {
 
     @Override
     public synchronized void commit(StateHandle temporary) {
-        lookup(temporary).committed = true;
+        lookup(temporary);
     }
 
     @Override
@@ -303,9 +297,9 @@ public final class DjlSourceModel implements SourceModel {
             if (h == null) {
                 continue;
             }
-            ModelState s = states.remove(h.id());
+            State s = states.remove(h.id());
             if (s != null) {
-                drop(s);
+                cache.release(s.kv());
             }
         }
     }
@@ -316,8 +310,8 @@ public final class DjlSourceModel implements SourceModel {
             return;
         }
         closed = true;
-        for (ModelState s : new ArrayList<>(states.values())) {
-            drop(s);
+        for (State s : states.values()) {
+            cache.release(s.kv());
         }
         states.clear();
         transformer.close();
@@ -330,33 +324,6 @@ public final class DjlSourceModel implements SourceModel {
                 + transformer.dtype + "]";
     }
 
-    // ------------------------------------------------------------------------------------------- package-private
-
-    /** Appends a given token (no sampling): the cache path the tests compare with a full forward. */
-    synchronized StateHandle append(StateHandle handle, int token) {
-        ModelState state = lookup(handle);
-        toIds(List.of(token));
-        return new StateHandle(extend(state, token).id);
-    }
-
-    /** The next-token log-probabilities a state remembers. */
-    synchronized float[] logProbs(StateHandle handle) {
-        return lookup(handle).logProbs.clone();
-    }
-
-    /** Raw logits of every position of one sequence from a single forward without a prior cache. */
-    synchronized float[] fullForwardLogits(List<Integer> tokens) {
-        checkOpen();
-        long[] ids = toIds(tokens);
-        try (KvStore store = transformer.newStore(ids.length)) {
-            return transformer.forward(store, 0, ids, 1, ids.length, new int[] {ids.length}, true, true, true).logits();
-        }
-    }
-
-    Transformer transformer() {
-        return transformer;
-    }
-
     /** How many state handles are open (not yet released): for monitoring and leak checks. */
     public synchronized int liveStates() {
         return states.size();
@@ -367,126 +334,53 @@ public final class DjlSourceModel implements SourceModel {
         return transformer.manager.getManagedArrays().size();
     }
 
-    /** Live states, stores, segments and managed arrays, for leak tests. */
-    synchronized Usage usage() {
-        Set<KvStore> stores = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-        Set<KvSegment> segments = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-        for (ModelState s : states.values()) {
-            stores.add(s.store);
-            if (s.segment != null) {
-                segments.add(s.segment);
-            }
-        }
-        return new Usage(states.size(), stores.size(), segments.size(), transformer.manager.getManagedArrays().size());
+    /** What the KV cache holds and how often it copied: for monitoring cache memory and copy costs. */
+    public synchronized CacheStats cacheStats() {
+        return new CacheStats(cache.liveStores(), cache.liveSegments(), cache.prefixCopies());
     }
 
-    /** How often a state's cache prefix was copied into a new store (capacity growth or a taken tail). */
-    synchronized long storeCopies() {
-        return storeCopies;
+    // ------------------------------------------------------------------------------------------- package-private
+
+    /** Appends a given token (no sampling): the cache path the tests compare with forwards without a cache. */
+    synchronized StateHandle append(StateHandle handle, int token) {
+        State state = lookup(handle);
+        toIds(List.of(token));
+        return new StateHandle(extend(state, token).id());
     }
 
-    record Usage(int states, int stores, int segments, int managedArrays) {}
+    /** The next-token log-probabilities a state remembers. */
+    synchronized float[] logProbs(StateHandle handle) {
+        return lookup(handle).logProbs().clone();
+    }
 
     // ---------------------------------------------------------------------------------------------------- internals
 
-    private ModelState extend(ModelState state, int token) {
-        if (state.length() + 1 > maxContext) {
-            throw new FusionException(name + ": the context is full (" + state.length() + " of " + maxContext
+    /** The state after one more token: written in place when the state's store tail is free, else kept aside. */
+    private State extend(State state, int token) {
+        KvCache.Sequence kv = state.kv();
+        if (kv.length() + 1 > maxContext) {
+            throw new FusionException(name + ": the context is full (" + kv.length() + " of " + maxContext
                     + " tokens); no further token fits");
         }
-        materialize(state);
-        long[] ids = {token};
-        int[] lengths = {1};
-        if (reserve(state, 1)) {
-            Transformer.Output out = transformer.forward(state.store, state.storeLength, ids, 1, 1, lengths, true, false,
-                    false);
-            return register(new ModelState(newId(), state.store, state.storeLength + 1, out.lastLogProbs()[0]));
+        cache.materialize(kv);
+        if (cache.reserve(kv, 1)) {
+            Transformer.Output out = transformer.forward(Pass.extend(cache.past(kv), new long[] {token}));
+            return register(new State(newId(), cache.appended(kv, 1), out.lastLogProbs()[0]));
         }
-        Transformer.Output out = transformer.forward(state.store, state.storeLength, ids, 1, 1, lengths, false, false,
-                false);
-        ModelState next = new ModelState(newId(), state.store, state.storeLength, out.lastLogProbs()[0]);
-        next.attachSegment(out.segment(), 0, 1);
-        return register(next);
+        Transformer.Output out = transformer.forward(Pass.branch(cache.past(kv), token));
+        KvCache.Sequence next = cache.branched(kv, out.newKv(), new int[] {1}).get(0);
+        return register(new State(newId(), next, out.lastLogProbs()[0]));
     }
 
-    /**
-     * Makes room to append {@code tokens} positions in place after {@code state}: true if its store's tail is free
-     * (moving the state into a larger store if only the capacity is short), false if another state uses the tail.
-     */
-    private boolean reserve(ModelState state, int tokens) {
-        KvStore store = state.store;
-        if (store.canAppend(state, tokens)) {
-            return true;
-        }
-        if (store.usedLength() != state.storeLength) {
-            return false;
-        }
-        moveToNewStore(state, state.length() + tokens);
-        return true;
-    }
-
-    /** Writes a pending segment row into a store, in place when the tail is free, else into a copy. */
-    private void materialize(ModelState state) {
-        if (state.segment == null) {
-            return;
-        }
-        KvSegment segment = state.segment;
-        if (!state.store.canAppend(state, state.segmentLength)) {
-            moveToNewStore(state, state.length() + 1);
-        }
-        transformer.writeSegment(segment, state.segmentRow, state.segmentLength, state.store, state.storeLength);
-        state.storeLength += state.segmentLength;
-        state.segment = null;
-        state.segmentLength = 0;
-        segment.removeUser(state);
-    }
-
-    private void moveToNewStore(ModelState state, int needed) {
-        KvStore old = state.store;
-        KvStore fresh = transformer.newStore(capacityFor(needed));
-        storeCopies++;
-        try {
-            transformer.copyPrefix(old, fresh, state.storeLength);
-        } catch (RuntimeException e) {
-            fresh.close();
-            throw e;
-        }
-        state.store = fresh;
-        fresh.users.add(state);
-        old.removeUser(state);
-    }
-
-    private int capacityFor(int needed) {
-        int extra = Math.max(CAPACITY_STEP, needed / 2);
-        long cap = ((long) needed + extra + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP;
-        return (int) Math.min(maxContext, cap);
-    }
-
-    private ModelState copyOf(ModelState state) {
-        ModelState copy = new ModelState(newId(), state.store, state.storeLength, state.logProbs);
-        if (state.segment != null) {
-            copy.attachSegment(state.segment, state.segmentRow, state.segmentLength);
-        }
-        return copy;
-    }
-
-    private ModelState register(ModelState state) {
-        states.put(state.id, state);
+    private State register(State state) {
+        states.put(state.id(), state);
         return state;
     }
 
-    private void drop(ModelState s) {
-        if (s.segment != null) {
-            s.segment.removeUser(s);
-            s.segment = null;
-        }
-        s.store.removeUser(s);
-    }
-
-    private ModelState lookup(StateHandle handle) {
+    private State lookup(StateHandle handle) {
         requireNonNull(handle, "state handle is null");
         checkOpen();
-        ModelState s = states.get(handle.id());
+        State s = states.get(handle.id());
         if (s == null) {
             throw new FusionException(name + ": unknown or released state " + handle);
         }

@@ -1,20 +1,21 @@
 package dev.coolfusion.djl.model;
 
+import static java.util.Objects.requireNonNull;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.engine.PtNDManager;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.coolfusion.djl.model.ModelConfig.Architecture;
 import dev.coolfusion.spi.FusionException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -32,7 +33,10 @@ import java.util.List;
  *       applied to all q, k and v heads at once with cos = 1 and sin = 0 for the v heads.</li>
  * </ul>
  *
- * <p>Every forward runs in an {@link NDScope}; only the arrays it hands back survive it.
+ * <p>A forward is described by a {@link Pass}: the new tokens, the cached keys and values before them ({@link Past}),
+ * where the new keys and values go ({@link NewKeys}) and what is read out ({@link Readout}). The cache's bookkeeping
+ * (which store, how long, who shares it) is {@link KvCache}'s; this class only sees tensors. Every forward runs in an
+ * {@link NDScope}; only the arrays it hands back survive it.
  */
 final class Transformer implements AutoCloseable {
     private static final double NORM_EPS = 1e-12;
@@ -54,12 +58,14 @@ final class Transformer implements AutoCloseable {
     private final NDArray rotation;
     private final NDArray ropeHeads;
     private final NDArray valueHeads;
+    /** Query heads, key/value heads, query heads per key/value head, head size, projected (q + k + v) heads. */
+    private final int h;
+    private final int kv;
+    private final int g;
+    private final int d;
+    private final int heads;
 
     private record Layer(NDArray qkv, NDArray qkvBias, NDArray out, NDArray outBias, NDArray gateUp, NDArray down) {}
-
-    /** What a forward returns. */
-    record Output(float[][] lastLogProbs, float[] targetLogProbs, KvSegment segment, float[] logits,
-            double[] temperedNll) {}
 
     private Transformer(ModelConfig cfg, NDManager manager, DataType dtype, int maxContext, float logitScale,
             NDArray embed, NDArray lmHead,
@@ -81,6 +87,11 @@ final class Transformer implements AutoCloseable {
         this.rotation = rotation;
         this.ropeHeads = ropeHeads;
         this.valueHeads = valueHeads;
+        this.h = cfg.numHeads();
+        this.kv = cfg.numKvHeads();
+        this.g = cfg.groupSize();
+        this.d = cfg.headDim();
+        this.heads = cfg.projectedHeads();
     }
 
     // ---------------------------------------------------------------------------------------------------- loading
@@ -154,7 +165,7 @@ final class Transformer implements AutoCloseable {
                 boolean tied = cfg.tieWordEmbeddings() && !reader.contains("lm_head.weight");
                 if (tied) {
                     lmScale = in.keep(finalNorm);
-                    lmHead = keepInScope(embed.get(":, 0:" + hid), manager);
+                    lmHead = Tensors.keep(embed.get(":, 0:" + hid), manager);
                 } else {
                     if (!reader.contains("lm_head.weight")) {
                         throw new FusionException("tensor 'lm_head.weight' is missing from the checkpoint and config.json"
@@ -206,14 +217,8 @@ final class Transformer implements AutoCloseable {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray a = manager.create(data, shape).toType(dt, false);
-            return keepInScope(a, manager);
+            return Tensors.keep(a, manager);
         }
-    }
-
-    private static NDArray keepInScope(NDArray a, NDManager target) {
-        NDScope.unregister(a);
-        a.attach(target);
-        return a;
     }
 
     private static NDArray zeroColumn(NDArray w) {
@@ -252,242 +257,360 @@ final class Transformer implements AutoCloseable {
 
         NDArray keep(NDArray a) {
             NDArray moved = a.toDevice(target.getDevice(), true).toType(dtype, false);
-            return keepInScope(moved, target);
+            return Tensors.keep(moved, target);
         }
     }
 
-    // ---------------------------------------------------------------------------------------------------- storage
+    // ---------------------------------------------------------------------------------------------------- passes
 
-    KvStore newStore(int capacity) {
-        NDManager m = manager.newSubManager();
+    /**
+     * The cached keys and values a forward attends to: per layer {@code [1, capacity, kvHeads, headDim]}, of which the
+     * first {@code length} positions hold the tokens before the new ones.
+     */
+    record Past(NDArray[] layerKeys, NDArray[] layerValues, int length) {
+        Past {
+            requireNonNull(layerKeys, "layerKeys is null");
+            requireNonNull(layerValues, "layerValues is null");
+        }
+    }
+
+    /**
+     * New tokens, row-major {@code [rows][width]}: each row's first {@code lengths[r]} ids are real, the rest padding.
+     */
+    record Batch(long[] ids, int rows, int width, int[] lengths) {
+        Batch {
+            requireNonNull(ids, "ids is null");
+            requireNonNull(lengths, "lengths is null");
+            if (rows < 1 || width < 1 || ids.length != rows * width || lengths.length != rows) {
+                throw new IllegalArgumentException("a batch of " + rows + " x " + width + " needs as many ids and "
+                        + rows + " lengths, got " + ids.length + " ids and " + lengths.length + " lengths");
+            }
+        }
+
+        /** One row of tokens. */
+        static Batch of(long[] ids) {
+            return new Batch(ids, 1, ids.length, new int[] {ids.length});
+        }
+
+        /** Rows of different lengths (each non-empty), padded to the longest. */
+        static Batch padded(List<long[]> rows) {
+            int width = 0;
+            for (long[] row : rows) {
+                width = Math.max(width, row.length);
+            }
+            long[] ids = new long[rows.size() * width];
+            int[] lengths = new int[rows.size()];
+            for (int r = 0; r < lengths.length; r++) {
+                long[] row = rows.get(r);
+                lengths[r] = row.length;
+                System.arraycopy(row, 0, ids, r * width, row.length);
+            }
+            return new Batch(ids, rows.size(), width, lengths);
+        }
+    }
+
+    /** Where the keys and values of a forward's new tokens go. */
+    enum NewKeys {
+        /** Into the past's arrays right after its {@code length} positions (a single row; the caller made room). */
+        STORE,
+        /** Back to the caller as a {@link NewKv} segment {@code [layers, rows, width, kvHeads, headDim]}. */
+        SEGMENT,
+        /** Nowhere: they serve the forward's own attention only. */
+        DROP
+    }
+
+    /** What a forward reads out of its (calibrated) logits. */
+    sealed interface Readout {
+        /** The log-probs after the last token of a single row. */
+        Readout LAST = new Last();
+        /** Every row's log-probs of its own next tokens, and the log-probs after its last real token. */
+        Readout TARGETS = new Targets();
+
+        /** See {@link #LAST}. */
+        record Last() implements Readout {}
+
+        /** See {@link #TARGETS}. */
+        record Targets() implements Readout {}
+
+        /**
+         * The summed NLL of a single row's own next tokens under {@code softmax(calibrated logits / T)}, for each
+         * temperature T, computed by the engine where the logits are.
+         */
+        record TemperedNll(double[] temperatures) implements Readout {
+            public TemperedNll {
+                requireNonNull(temperatures, "temperatures is null");
+            }
+        }
+    }
+
+    /** One forward: new tokens of {@code batch} after {@code past}, where their keys and values go, what is read. */
+    record Pass(Past past, Batch batch, NewKeys newKeys, Readout readout) {
+        Pass {
+            requireNonNull(past, "past is null");
+            requireNonNull(batch, "batch is null");
+            requireNonNull(newKeys, "newKeys is null");
+            requireNonNull(readout, "readout is null");
+            if (newKeys == NewKeys.STORE && batch.rows() != 1) {
+                throw new IllegalArgumentException("writing new keys into the store needs a single row");
+            }
+            if (newKeys != NewKeys.STORE && past.length() < 1) {
+                throw new IllegalArgumentException("a forward beside the store needs a non-empty prefix");
+            }
+            if (!(readout instanceof Readout.Targets) && batch.rows() != 1) {
+                throw new IllegalArgumentException(readout + " needs a single row");
+            }
+        }
+
+        /** A prompt's prefill or a decode step in place: one row written into the store, the log-probs after it. */
+        static Pass extend(Past past, long[] ids) {
+            return new Pass(past, Batch.of(ids), NewKeys.STORE, Readout.LAST);
+        }
+
+        /** A decode step beside the store (another state holds its tail): its keys and values return as a segment. */
+        static Pass branch(Past past, long token) {
+            return new Pass(past, Batch.of(new long[] {token}), NewKeys.SEGMENT, Readout.LAST);
+        }
+
+        /** Candidates scored token by token in one batched forward, their keys and values going to {@code newKeys}. */
+        static Pass score(Past past, Batch candidates, NewKeys newKeys) {
+            return new Pass(past, candidates, newKeys, Readout.TARGETS);
+        }
+
+        /** The NLLs of one row of tokens at several temperatures; nothing is kept. */
+        static Pass temperedNll(Past past, long[] ids, double[] temperatures) {
+            return new Pass(past, Batch.of(ids), NewKeys.DROP, new Readout.TemperedNll(temperatures));
+        }
+    }
+
+    /** The new keys and values of a {@link NewKeys#SEGMENT} forward, in their own manager. */
+    record NewKv(NDManager manager, NDArray keys, NDArray values) implements AutoCloseable {
+        @Override
+        public void close() {
+            manager.close();
+        }
+    }
+
+    /**
+     * What a forward returns; what its pass did not ask for is null.
+     *
+     * @param lastLogProbs   per row, the log-probs after its last real token ({@link Readout#LAST}, {@link
+     *                       Readout#TARGETS})
+     * @param targetLogProbs row-major {@code [rows][width]}: at {@code t} the log-prob of the row's token {@code t + 1}
+     *                       (padding positions hold nothing meaningful) ({@link Readout#TARGETS})
+     * @param newKv          the new keys and values ({@link NewKeys#SEGMENT})
+     * @param temperedNll    per temperature ({@link Readout.TemperedNll})
+     */
+    record Output(float[][] lastLogProbs, float[] targetLogProbs, NewKv newKv, double[] temperedNll) {}
+
+    // ---------------------------------------------------------------------------------------------------- forward
+
+    /**
+     * The layout of one forward: batch shape, where the new positions are, their rotary factors and causal mask, and
+     * the new keys and values collected for a segment (null unless {@link NewKeys#SEGMENT}).
+     */
+    private record Frame(Pass pass, int rows, int width, int past, int total, NDArray ropeCos, NDArray ropeSin,
+            NDArray mask, List<NDArray> newKeys, List<NDArray> newValues) {}
+
+    /** Runs one pass: the model over its new tokens, reading out what it asks for. */
+    Output forward(Pass pass) {
+        int total = pass.past().length() + pass.batch().width();
+        if (total > maxContext) {
+            throw new FusionException("sequence of " + total + " tokens exceeds the max context of " + maxContext);
+        }
+        NewKv newKv = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            Shape shape = new Shape(cfg.numLayers(), 1, capacity, cfg.numKvHeads(), cfg.headDim());
-            NDArray k = keepInScope(m.create(shape, dtype), m);
-            NDArray v = keepInScope(m.create(shape, dtype), m);
-            NDArray[] lk = new NDArray[cfg.numLayers()];
-            NDArray[] lv = new NDArray[cfg.numLayers()];
-            for (int l = 0; l < lk.length; l++) {
-                lk[l] = keepInScope(k.get(l), m);
-                lv[l] = keepInScope(v.get(l), m);
+            Frame f = frame(pass);                       // rotary factors and causal mask of the new positions
+            NDArray x = embed(pass.batch());             // token embeddings: residual stream [rows, width, hidden + 1]
+            for (int l = 0; l < layers.length; l++) {
+                attention(f, l, x);                      // x += attention(norm(x)), with the cached keys and values
+                mlp(layers[l], x);                       // x += down(silu(gate(norm(x))) * up(norm(x)))
             }
-            return new KvStore(m, k, v, lk, lv, capacity);
+            newKv = keepNewKv(f);                        // the segment, if asked for, outlives this scope
+            NDArray logits = logits(f, x);               // final norm and output projection (float32)
+            NDArray scaled = logitScale == 1f ? logits : logits.mul(logitScale); // calibration temperature
+            return read(f, scaled, newKv);               // log-softmax and the log-probs asked for
+        } catch (RuntimeException e) {
+            if (newKv != null) {
+                newKv.close();
+            }
+            throw e;
+        }
+    }
+
+    private Frame frame(Pass pass) {
+        int rows = pass.batch().rows();
+        int width = pass.batch().width();
+        int past = pass.past().length();
+        int total = past + width;
+        // RoPE factors for positions past..total-1: [width, heads, d]
+        long[] ropeMin = {past, 0, 0};
+        long[] ropeMax = {total, 1, d};
+        NDArray ropeCos = Tensors.slice(cosTable, ropeMin, ropeMax).mul(ropeHeads).addi(valueHeads);
+        NDArray ropeSin = Tensors.slice(sinTable, ropeMin, ropeMax).mul(ropeHeads);
+        boolean inStore = pass.newKeys() == NewKeys.STORE;
+        NDArray mask = width > 1 ? causalMask(inStore ? total : width, inStore ? past : 0, width) : null;
+        boolean segment = pass.newKeys() == NewKeys.SEGMENT;
+        return new Frame(pass, rows, width, past, total, ropeCos, ropeSin, mask,
+                segment ? new ArrayList<>() : null, segment ? new ArrayList<>() : null);
+    }
+
+    /** Token embeddings, each followed by the residual stream's norm constant: {@code [rows, width, hidden + 1]}. */
+    private NDArray embed(Batch batch) {
+        NDArray input = manager.create(batch.ids(), new Shape(batch.rows(), batch.width()));
+        return input.getNDArrayInternal().embedding(input, embed, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    /** The attention block of layer {@code l}, in place on the residual stream {@code x}. */
+    private void attention(Frame f, int l, NDArray x) {
+        Layer layer = layers[l];
+        NDArray qkv = linear(norm(x), layer.qkv, layer.qkvBias).reshape(f.rows, f.width, heads, d); // norm, q/k/v
+        NDArray rotated = qkv.matMul(rotation).muli(f.ropeSin).addi(qkv.mul(f.ropeCos)); // rotary on q and k heads
+        NDList parts = rotated.split(new long[] {h, h + kv}, 2);
+        NDArray q = groupQueries(f, parts.get(0));       // queries by the key/value head they share
+        NDArray k = parts.get(1);
+        NDArray v = parts.get(2);
+        NDArray o = f.pass.newKeys() == NewKeys.STORE
+                ? attendInStore(f, l, q, k, v)           // cache write, then attention over the store
+                : attendBeside(f, l, q, k, v);           // attention over the store's prefix and the new keys
+        x.addi(linear(mergeHeads(f, o), layer.out, layer.outBias)); // output projection, residual
+    }
+
+    /**
+     * The q heads as {@code [rows, kvHeads, group * width, d]}: query {@code t} of group member {@code j} is row
+     * {@code j * width + t}.
+     */
+    private NDArray groupQueries(Frame f, NDArray q) {
+        return f.width == 1
+                ? q.reshape(f.rows, kv, g, d)
+                : q.reshape(f.rows, f.width, kv, g, d).transpose(0, 2, 3, 1, 4).reshape(f.rows, kv, g * f.width, d);
+    }
+
+    /** The attention output back as {@code [rows, width, heads * d]}. */
+    private NDArray mergeHeads(Frame f, NDArray o) {
+        return f.width == 1
+                ? o.reshape(f.rows, 1, (long) h * d)
+                : o.reshape(f.rows, kv, g, f.width, d).transpose(0, 3, 1, 2, 4).reshape(f.rows, f.width, (long) h * d);
+    }
+
+    /** Writes the new keys and values into the store after the past, then attends over positions {@code [0, total)}. */
+    private NDArray attendInStore(Frame f, int l, NDArray q, NDArray k, NDArray v) {
+        NDArray keys = f.pass.past().layerKeys()[l];
+        NDArray values = f.pass.past().layerValues()[l];
+        long[] all = {1, f.total, kv, d};
+        Tensors.write(keys, k, new long[] {0, f.past, 0, 0}, all);
+        Tensors.write(values, v, new long[] {0, f.past, 0, 0}, all);
+        NDArray keysT = Tensors.slice(keys, new long[4], all).transpose(0, 2, 3, 1);
+        NDArray vals = Tensors.slice(values, new long[4], all).transpose(0, 2, 1, 3);
+        NDArray scores = q.matMul(keysT);
+        if (f.mask != null) {
+            scores.addi(f.mask);
+        }
+        return scores.softmax(-1).matMul(vals);
+    }
+
+    /**
+     * Attends over the store's first {@code past} positions (read only) and the new keys and values, with one softmax
+     * over both; keeps the new ones for a segment if the pass asks for it.
+     */
+    private NDArray attendBeside(Frame f, int l, NDArray q, NDArray k, NDArray v) {
+        long[] prefix = {1, f.past, kv, d};
+        NDArray keysT = Tensors.slice(f.pass.past().layerKeys()[l], new long[4], prefix).transpose(0, 2, 3, 1);
+        NDArray vals = Tensors.slice(f.pass.past().layerValues()[l], new long[4], prefix).transpose(0, 2, 1, 3);
+        NDArray pastScores = q.matMul(keysT);
+        NDArray newScores = q.matMul(k.transpose(0, 2, 3, 1));
+        if (f.mask != null) {
+            newScores.addi(f.mask);
+        }
+        NDList probs = pastScores.concat(newScores, -1).softmax(-1).split(new long[] {f.past}, 3);
+        if (f.newKeys != null) {
+            f.newKeys.add(k);
+            f.newValues.add(v);
+        }
+        return probs.get(0).matMul(vals).addi(probs.get(1).matMul(v.transpose(0, 2, 1, 3)));
+    }
+
+    /** The MLP block, in place on the residual stream {@code x}. */
+    private void mlp(Layer layer, NDArray x) {
+        NDList gateUp = linear(norm(x), layer.gateUp, null).split(2, 2); // norm, gate and up projections
+        NDArray gate = gateUp.get(0);
+        NDArray act = gate.getNDArrayInternal().sigmoid().muli(gate).muli(gateUp.get(1)); // silu(gate) * up
+        x.addi(linear(act, layer.down, null));           // down projection, residual
+    }
+
+    /** Stacks the new keys and values of every layer into a segment in its own manager, if the pass asks for one. */
+    private NewKv keepNewKv(Frame f) {
+        if (f.newKeys == null) {
+            return null;
+        }
+        NDManager m = manager.newSubManager();
+        try {
+            NDArray keys = Tensors.keep(NDArrays.stack(new NDList(f.newKeys), 0), m);
+            NDArray values = Tensors.keep(NDArrays.stack(new NDList(f.newValues), 0), m);
+            return new NewKv(m, keys, values);
         } catch (RuntimeException e) {
             m.close();
             throw e;
         }
     }
 
-    /** Copies positions {@code [0, n)} of every layer from one store to another. */
-    void copyPrefix(KvStore from, KvStore to, int n) {
-        try (NDScope scope = new NDScope()) {
-            scope.suppressNotUsedWarning();
-            long[] min = {0, 0, 0, 0, 0};
-            long[] max = {cfg.numLayers(), 1, n, cfg.numKvHeads(), cfg.headDim()};
-            long[] step = {1, 1, 1, 1, 1};
-            JniUtils.indexSet(pt(to.keys), slice(from.keys, min, max), min, max, step);
-            JniUtils.indexSet(pt(to.values), slice(from.values, min, max), min, max, step);
-        }
+    /** The final norm and output projection of the positions the readout needs, as float32. */
+    private NDArray logits(Frame f, NDArray x) {
+        NDArray read = f.pass.readout() instanceof Readout.Last && f.width > 1
+                ? Tensors.slice(x, new long[] {0, f.width - 1, 0}, new long[] {f.rows, f.width, cfg.hiddenSize() + 1})
+                : x;
+        NDArray logits = head(norm(read));
+        return logits.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
     }
 
-    /** Writes {@code length} positions of one segment row into a store at position {@code at}. */
-    void writeSegment(KvSegment segment, int row, int length, KvStore to, int at) {
-        try (NDScope scope = new NDScope()) {
-            scope.suppressNotUsedWarning();
-            long[] srcMin = {0, row, 0, 0, 0};
-            long[] srcMax = {cfg.numLayers(), row + 1, length, cfg.numKvHeads(), cfg.headDim()};
-            long[] dstMin = {0, 0, at, 0, 0};
-            long[] dstMax = {cfg.numLayers(), 1, at + length, cfg.numKvHeads(), cfg.headDim()};
-            long[] step = {1, 1, 1, 1, 1};
-            JniUtils.indexSet(pt(to.keys), slice(segment.keys, srcMin, srcMax), dstMin, dstMax, step);
-            JniUtils.indexSet(pt(to.values), slice(segment.values, srcMin, srcMax), dstMin, dstMax, step);
+    private Output read(Frame f, NDArray scaled, NewKv newKv) {
+        if (f.pass.readout() instanceof Readout.TemperedNll tempered) {
+            return new Output(null, null, newKv, temperedNll(f, scaled, tempered.temperatures()));
         }
+        NDArray logProbs = scaled.logSoftmax(-1);
+        if (f.pass.readout() instanceof Readout.Last) {
+            return new Output(new float[][] {logProbs.toFloatArray()}, null, newKv, null);
+        }
+        int vocab = cfg.vocabSize();
+        float[] targets = logProbs.gather(nextIds(f.pass.batch()), 2).toFloatArray();
+        long[] lastIndex = new long[f.rows];
+        for (int r = 0; r < f.rows; r++) {
+            lastIndex[r] = f.pass.batch().lengths()[r] - 1;
+        }
+        NDArray index = manager.create(lastIndex, new Shape(f.rows, 1, 1)).broadcast(f.rows, 1, vocab);
+        float[] flat = logProbs.gather(index, 1).toFloatArray();
+        float[][] last = new float[f.rows][];
+        for (int r = 0; r < f.rows; r++) {
+            last[r] = Arrays.copyOfRange(flat, r * vocab, (r + 1) * vocab);
+        }
+        return new Output(last, targets, newKv, null);
     }
 
-    private static PtNDArray pt(NDArray a) {
-        return (PtNDArray) a;
+    /** For each temperature, {@code -sum_t log_softmax(scaled / T)[t, ids[t + 1]]} over the single row. */
+    private double[] temperedNll(Frame f, NDArray scaled, double[] temperatures) {
+        double[] nll = new double[temperatures.length];
+        int length = f.pass.batch().lengths()[0];
+        if (length > 1) {
+            NDArray nextIds = nextIds(f.pass.batch());
+            for (int i = 0; i < temperatures.length; i++) {
+                NDArray picked = scaled.div((float) temperatures[i]).logSoftmax(-1).gather(nextIds, 2);
+                nll[i] = -Tensors.slice(picked, new long[3], new long[] {1, length - 1, 1}).sum()
+                        .toType(DataType.FLOAT64, false).getDouble();
+            }
+        }
+        return nll;
     }
 
-    private static PtNDArray slice(NDArray a, long[] min, long[] max) {
-        long[] step = new long[min.length];
-        java.util.Arrays.fill(step, 1);
-        PtNDArray p = pt(a);
-        return JniUtils.index(p, min, max, step, (PtNDManager) p.getManager());
-    }
-
-    // ---------------------------------------------------------------------------------------------------- forward
-
-    /**
-     * Runs {@code rows x tokens} new tokens after the first {@code past} positions of {@code store}.
-     *
-     * @param store     the keys and values of the prefix
-     * @param past      how many positions of the store precede the new tokens
-     * @param ids       the new tokens, row-major {@code [rows][tokens]}; rows shorter than {@code tokens} are padded
-     * @param rows      batch size
-     * @param tokens    padded length
-     * @param lengths   each row's real length
-     * @param append    true: write the new keys and values into the store at {@code past} (rows must be 1); false:
-     *                  return them as a segment
-     * @param allTokens true: log-probs of each row's own next tokens ({@code targetLogProbs}) and of the
-     *                  distribution after its last real token; false: only the latter, for the last position of a
-     *                  single row
-     * @param rawLogits also return the raw (uncalibrated) logits of every computed position (for tests)
-     */
-    Output forward(KvStore store, int past, long[] ids, int rows, int tokens, int[] lengths, boolean append,
-            boolean allTokens, boolean rawLogits) {
-        return forward(store, past, ids, rows, tokens, lengths, append, allTokens, rawLogits, null);
-    }
-
-    /**
-     * As {@link #forward(KvStore, int, long[], int, int, int[], boolean, boolean, boolean)}, and with
-     * {@code temperatures} (a single row, {@code allTokens}) also the summed NLL of the row's own next tokens under
-     * {@code softmax(calibrated logits / T)} for each temperature, computed by the engine where the logits are.
-     */
-    Output forward(KvStore store, int past, long[] ids, int rows, int tokens, int[] lengths, boolean append,
-            boolean allTokens, boolean rawLogits, double[] temperatures) {
-        if (temperatures != null && (rows != 1 || !allTokens)) {
-            throw new IllegalArgumentException("tempered NLLs need a single row and all tokens");
+    /** Each position's next token in its row (0 after the row's last real token): {@code [rows, width, 1]}. */
+    private NDArray nextIds(Batch batch) {
+        int width = batch.width();
+        long[] next = new long[batch.rows() * width];
+        for (int r = 0; r < batch.rows(); r++) {
+            for (int t = 0; t + 1 < batch.lengths()[r]; t++) {
+                next[r * width + t] = batch.ids()[r * width + t + 1];
+            }
         }
-        if (append && rows != 1) {
-            throw new IllegalArgumentException("append needs a single row");
-        }
-        if (!append && past < 1) {
-            throw new IllegalArgumentException("a segment forward needs a non-empty prefix");
-        }
-        int total = past + tokens;
-        if (total > maxContext) {
-            throw new FusionException("sequence of " + total + " tokens exceeds the max context of " + maxContext);
-        }
-        int h = cfg.numHeads();
-        int kv = cfg.numKvHeads();
-        int g = cfg.groupSize();
-        int d = cfg.headDim();
-        int heads = cfg.projectedHeads();
-        int hid = cfg.hiddenSize();
-        NDManager segmentManager = null;
-        try (NDScope scope = new NDScope()) {
-            scope.suppressNotUsedWarning();
-            NDArray input = manager.create(ids, new Shape(rows, tokens));
-            NDArray x = input.getNDArrayInternal().embedding(input, embed, SparseFormat.DENSE).singletonOrThrow();
-            // RoPE factors for positions past..past+tokens-1: [tokens, heads, d]
-            long[] ropeMin = {past, 0, 0};
-            long[] ropeMax = {total, 1, d};
-            NDArray cosS = slice(cosTable, ropeMin, ropeMax);
-            NDArray sinS = slice(sinTable, ropeMin, ropeMax);
-            NDArray ropeCos = cosS.mul(ropeHeads).addi(valueHeads);
-            NDArray ropeSin = sinS.mul(ropeHeads);
-            NDArray mask = null;
-            if (tokens > 1) {
-                mask = causalMask(append ? total : tokens, append ? past : 0, tokens, g);
-            }
-            List<NDArray> segKeys = append ? null : new ArrayList<>();
-            List<NDArray> segValues = append ? null : new ArrayList<>();
-            long[] step4 = {1, 1, 1, 1};
-            for (int l = 0; l < layers.length; l++) {
-                Layer layer = layers[l];
-                NDArray y = linear(norm(x), layer.qkv, layer.qkvBias).reshape(rows, tokens, heads, d);
-                NDArray yr = y.matMul(rotation).muli(ropeSin).addi(y.mul(ropeCos));
-                NDList parts = yr.split(new long[] {h, h + kv}, 2);
-                NDArray q = parts.get(0);
-                NDArray k = parts.get(1);
-                NDArray v = parts.get(2);
-                NDArray qg = tokens == 1
-                        ? q.reshape(rows, kv, g, d)
-                        : q.reshape(rows, tokens, kv, g, d).transpose(0, 2, 3, 1, 4).reshape(rows, kv, g * tokens, d);
-                NDArray o;
-                if (append) {
-                    long[] min = {0, past, 0, 0};
-                    long[] max = {1, total, kv, d};
-                    JniUtils.indexSet(pt(store.layerKeys[l]), pt(k), min, max, step4);
-                    JniUtils.indexSet(pt(store.layerValues[l]), pt(v), min, max, step4);
-                    long[] all = {1, total, kv, d};
-                    NDArray keysT = slice(store.layerKeys[l], new long[4], all).transpose(0, 2, 3, 1);
-                    NDArray vals = slice(store.layerValues[l], new long[4], all).transpose(0, 2, 1, 3);
-                    NDArray scores = qg.matMul(keysT);
-                    if (mask != null) {
-                        scores.addi(mask);
-                    }
-                    o = scores.softmax(-1).matMul(vals);
-                } else {
-                    long[] prefix = {1, past, kv, d};
-                    NDArray keysT = slice(store.layerKeys[l], new long[4], prefix).transpose(0, 2, 3, 1);
-                    NDArray vals = slice(store.layerValues[l], new long[4], prefix).transpose(0, 2, 1, 3);
-                    NDArray pastScores = qg.matMul(keysT);
-                    NDArray newScores = qg.matMul(k.transpose(0, 2, 3, 1));
-                    if (mask != null) {
-                        newScores.addi(mask);
-                    }
-                    NDList probs = pastScores.concat(newScores, -1).softmax(-1).split(new long[] {past}, 3);
-                    o = probs.get(0).matMul(vals).addi(probs.get(1).matMul(v.transpose(0, 2, 1, 3)));
-                    segKeys.add(k);
-                    segValues.add(v);
-                }
-                NDArray attn = tokens == 1
-                        ? o.reshape(rows, 1, (long) h * d)
-                        : o.reshape(rows, kv, g, tokens, d).transpose(0, 3, 1, 2, 4).reshape(rows, tokens, (long) h * d);
-                x.addi(linear(attn, layer.out, layer.outBias));
-                NDList gu = linear(norm(x), layer.gateUp, null).split(2, 2);
-                NDArray gate = gu.get(0);
-                NDArray act = gate.getNDArrayInternal().sigmoid().muli(gate).muli(gu.get(1));
-                x.addi(linear(act, layer.down, null));
-            }
-            NDArray last = allTokens || tokens == 1
-                    ? x
-                    : slice(x, new long[] {0, tokens - 1, 0}, new long[] {rows, tokens, hid + 1});
-            NDArray logits = head(norm(last));
-            if (logits.getDataType() != DataType.FLOAT32) {
-                logits = logits.toType(DataType.FLOAT32, false);
-            }
-            NDArray logProbs = (logitScale == 1f ? logits : logits.mul(logitScale)).logSoftmax(-1);
-            int vocab = cfg.vocabSize();
-            float[][] lastLogProbs = new float[rows][];
-            float[] targets = null;
-            double[] tempered = temperatures == null ? null : new double[temperatures.length];
-            if (allTokens) {
-                long[] next = new long[rows * tokens];
-                long[] lastIndex = new long[rows];
-                for (int r = 0; r < rows; r++) {
-                    for (int t = 0; t + 1 < lengths[r]; t++) {
-                        next[r * tokens + t] = ids[r * tokens + t + 1];
-                    }
-                    lastIndex[r] = lengths[r] - 1;
-                }
-                NDArray nextIds = manager.create(next, new Shape(rows, tokens, 1));
-                targets = logProbs.gather(nextIds, 2).toFloatArray();
-                if (temperatures != null && lengths[0] > 1) {
-                    NDArray scaled = logitScale == 1f ? logits : logits.mul(logitScale);
-                    for (int i = 0; i < temperatures.length; i++) {
-                        NDArray picked = scaled.div((float) temperatures[i]).logSoftmax(-1).gather(nextIds, 2);
-                        tempered[i] = -slice(picked, new long[3], new long[] {1, lengths[0] - 1, 1}).sum()
-                                .toType(DataType.FLOAT64, false).getDouble();
-                    }
-                }
-                NDArray index = manager.create(lastIndex, new Shape(rows, 1, 1)).broadcast(rows, 1, vocab);
-                float[] flat = logProbs.gather(index, 1).toFloatArray();
-                for (int r = 0; r < rows; r++) {
-                    lastLogProbs[r] = java.util.Arrays.copyOfRange(flat, r * vocab, (r + 1) * vocab);
-                }
-            } else {
-                if (rows != 1) {
-                    throw new IllegalArgumentException("last-token output needs a single row");
-                }
-                lastLogProbs[0] = logProbs.toFloatArray();
-            }
-            float[] raw = rawLogits ? logits.toFloatArray() : null;
-            KvSegment segment = null;
-            if (!append) {
-                segmentManager = manager.newSubManager();
-                NDArray keys = keepInScope(NDArrays.stack(segKeys), segmentManager);
-                NDArray values = keepInScope(NDArrays.stack(segValues), segmentManager);
-                segment = new KvSegment(segmentManager, keys, values);
-            }
-            return new Output(lastLogProbs, targets, segment, raw, tempered);
-        } catch (RuntimeException e) {
-            if (segmentManager != null) {
-                segmentManager.close();
-            }
-            throw e;
-        }
+        return manager.create(next, new Shape(batch.rows(), width, 1));
     }
 
     private NDArray norm(NDArray x) {
@@ -513,7 +636,8 @@ final class Transformer implements AutoCloseable {
      * An additive mask {@code [group * tokens, keys]}: row {@code j * tokens + t} (query token t of group member j)
      * sees keys {@code 0 .. offset + t}.
      */
-    private NDArray causalMask(int keys, int offset, int tokens, int group) {
+    private NDArray causalMask(int keys, int offset, int tokens) {
+        int group = g;
         float[] m = new float[group * tokens * keys];
         for (int j = 0; j < group; j++) {
             for (int t = 0; t < tokens; t++) {
@@ -530,12 +654,5 @@ final class Transformer implements AutoCloseable {
     @Override
     public void close() {
         manager.close();
-    }
-
-    /** Stacks arrays along a new first axis. */
-    private static final class NDArrays {
-        static NDArray stack(List<NDArray> arrays) {
-            return ai.djl.ndarray.NDArrays.stack(new NDList(arrays), 0);
-        }
     }
 }

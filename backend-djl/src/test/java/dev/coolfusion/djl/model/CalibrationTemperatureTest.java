@@ -42,7 +42,10 @@ class CalibrationTemperatureTest {
         TinyCheckpoints.write(dir, Spec.tiny(Arch.LLAMA, 31));
     }
 
-    /** log_softmax(logits / t) of one position of a flat [positions x vocab] logits array. */
+    /**
+     * log_softmax(logits / t) of one position of a flat [positions x vocab] array of logits or of the raw model's
+     * log-probs: they differ by a constant per position, which the log-softmax removes.
+     */
     private static double scaledLogProb(float[] logits, int vocab, int position, int token, double t) {
         int off = position * vocab;
         double max = Double.NEGATIVE_INFINITY;
@@ -65,36 +68,36 @@ class CalibrationTemperatureTest {
                 DjlSourceModel calibrated = DjlSourceModel.load(dir, DjlModelOptions.builder().calibrationTemperature(t).build())) {
             List<Integer> all = new ArrayList<>(prompt);
             all.addAll(candidate);
-            float[] logits = raw.fullForwardLogits(all);
+            float[] rawLogProbs = UncachedForwards.logProbs(raw, all);
             int vocab = raw.vocabularySize();
 
             StateHandle open = calibrated.open(prompt);
             float[] next = calibrated.logProbs(open);
             for (int token = 0; token < vocab; token += 7) {
-                assertEquals(scaledLogProb(logits, vocab, prompt.size() - 1, token, t), next[token], 1e-4, "token " + token);
+                assertEquals(scaledLogProb(rawLogProbs, vocab, prompt.size() - 1, token, t), next[token], 1e-4, "token " + token);
             }
             List<ScoredTokens> scored = calibrated.score(open, List.of(candidate, candidate.subList(0, 1)));
             for (int i = 0; i < candidate.size(); i++) {
-                assertEquals(scaledLogProb(logits, vocab, prompt.size() - 1 + i, candidate.get(i), t),
+                assertEquals(scaledLogProb(rawLogProbs, vocab, prompt.size() - 1 + i, candidate.get(i), t),
                         scored.get(0).logProbs().get(i), 1e-4, "candidate token " + i);
             }
             TokenStep step = calibrated.nextToken(open, Decoding.GREEDY);
             StateHandle rawOpen = raw.open(prompt);
             TokenStep rawStep = raw.nextToken(rawOpen, Decoding.GREEDY);
             assertEquals(rawStep.token(), step.token(), "greedy choice must not depend on the calibration temperature");
-            assertEquals(scaledLogProb(logits, vocab, prompt.size() - 1, step.token(), t), step.logProb(), 1e-4);
+            assertEquals(scaledLogProb(rawLogProbs, vocab, prompt.size() - 1, step.token(), t), step.logProb(), 1e-4);
             assertNotEquals(rawStep.logProb(), step.logProb(), 1e-6, "a temperature other than 1 changes the log-prob");
             // The distribution after the scored candidate (batched path) and after the generated step (decode path,
             // with its cache extended by one token) are both scaled.
             float[] afterScored = calibrated.logProbs(scored.get(0).state());
             List<Integer> stepped = new ArrayList<>(prompt);
             stepped.add(step.token());
-            float[] steppedLogits = raw.fullForwardLogits(stepped);
+            float[] steppedRawLogProbs = UncachedForwards.logProbs(raw, stepped);
             float[] afterStep = calibrated.logProbs(step.state());
             for (int token = 0; token < vocab; token += 7) {
-                assertEquals(scaledLogProb(logits, vocab, all.size() - 1, token, t), afterScored[token], 1e-4,
+                assertEquals(scaledLogProb(rawLogProbs, vocab, all.size() - 1, token, t), afterScored[token], 1e-4,
                         "after the scored candidate, token " + token);
-                assertEquals(scaledLogProb(steppedLogits, vocab, stepped.size() - 1, token, t), afterStep[token], 1e-4,
+                assertEquals(scaledLogProb(steppedRawLogProbs, vocab, stepped.size() - 1, token, t), afterStep[token], 1e-4,
                         "after the generated step, token " + token);
             }
         }

@@ -10,13 +10,15 @@ import dev.coolfusion.spi.StateHandle;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Compares the forward pass with Hugging Face transformers' logits in {@code shared/fixtures/hf-tiny} (1e-4 absolute,
- * float32): the full forward, the cached path (prefix of 8, then 4 single-token steps) and the batched scoring path.
+ * Compares the forward pass with Hugging Face transformers' logits in {@code shared/fixtures/hf-tiny} (their
+ * log-softmax, 1e-4 absolute, float32): forwards without a cache at every position, the cached path (prefix of 8, then
+ * 4 single-token steps) and the batched scoring path (one forward over all positions, and from the prefix).
  */
 class HfTinyReferenceTest {
     private static final double TOLERANCE = 1e-4;
@@ -35,11 +37,21 @@ class HfTinyReferenceTest {
                 ref.get("input_ids").get(seq).forEach(n -> ids.add(n.asInt()));
                 JsonNode expected = ref.get("logits").get(seq);
 
-                // 1. Full forward, all positions.
-                float[] logits = model.fullForwardLogits(ids);
+                // 1. Forwards without a cache, all positions (each a prefill of the prefix ending there).
+                float[] uncached = UncachedForwards.logProbs(model, ids);
                 for (int t = 0; t < ids.size(); t++) {
-                    assertClose(expected.get(t), logits, t * vocab, folder + " seq " + seq + " full forward pos " + t);
+                    assertLogProbs(expected.get(t), Arrays.copyOfRange(uncached, t * vocab, (t + 1) * vocab),
+                            folder + " seq " + seq + " uncached forward pos " + t);
                 }
+                // ... and one forward over all positions: scoring the whole sequence after its first token.
+                StateHandle first = model.open(ids.subList(0, 1));
+                ScoredTokens whole = model.score(first, List.of(ids.subList(1, ids.size()))).get(0);
+                for (int t = 1; t < ids.size(); t++) {
+                    double want = logSoftmax(expected.get(t - 1))[ids.get(t)];
+                    assertEquals(want, whole.logProbs().get(t - 1), TOLERANCE, folder + " seq " + seq + " one forward pos " + t);
+                }
+                assertLogProbs(expected.get(ids.size() - 1), model.logProbs(whole.state()), folder + " one forward last");
+                model.release(List.of(first, whole.state()));
 
                 // 2. Cached: prefix, then single-token steps; log-probs compared with the reference's log-softmax.
                 StateHandle state = model.open(ids.subList(0, prefix));
@@ -65,16 +77,9 @@ class HfTinyReferenceTest {
                 scored.forEach(s -> handles.add(s.state()));
                 model.release(handles);
             }
-            assertEquals(0, model.usage().states());
+            assertEquals(0, model.liveStates());
+            assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies()), model.cacheStats());
         }
-    }
-
-    private static void assertClose(JsonNode expected, float[] actual, int offset, String what) {
-        double worst = 0;
-        for (int i = 0; i < expected.size(); i++) {
-            worst = Math.max(worst, Math.abs(expected.get(i).asDouble() - actual[offset + i]));
-        }
-        assertTrue(worst <= TOLERANCE, what + ": max abs diff " + worst);
     }
 
     private static void assertLogProbs(JsonNode expectedLogits, float[] actual, String what) {

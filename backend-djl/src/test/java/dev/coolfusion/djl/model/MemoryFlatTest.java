@@ -27,14 +27,17 @@ class MemoryFlatTest {
     @TempDir
     Path tmp;
 
+    /** What the model's public monitoring reports after one step. */
+    private record Reading(int states, DjlSourceModel.CacheStats cache, int managedArrays) {}
+
     @Test
     void nativeMemoryStaysFlatOverLongGeneration() {
         Path dir = TinyCheckpoints.write(tmp.resolve("m"), Spec.tiny(Arch.LLAMA, 11).withConfig("max_position_embeddings", "4096"));
         SplittableRandom random = new SplittableRandom(3);
         try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().maxContext(4096).build())) {
-            int baseline = model.usage().managedArrays();
+            int baseline = model.managedArrays();
             StateHandle committed = model.open(List.of(1, 10, 11, 12, 13));
-            List<DjlSourceModel.Usage> perStep = new ArrayList<>();
+            List<Reading> perStep = new ArrayList<>();
             int steps = 220;
             for (int step = 0; step < steps; step++) {
                 List<StateHandle> temps = new ArrayList<>();
@@ -65,20 +68,22 @@ class MemoryFlatTest {
                 temps.add(committed);
                 model.release(temps);
                 committed = winner;
-                perStep.add(model.usage());
+                perStep.add(new Reading(model.liveStates(), model.cacheStats(), model.managedArrays()));
             }
-            DjlSourceModel.Usage first = perStep.get(9);
+            Reading first = perStep.get(9);
             for (int i = 10; i < steps; i++) {
-                DjlSourceModel.Usage u = perStep.get(i);
+                Reading u = perStep.get(i);
                 assertEquals(1, u.states(), "step " + i + ": only the committed state is live");
-                assertTrue(u.stores() <= 1 && u.segments() <= 1, "step " + i + ": " + u);
+                assertTrue(u.cache().stores() <= 1 && u.cache().segments() <= 1, "step " + i + ": " + u);
                 assertTrue(u.managedArrays() <= first.managedArrays() + 2,
                         "managed arrays grew from " + first + " to " + u + " at step " + i);
             }
             // The cache is appended in place; prefixes are copied only when the capacity grows (context ~900 tokens).
-            assertTrue(model.storeCopies() <= 12, "store copies: " + model.storeCopies());
+            long copies = model.cacheStats().prefixCopies();
+            assertTrue(copies <= 12, "store copies: " + copies);
             model.release(List.of(committed));
-            assertEquals(baseline, model.usage().managedArrays(), "all state arrays freed after the last release");
+            assertEquals(new DjlSourceModel.CacheStats(0, 0, copies), model.cacheStats(), "no store or segment left");
+            assertEquals(baseline, model.managedArrays(), "all state arrays freed after the last release");
         }
     }
 }

@@ -48,7 +48,7 @@ class ModelScorerTest {
             assertEquals(List.of(tokens.get(0), tokens.get(1)), text.tokens().stream().map(ModelScorer.TokenScore::id).toList());
             assertEquals(expected.get(0), text.tokens().get(0).logProb(), 1e-4);
             assertEquals(expected.get(0) + expected.get(1), text.totalLogProb(), 1e-4);
-            assertEquals(0, model.usage().states());
+            assertEquals(0, model.liveStates());
             assertThrows(FusionException.class, () -> ModelScorer.logProbs(model, List.of(), tokens));
         }
     }

@@ -1,0 +1,340 @@
+package dev.coolfusion.djl.model;
+
+import static java.util.Objects.requireNonNull;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The KV cache of one model: the stores and segments behind its states, their capacity growth and copying.
+ *
+ * <p>A {@link Sequence} is what a state's cache is: a prefix of a <em>store</em>, optionally followed by one row of a
+ * <em>segment</em>. A store is pre-allocated key/value storage {@code [layers, 1, capacity, kvHeads, headDim]} for one
+ * token sequence, shared by the sequences that are prefixes of it. The positions past its longest live sequence are
+ * free: a sequence that ends exactly there may append in place (a "tail claim"); any other that grows copies its
+ * prefix into a new store. This keeps states persistent without copying the cache on every step. A segment holds the
+ * new keys and values of a batched forward ({@code [layers, rows, width, kvHeads, headDim]}) that were not written
+ * into a store; each scored candidate's sequence refers to one row until it is extended (then the row is written into
+ * a store) or released. Stores and segments live in their own {@link NDManager} and are freed when their last
+ * sequence is released.
+ *
+ * <p>Not thread-safe: the owning model calls it under its lock.
+ */
+final class KvCache {
+    private static final int CAPACITY_STEP = 64;
+
+    private final NDManager manager;
+    private final int layers;
+    private final int kvHeads;
+    private final int headDim;
+    private final DataType dtype;
+    private final int maxContext;
+    private int liveStores;
+    private int liveSegments;
+    private long prefixCopies;
+
+    /** A cache for a model with {@code cfg}'s shape, in sub-managers of {@code manager}. */
+    KvCache(NDManager manager, ModelConfig cfg, DataType dtype, int maxContext) {
+        this.manager = requireNonNull(manager, "manager is null");
+        this.layers = cfg.numLayers();
+        this.kvHeads = cfg.numKvHeads();
+        this.headDim = cfg.headDim();
+        this.dtype = requireNonNull(dtype, "dtype is null");
+        this.maxContext = maxContext;
+    }
+
+    /**
+     * The keys and values of one token sequence: the first {@code storeLength} positions of a store, then {@code
+     * segmentLength} positions of one row of a segment (none if there is no segment). Only the cache changes it;
+     * materializing the segment row changes the representation, never the content.
+     */
+    static final class Sequence {
+        private Store store;
+        private int storeLength;
+        private Segment segment;
+        private int segmentRow;
+        private int segmentLength;
+
+        private Sequence(Store store, int storeLength) {
+            this.store = store;
+            this.storeLength = storeLength;
+            store.users.add(this);
+        }
+
+        /** How many tokens the sequence holds. */
+        int length() {
+            return storeLength + segmentLength;
+        }
+
+        private void attach(Segment segment, int row, int length) {
+            this.segment = segment;
+            this.segmentRow = row;
+            this.segmentLength = length;
+            segment.users.add(this);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------- sequences
+
+    /** An empty sequence in a new store with room for {@code tokens} positions and some growth. */
+    Sequence start(int tokens) {
+        return new Sequence(newStore(capacityFor(tokens)), 0);
+    }
+
+    /** What a forward after {@code s} attends to; {@code s} must be {@link #materialize materialized}. */
+    Transformer.Past past(Sequence s) {
+        if (s.segment != null) {
+            throw new IllegalStateException("the sequence has a pending segment row; materialize it first");
+        }
+        return new Transformer.Past(s.store.layerKeys, s.store.layerValues, s.storeLength);
+    }
+
+    /** Writes {@code s}'s pending segment row into a store: in place if its store's tail is free, else into a copy. */
+    void materialize(Sequence s) {
+        if (s.segment == null) {
+            return;
+        }
+        Segment segment = s.segment;
+        if (!s.store.canAppend(s, s.segmentLength)) {
+            moveToNewStore(s, s.length() + 1);
+        }
+        writeSegment(segment, s.segmentRow, s.segmentLength, s.store, s.storeLength);
+        s.storeLength += s.segmentLength;
+        s.segment = null;
+        s.segmentLength = 0;
+        segment.removeUser(s);
+    }
+
+    /**
+     * Makes room to append {@code tokens} positions in place after {@code s} (materialized): true if its store's tail
+     * is free (moving {@code s} into a larger store if only the capacity is short), false if another sequence uses it.
+     */
+    boolean reserve(Sequence s, int tokens) {
+        Store store = s.store;
+        if (store.canAppend(s, tokens)) {
+            return true;
+        }
+        if (store.usedLength() != s.storeLength) {
+            return false;
+        }
+        moveToNewStore(s, s.length() + tokens);
+        return true;
+    }
+
+    /** {@code s} followed by {@code tokens} positions that a forward wrote into its store after a {@link #reserve}. */
+    Sequence appended(Sequence s, int tokens) {
+        return new Sequence(s.store, s.storeLength + tokens);
+    }
+
+    /**
+     * One sequence per row of a forward's new keys and values: {@code s} followed by the first {@code lengths[r]}
+     * positions of row {@code r}. The rows share one segment, freed with the last of them; if there are no rows, it is
+     * freed at once.
+     */
+    List<Sequence> branched(Sequence s, Transformer.NewKv newKv, int[] lengths) {
+        Segment segment = new Segment(newKv);
+        List<Sequence> out = new ArrayList<>(lengths.length);
+        for (int r = 0; r < lengths.length; r++) {
+            Sequence next = new Sequence(s.store, s.storeLength);
+            next.attach(segment, r, lengths[r]);
+            out.add(next);
+        }
+        if (out.isEmpty()) {
+            segment.close();
+        }
+        return out;
+    }
+
+    /** A sequence with the same keys and values as {@code s}, sharing its store and segment. */
+    Sequence copy(Sequence s) {
+        Sequence copy = new Sequence(s.store, s.storeLength);
+        if (s.segment != null) {
+            copy.attach(s.segment, s.segmentRow, s.segmentLength);
+        }
+        return copy;
+    }
+
+    /** Lets go of {@code s}: its store and segment are freed when no other sequence uses them. */
+    void release(Sequence s) {
+        if (s.segment != null) {
+            s.segment.removeUser(s);
+            s.segment = null;
+        }
+        s.store.removeUser(s);
+    }
+
+    // ------------------------------------------------------------------------------------------------ monitoring
+
+    /** Stores not yet freed. */
+    int liveStores() {
+        return liveStores;
+    }
+
+    /** Segments not yet freed. */
+    int liveSegments() {
+        return liveSegments;
+    }
+
+    /** How often a sequence's prefix was copied into a new store (capacity growth or a taken tail). */
+    long prefixCopies() {
+        return prefixCopies;
+    }
+
+    // ------------------------------------------------------------------------------------------------- internals
+
+    private int capacityFor(int needed) {
+        int extra = Math.max(CAPACITY_STEP, needed / 2);
+        long cap = ((long) needed + extra + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP;
+        return (int) Math.min(maxContext, cap);
+    }
+
+    private void moveToNewStore(Sequence s, int needed) {
+        Store old = s.store;
+        Store fresh = newStore(capacityFor(needed));
+        prefixCopies++;
+        try {
+            copyPrefix(old, fresh, s.storeLength);
+        } catch (RuntimeException e) {
+            fresh.close();
+            throw e;
+        }
+        s.store = fresh;
+        fresh.users.add(s);
+        old.removeUser(s);
+    }
+
+    private Store newStore(int capacity) {
+        NDManager m = manager.newSubManager();
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            Shape shape = new Shape(layers, 1, capacity, kvHeads, headDim);
+            NDArray k = Tensors.keep(m.create(shape, dtype), m);
+            NDArray v = Tensors.keep(m.create(shape, dtype), m);
+            NDArray[] lk = new NDArray[layers];
+            NDArray[] lv = new NDArray[layers];
+            for (int l = 0; l < layers; l++) {
+                lk[l] = Tensors.keep(k.get(l), m);
+                lv[l] = Tensors.keep(v.get(l), m);
+            }
+            return new Store(m, k, v, lk, lv, capacity);
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    /** Copies positions {@code [0, n)} of every layer from one store to another. */
+    private void copyPrefix(Store from, Store to, int n) {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            long[] min = {0, 0, 0, 0, 0};
+            long[] max = {layers, 1, n, kvHeads, headDim};
+            Tensors.write(to.keys, Tensors.slice(from.keys, min, max), min, max);
+            Tensors.write(to.values, Tensors.slice(from.values, min, max), min, max);
+        }
+    }
+
+    /** Writes {@code length} positions of one segment row into a store at position {@code at}. */
+    private void writeSegment(Segment segment, int row, int length, Store to, int at) {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            long[] srcMin = {0, row, 0, 0, 0};
+            long[] srcMax = {layers, row + 1, length, kvHeads, headDim};
+            long[] dstMin = {0, 0, at, 0, 0};
+            long[] dstMax = {layers, 1, at + length, kvHeads, headDim};
+            Tensors.write(to.keys, Tensors.slice(segment.kv.keys(), srcMin, srcMax), dstMin, dstMax);
+            Tensors.write(to.values, Tensors.slice(segment.kv.values(), srcMin, srcMax), dstMin, dstMax);
+        }
+    }
+
+    /** Arrays in their own manager, shared by the sequences that use them and freed when the last lets go. */
+    private abstract class Shared {
+        final NDManager arrays;
+        final Set<Sequence> users = Collections.newSetFromMap(new IdentityHashMap<>());
+        private boolean closed;
+
+        Shared(NDManager arrays) {
+            this.arrays = arrays;
+        }
+
+        void removeUser(Sequence s) {
+            users.remove(s);
+            if (users.isEmpty()) {
+                close();
+            }
+        }
+
+        void close() {
+            if (!closed) {
+                closed = true;
+                arrays.close();
+                freed();
+            }
+        }
+
+        abstract void freed();
+    }
+
+    /** Pre-allocated keys and values for one token sequence; {@link #layerKeys} and {@link #layerValues} are views. */
+    private final class Store extends Shared {
+        final NDArray keys;
+        final NDArray values;
+        final NDArray[] layerKeys;
+        final NDArray[] layerValues;
+        final int capacity;
+
+        Store(NDManager arrays, NDArray keys, NDArray values, NDArray[] layerKeys, NDArray[] layerValues,
+                int capacity) {
+            super(arrays);
+            this.keys = keys;
+            this.values = values;
+            this.layerKeys = layerKeys;
+            this.layerValues = layerValues;
+            this.capacity = capacity;
+            liveStores++;
+        }
+
+        /** The number of leading positions some live sequence relies on. */
+        int usedLength() {
+            int max = 0;
+            for (Sequence s : users) {
+                max = Math.max(max, s.storeLength);
+            }
+            return max;
+        }
+
+        /** Whether {@code s} may append {@code tokens} positions in place. */
+        boolean canAppend(Sequence s, int tokens) {
+            return usedLength() == s.storeLength && s.storeLength + tokens <= capacity;
+        }
+
+        @Override
+        void freed() {
+            liveStores--;
+        }
+    }
+
+    /** The new keys and values of one batched forward, one row per branched sequence. */
+    private final class Segment extends Shared {
+        final Transformer.NewKv kv;
+
+        Segment(Transformer.NewKv kv) {
+            super(kv.manager());
+            this.kv = kv;
+            liveSegments++;
+        }
+
+        @Override
+        void freed() {
+            liveSegments--;
+        }
+    }
+}
