@@ -56,6 +56,7 @@ final class CalibrateCommand implements Callable<Integer> {
         if (jobs != null && jobs < 1) {
             throw new FusionException("--jobs must be at least 1, got " + jobs);
         }
+        OutputFiles.check("--out", out);
         List<GsmItem> items = input.items();
         FusionConfig fusion = FusionConfigLoader.load(config);
         FewShot fewShot = input.fewShot();

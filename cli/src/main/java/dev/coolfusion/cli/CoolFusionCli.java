@@ -5,9 +5,14 @@ import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code cool-fusion} command line. */
+/**
+ * The {@code cool-fusion} command line. Every command has picocli's standard help options ({@code -h}/{@code --help},
+ * {@code -V}/{@code --version}): {@code scope = INHERIT} hands {@code mixinStandardHelpOptions} and the version on
+ * to each subcommand.
+ */
 @Command(
         name = "cool-fusion",
+        scope = CommandLine.ScopeType.INHERIT,
         mixinStandardHelpOptions = true,
         version = "cool-fusion 0.1.0-SNAPSHOT",
         description = "Fuse language models with different tokenizers at generation time (Cool-Fusion).",

@@ -5,6 +5,8 @@ import dev.coolfusion.eval.EvalReport;
 import dev.coolfusion.eval.Evaluator;
 import dev.coolfusion.eval.FewShot;
 import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.core.config.FusionConfig;
+import dev.coolfusion.core.config.FusionConfigLoader;
 import dev.coolfusion.core.config.FusionFactory;
 import dev.coolfusion.eval.GsmData;
 import dev.coolfusion.eval.GsmItem;
@@ -42,13 +44,25 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        if (show < 0) {
+            throw new FusionException("--show must be at least 0, got " + show);
+        }
+        if (sample < 1) {
+            throw new FusionException("--sample must be at least 1, got " + sample);
+        }
         DjlThreads.configure();
         Path cfg = config != null ? config : locate("models/fusion.yaml");
+        FusionConfig fusionConfig = FusionConfigLoader.load(cfg); // its errors name the config
         Path data = cfg.toAbsolutePath().getParent().resolve("heldout.jsonl");
+        if (!Files.isRegularFile(data)) {
+            throw new FusionException("demo --config " + cfg + ": the demo runs on the held-out problems next to its "
+                    + "config, and there is no " + data + " (the bundled models/ folder has one); for other models or "
+                    + "data use 'cool-fusion eval --config <fusion.yaml> --data <file.jsonl>'");
+        }
         boolean ansi = color != null ? color : System.console() != null;
         List<GsmItem> items = GsmData.read(data);
         long start = System.nanoTime();
-        try (ConfiguredFusion setup = FusionFactory.discover().create(cfg)) {
+        try (ConfiguredFusion setup = FusionFactory.discover().create(fusionConfig)) {
             DemoView view = new DemoView(out, ansi, setup.sourceNames());
             view.intro(setup.sources(), setup.metric());
             Evaluator evaluator = new Evaluator(setup.sources(), setup.metric(), setup.options(), GsmDataOptions.builtInShots(3));

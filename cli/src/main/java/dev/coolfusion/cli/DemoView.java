@@ -60,6 +60,11 @@ public final class DemoView {
     public void problem(Evaluator.ItemResult r) {
         out.println();
         out.println(bold("Question: ") + r.item().question() + "   (gold: " + r.item().gold() + ")");
+        if (r.failed()) {
+            out.println("  not run: " + r.error());
+            out.flush();
+            return;
+        }
         r.outputs().forEach((method, o) -> {
             if (method.startsWith("single:")) {
                 String n = method.substring("single:".length());

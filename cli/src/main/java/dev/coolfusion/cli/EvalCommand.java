@@ -66,6 +66,10 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
+        // The output paths are checked before the evaluation, not after it.
+        OutputFiles.check("--out", out);
+        OutputFiles.check("--chart", chart);
+        OutputFiles.distinct("--out", out, "--chart", chart);
         DjlThreads.configure();
         List<GsmItem> items = input.items();
         Path data = input.data;

@@ -2,6 +2,7 @@ package dev.coolfusion.cli;
 
 import dev.coolfusion.core.CandidateTrace;
 import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.FinishReason;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepTrace;
@@ -55,8 +56,9 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (prompt.isEmpty()) {
-            throw new IllegalArgumentException("--prompt is empty: give the text to continue");
+        if (prompt.isBlank()) {
+            throw new IllegalArgumentException("--prompt is " + (prompt.isEmpty() ? "empty" : "blank")
+                    + ": give the text to continue");
         }
         FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config) : fromModels(sources.models);
         if (metric != null) {
@@ -65,7 +67,7 @@ final class GenerateCommand implements Callable<Integer> {
         FusionOptions options = maxNewTokens == null ? config.options()
                 : config.options().toBuilder().maxNewTokens(maxNewTokens).build();
         try (ConfiguredFusion setup = FusionFactory.discover().create(config)) {
-            CoolFusion fusion = CoolFusion.builder().sources(setup.sources()).metric(setup.metric()).build();
+            CoolFusion fusion = setup.fusion();
             PrintWriter out = spec.commandLine().getOut();
             Generation g = fusion.generate(prompt, options);
             if (trace) {
@@ -76,11 +78,20 @@ final class GenerateCommand implements Callable<Integer> {
                 out.println();
             }
             out.println(g.text());
-            out.printf(Locale.ROOT, "(%s, %d steps, %d tokens)%n", g.finish().name().toLowerCase(Locale.ROOT),
-                    g.steps().size(), g.outputTokens());
+            out.printf(Locale.ROOT, "(%s, %d steps, %d tokens)%n", finish(g, options), g.steps().size(), g.outputTokens());
             out.flush();
             return 0;
         }
+    }
+
+    /** The finish reason in words; a length finish before the limits means a source's context is full. */
+    static String finish(Generation g, FusionOptions options) {
+        String name = g.finish().name().toLowerCase(Locale.ROOT);
+        if (g.finish() == FinishReason.LENGTH && g.outputTokens() < options.maxNewTokens()
+                && g.text().length() < options.maxNewChars()) {
+            return name + ": a source's context is full";
+        }
+        return name;
     }
 
     static FusionConfig fromModels(List<Path> dirs) {

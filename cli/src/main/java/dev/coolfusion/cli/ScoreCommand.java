@@ -57,14 +57,16 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (input.ids != null && input.ids.size() < 2) {
+            // One id alone has nothing to score: the total would be 0 over 0 tokens and the perplexity NaN.
+            throw new IllegalArgumentException("--ids needs at least two ids: the first has no log-probability"
+                    + " (the others are scored after it), e.g. --ids 1,112,59");
+        }
         DjlModelOptions options = runtime.builder().build();
         try (DjlSourceModel m = DjlSourceModel.load(model, options)) {
             List<Integer> ids = new ArrayList<>();
             List<Double> logProbs = new ArrayList<>();
             if (input.ids != null) {
-                if (input.ids.isEmpty()) {
-                    throw new IllegalArgumentException("--ids is empty: give comma-separated token ids, e.g. --ids 1,112,59");
-                }
                 ids.addAll(input.ids);
                 logProbs.add(null);
                 if (ids.size() > 1) {

@@ -81,6 +81,13 @@ class CalibrateCommandTest {
                 BundledModels.dir().resolve("dev.jsonl").toString(), "--limit", "0");
         assertNotEquals(0, r.exitCode());
         assertTrue(r.err().contains("--limit"), r.err());
+        // --out is checked before the fit, not after it.
+        Cli.Result folder = Cli.run("calibrate", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
+                BundledModels.dir().resolve("dev.jsonl").toString(), "--out", BundledModels.dir().toString());
+        assertEquals(1, folder.exitCode());
+        assertTrue(folder.err().startsWith("error: --out " + BundledModels.dir() + " is a folder; give a file name"),
+                folder.err());
+        assertTrue(folder.out().isEmpty(), "nothing was fitted: " + folder.out());
         Cli.Result missing = Cli.run("calibrate", "--config", "no-such.yaml", "--data",
                 BundledModels.dir().resolve("dev.jsonl").toString());
         assertNotEquals(0, missing.exitCode());

@@ -86,6 +86,64 @@ class EvalCommandTest {
     }
 
     @Test
+    void anItemLongerThanAContextIsRecordedAsFailedAndTheRunGoesOn(@TempDir Path tmp) throws Exception {
+        // Before, the first such item aborted the whole run.
+        Path models = BundledModels.dir();
+        String question = "Mia has 17 apples. She buys 11 more. How many apples does she have now?";
+        Path data = Files.writeString(tmp.resolve("data.jsonl"),
+                "{\"question\": \"" + (question + " ").repeat(40) + "\", \"answer\": \"#### 28\"}\n"
+                + "{\"question\": \"" + question + "\", \"answer\": \"#### 28\"}\n");
+        Path json = tmp.resolve("results.json");
+        Cli.Result r = run("eval", "--config", models.resolve("fusion.yaml").toString(), "--data", data.toString(),
+                "--methods", "single:A,cool", "--no-progress", "--out", json.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("1 of 2 items failed and count as wrong for every method; the first, line 1: "
+                + "the prompt has"), r.out());
+        JsonNode root = new ObjectMapper().readTree(json.toFile());
+        assertEquals(1, root.get("failed").asInt());
+        assertTrue(root.get("items").get(0).get("error").asText().contains("max context of 512 tokens"));
+        assertFalse(root.get("items").get(1).has("error"));
+        assertFalse(root.get("items").get(1).get("outputs").get("cool").get("text").asText().isEmpty());
+        for (JsonNode m : root.get("methods")) {
+            assertEquals(2, m.get("total").asInt());
+        }
+    }
+
+    @Test
+    void outputPathsAreCheckedBeforeTheEvaluation(@TempDir Path tmp) throws Exception {
+        // Before, --out <a folder> failed only after the whole evaluation had run.
+        String cfg = BundledModels.dir().resolve("fusion.yaml").toString();
+        String data = BundledModels.dir().resolve("dev.jsonl").toString();
+        Cli.Result folder = run("eval", "--config", cfg, "--data", data, "--no-progress", "--out", tmp.toString());
+        assertEquals(1, folder.exitCode());
+        assertEquals("error: --out " + tmp + " is a folder; give a file name, e.g. --out " + tmp.resolve("results.json"),
+                folder.err().strip());
+        assertTrue(folder.out().isEmpty(), "nothing ran: " + folder.out());
+        Cli.Result chart = run("eval", "--config", cfg, "--data", data, "--no-progress", "--chart", tmp.toString());
+        assertTrue(chart.err().startsWith("error: --chart " + tmp + " is a folder"), chart.err());
+        Path file = Files.writeString(tmp.resolve("file"), "");
+        Cli.Result under = run("eval", "--config", cfg, "--data", data, "--no-progress", "--out",
+                file.resolve("results.json").toString());
+        assertTrue(under.err().contains(file + " is a file, not a folder"), under.err());
+        Path same = tmp.resolve("same");
+        Cli.Result twice = run("eval", "--config", cfg, "--data", data, "--no-progress", "--out", same.toString(),
+                "--chart", same.toString());
+        assertTrue(twice.err().startsWith("error: --out and --chart are the same file"), twice.err());
+    }
+
+    @Test
+    void dataThatIsNotUtf8IsNamedWithItsLine(@TempDir Path tmp) throws Exception {
+        // Before: "cannot read data file ...: Input length = 1".
+        Path latin1 = tmp.resolve("latin1.jsonl");
+        Files.write(latin1, "{\"question\": \"Zo\u00eb has 2 pens.\", \"answer\": \"#### 2\"}\n"
+                .getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        Cli.Result r = run("eval", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
+                latin1.toString(), "--no-progress");
+        assertEquals(1, r.exitCode());
+        assertTrue(r.err().startsWith("error: " + latin1 + ":1: the file is not UTF-8 (byte 0xEB at column 17"), r.err());
+    }
+
+    @Test
     void badInputsGetClearErrors(@TempDir Path tmp) throws Exception {
         Path models = BundledModels.dir();
         String cfg = models.resolve("fusion.yaml").toString();

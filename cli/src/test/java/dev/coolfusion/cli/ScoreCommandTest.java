@@ -97,6 +97,12 @@ class ScoreCommandTest {
         Cli.Result missing = Cli.run("score", "--model", "/no/model", "--ids", "1,2");
         assertEquals(1, missing.exitCode());
         assertTrue(missing.err().contains("/no/model"), missing.err());
+        // Before: one id printed "ppl NaN".
+        Cli.Result one = Cli.run("score", "--model", tiny("llama").toString(), "--ids", "1");
+        assertEquals(1, one.exitCode());
+        assertTrue(one.err().startsWith("error: --ids needs at least two ids: the first has no log-probability"),
+                one.err());
+        assertTrue(one.out().isEmpty(), one.out());
         Cli.Result notNumbers = Cli.run("score", "--model", "x", "--ids", "1,a");
         assertEquals(2, notNumbers.exitCode());
         assertTrue(notNumbers.err().contains("'a'"), notNumbers.err());

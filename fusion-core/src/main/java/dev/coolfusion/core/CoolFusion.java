@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.ContextLengthExceededException;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
@@ -24,7 +25,15 @@ import java.util.concurrent.Executor;
  * <p>One step: every source proposes a segment that ends at a word boundary all tokenizers share ({@link
  * SegmentProposer}, T1); every source scores every distinct candidate in its own tokenization ({@link
  * JointAssessor}, M3); the {@link RerankMetric} picks the winner (Eq. 3 by default); every source commits the
- * winner's state (M4) and releases the rest. The loop ends at end-of-sequence, a length limit or a stop string.
+ * winner's state (M4) and releases the rest. The loop ends at end-of-sequence, a length limit or a stop string,
+ * or when a source's context is full.
+ *
+ * <p>Context: the fusion counts the tokens of every source's state and never asks a source for more than its
+ * {@link SourceModel#maxContextTokens()}. A prompt that leaves a source no room for one new token is a {@link
+ * ContextLengthExceededException} (before any model work; nothing is truncated). During generation a source proposes
+ * at most what fits (T1 falls back to the text it has when its context is full), a candidate that does not fit every
+ * source's context is left out of the step, and the generation ends with {@link FinishReason#LENGTH} and all text so
+ * far as soon as a source has no room left, or no candidate fits every source.
  *
  * <p>Sources work in parallel, one task per source and phase, on the configured executor. Each task touches only its
  * own source, and sampling draws are fixed per source, step and token, so the result equals a sequential run.
@@ -87,17 +96,40 @@ public final class CoolFusion {
         }
         List<SourceSession> sessions = new ArrayList<>();
         for (int i = 0; i < sources.size(); i++) {
-            sessions.add(new SourceSession(i, sources.get(i)));
+            SourceSession session = new SourceSession(i, sources.get(i));
+            checkFits(session, promptTokens.get(i).size());
+            sessions.add(session);
         }
         SourceTasks tasks = new SourceTasks(executor);
+        Generation result;
         try {
             tasks.run("open (M1)", sessions, s -> {
                 s.committed = s.model.open(promptTokens.get(s.index));
+                s.tokens = promptTokens.get(s.index).size();
                 return s.committed;
             });
-            return new Run(sessions, tasks, options, listener).loop(promptTokens);
-        } finally {
-            releaseAll(sessions);
+            result = new Run(sessions, tasks, options, listener).loop(promptTokens);
+        } catch (RuntimeException | Error failure) {
+            // The error that ended the generation is the one to report; a failing clean-up is attached to it.
+            try {
+                releaseAll(sessions);
+            } catch (RuntimeException cleanup) {
+                failure.addSuppressed(cleanup);
+            }
+            throw failure;
+        }
+        releaseAll(sessions);
+        return result;
+    }
+
+    /** A prompt must leave every source room for at least one new token. */
+    private static void checkFits(SourceSession session, int promptTokens) {
+        if (promptTokens >= session.maxContext) {
+            throw new ContextLengthExceededException(session.name(), promptTokens, session.maxContext, "the prompt has "
+                    + promptTokens + " tokens for source '" + session.name() + "', "
+                    + (promptTokens == session.maxContext ? "which fills" : "more than") + " its max context of "
+                    + session.maxContext + " tokens and leaves no room for an answer; shorten the prompt (nothing is "
+                    + "truncated)");
         }
     }
 
@@ -140,10 +172,31 @@ public final class CoolFusion {
             long start = System.nanoTime();
             // T1: every source proposes a segment.
             List<Proposal> proposals = tasks.run("segment generation (T1)", sessions, s -> proposer.propose(s, index));
-            List<Candidate> candidates = distinct(proposals);
+            // Only a candidate that fits every source's context can be scored and committed by all.
+            List<Candidate> candidates = new ArrayList<>();
+            List<List<List<Integer>>> ids = new ArrayList<>();
+            sessions.forEach(s -> ids.add(new ArrayList<>()));
+            for (Candidate candidate : distinct(proposals)) {
+                List<List<Integer>> bySource = new ArrayList<>(sessions.size());
+                boolean fits = true;
+                for (SourceSession s : sessions) {
+                    List<Integer> own = JointAssessor.ids(s, candidate, proposals.get(s.index));
+                    fits &= own.size() <= s.room();
+                    bySource.add(own);
+                }
+                if (fits) {
+                    candidates.add(candidate);
+                    for (SourceSession s : sessions) {
+                        ids.get(s.index).add(bySource.get(s.index));
+                    }
+                }
+            }
+            if (candidates.isEmpty()) {
+                return outOfContext(index, start);
+            }
             // M3: every source scores every candidate in its own tokenization.
             List<JointAssessor.Assessment> assessments = tasks.run("joint assessment (M3)", sessions,
-                    s -> assessor.assess(s, candidates, proposals.get(s.index)));
+                    s -> assessor.assess(s, candidates, proposals.get(s.index), ids.get(s.index)));
             // Rerank: the metric scores every candidate once and picks the winner.
             List<CandidateEvidence> evidence = evidence(candidates, assessments);
             RerankMetric.Ranking ranking = metric.rank(evidence);
@@ -156,6 +209,9 @@ public final class CoolFusion {
             });
 
             FinishReason finish = append(won, assessments.get(0).ids().get(winner), sessions.get(0));
+            if (finish == null && sessions.stream().anyMatch(s -> s.room() < 1)) {
+                finish = FinishReason.LENGTH; // a source's context is full
+            }
             String emitted = emit(finish != null);
             StepTrace trace = new StepTrace(index, traces(candidates, evidence, ranking), winner, emitted,
                     Optional.ofNullable(finish), System.nanoTime() - start);
@@ -164,6 +220,21 @@ public final class CoolFusion {
             return finish;
         }
 
+        /**
+         * Ends the generation in a step where no candidate fits every source's context: its trace has one empty
+         * candidate that nobody proposed and that adds nothing, and emits the text still held back.
+         */
+        private FinishReason outOfContext(int index, long start) {
+            List<ModelLogProbs> none = sessions.stream().map(s -> new ModelLogProbs(s.name(), List.of())).toList();
+            CandidateTrace nothing = new CandidateTrace("", false, List.of(), none, Map.of(), Double.NaN);
+            StepTrace trace = new StepTrace(index, List.of(nothing), 0, emit(true), Optional.of(FinishReason.LENGTH),
+                    System.nanoTime() - start);
+            steps.add(trace);
+            listener.onStep(trace);
+            return FinishReason.LENGTH;
+        }
+
+        /** The distinct non-empty proposals; none at all is an error unless a source's context is full. */
         private List<Candidate> distinct(List<Proposal> proposals) {
             Map<String, List<Integer>> byKey = new LinkedHashMap<>();
             Map<String, Proposal> first = new LinkedHashMap<>();
@@ -176,6 +247,9 @@ public final class CoolFusion {
                 first.putIfAbsent(key, p);
             }
             if (byKey.isEmpty()) {
+                if (proposals.stream().anyMatch(Proposal::contextFull)) {
+                    return List.of();
+                }
                 throw new FusionException("no source proposed a segment in this step");
             }
             List<Candidate> out = new ArrayList<>();
@@ -211,12 +285,13 @@ public final class CoolFusion {
             StateHandle next = assessment.states().get(winner);
             Set<StateHandle> keep = new HashSet<>();
             List<StateHandle> release = new ArrayList<>();
+            int used = assessment.ids().get(winner).size();
             if (next != null) {
                 keep.add(next);
                 release.add(s.committed);
                 s.committed = next;
+                s.tokens += used;
             }
-            int used = assessment.ids().get(winner).size();
             boolean ownWin = won.proposers().contains(s.index) && next != null && !won.endOfSequence()
                     && used > 0 && used < own.tokens().size() && own.states().get(used - 1).equals(next);
             if (ownWin && options.reuseLookahead()) {

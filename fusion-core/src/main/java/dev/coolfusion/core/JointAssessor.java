@@ -18,24 +18,32 @@ final class JointAssessor {
     /** One source's view of all candidates. {@code states[c]} is null when the candidate adds no tokens. */
     record Assessment(List<List<Integer>> ids, List<List<Double>> logProbs, List<StateHandle> states) {}
 
-    Assessment assess(SourceSession session, List<Candidate> candidates, Proposal ownProposal) {
+    /**
+     * The tokens {@code session}'s source scores for {@code candidate}: its own tokenization of the text, then (for an
+     * ending candidate) its end-of-sequence id, the one it generated itself if it proposed the candidate.
+     */
+    static List<Integer> ids(SourceSession session, Candidate candidate, Proposal ownProposal) {
+        List<Integer> candidateIds = new ArrayList<>(session.codec.encodeContinuation(candidate.text()).ids());
+        if (candidate.endOfSequence()) {
+            OptionalInt eos = session.codec.primaryEndOfSequenceId();
+            if (ownProposal != null && ownProposal.endOfSequence() && candidate.proposers().contains(session.index)) {
+                eos = OptionalInt.of(ownProposal.tokens().get(ownProposal.tokens().size() - 1));
+            }
+            eos.ifPresent(candidateIds::add);
+        }
+        return List.copyOf(candidateIds);
+    }
+
+    /** Scores {@code candidates}, whose tokens in this source ({@link #ids}) are {@code ids}. */
+    Assessment assess(SourceSession session, List<Candidate> candidates, Proposal ownProposal, List<List<Integer>> ids) {
         int k = candidates.size();
-        List<List<Integer>> ids = new ArrayList<>(k);
         List<Double>[] logProbs = newArray(k);
         StateHandle[] states = new StateHandle[k];
         List<List<Integer>> toScore = new ArrayList<>();
         List<Integer> toScoreIndex = new ArrayList<>();
         for (int c = 0; c < k; c++) {
             Candidate candidate = candidates.get(c);
-            List<Integer> candidateIds = new ArrayList<>(session.codec.encodeContinuation(candidate.text()).ids());
-            if (candidate.endOfSequence()) {
-                OptionalInt eos = session.codec.primaryEndOfSequenceId();
-                if (ownProposal != null && ownProposal.endOfSequence() && candidate.proposers().contains(session.index)) {
-                    eos = OptionalInt.of(ownProposal.tokens().get(ownProposal.tokens().size() - 1));
-                }
-                eos.ifPresent(candidateIds::add);
-            }
-            ids.add(List.copyOf(candidateIds));
+            List<Integer> candidateIds = ids.get(c);
             if (reusable(ownProposal, candidate, session.index, candidateIds)) {
                 int n = candidateIds.size();
                 logProbs[c] = ownProposal.logProbs().subList(0, n);

@@ -12,6 +12,8 @@ import java.util.List;
  * @param logProbs        their log-probs
  * @param states          the temporary state after each token
  * @param segmentTokens   how many leading tokens decode exactly to the segment (with end-of-sequence), or -1
+ * @param contextFull     whether the source stopped because its context had no room for another token (the text is
+ *                        then the fallback, possibly empty)
  */
 record Proposal(
         int source,
@@ -20,4 +22,5 @@ record Proposal(
         List<Integer> tokens,
         List<Double> logProbs,
         List<StateHandle> states,
-        int segmentTokens) {}
+        int segmentTokens,
+        boolean contextFull) {}

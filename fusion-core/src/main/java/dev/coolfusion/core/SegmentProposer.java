@@ -20,6 +20,9 @@ import java.util.TreeSet;
  *   <li>End-of-sequence before a common boundary: everything decoded so far is the segment, marked as ending.
  *   <li>After {@code maxSegmentTokens} tokens without a common boundary the fallback is the longest prefix ending
  *       at the proposer's own word boundary, else all text decoded so far.
+ *   <li>When the source's context has no room for another token, the same fallback applies at once, except that text
+ *       that does not decode yet is left out (the proposal may then be empty): the source never goes past its
+ *       {@link dev.coolfusion.spi.SourceModel#maxContextTokens()}.
  * </ul>
  * Tokens that a previous winning proposal generated past its segment are replayed first, without a forward pass.
  */
@@ -54,6 +57,9 @@ final class SegmentProposer {
                     return done;
                 }
             }
+            if (tokens.size() >= session.room()) {
+                return atContextEnd(session, tokens, logProbs, states);
+            }
             StateHandle from = states.isEmpty() ? session.committed : states.get(states.size() - 1);
             TokenStep next = session.model.nextToken(from, decoding(step, session.index, tokens.size()));
             session.stepStates.add(next.state());
@@ -81,9 +87,10 @@ final class SegmentProposer {
         if (n < options.maxSegmentTokens()) {
             return null;
         }
-        TreeSet<Integer> own = SegmentAligner.boundaries(session.codec.encodeContinuation(usable));
-        own.remove(0);
-        String text = !own.isEmpty() ? usable.substring(0, own.last()) : (usable.isEmpty() ? decoded : usable);
+        String text = ownBoundaryPrefix(session, usable);
+        if (text.isEmpty()) {
+            text = decoded;
+        }
         if (text.isEmpty()) {
             if (n >= 4 * options.maxSegmentTokens()) {
                 throw new FusionException("source '" + session.name() + "' generated " + n
@@ -94,8 +101,28 @@ final class SegmentProposer {
         return proposal(session, text, false, prefix, logProbs, states, -1);
     }
 
+    /** The proposal of a source whose context is full after {@code tokens}: the fallback, without undecodable text. */
+    private static Proposal atContextEnd(SourceSession session, List<Integer> tokens, List<Double> logProbs,
+            List<StateHandle> states) {
+        String usable = tokens.isEmpty() ? "" : SegmentAligner.decodablePrefix(session.codec.decodeContinuation(tokens));
+        String text = ownBoundaryPrefix(session, usable);
+        return proposal(session, text, false, tokens, logProbs, states, -1, true);
+    }
+
+    /** The longest prefix of {@code usable} ending at the source's own word boundary, else all of it. */
+    private static String ownBoundaryPrefix(SourceSession session, String usable) {
+        TreeSet<Integer> own = SegmentAligner.boundaries(session.codec.encodeContinuation(usable));
+        own.remove(0);
+        return !own.isEmpty() ? usable.substring(0, own.last()) : usable;
+    }
+
     private static Proposal proposal(SourceSession session, String text, boolean eos, List<Integer> prefix,
             List<Double> allLogProbs, List<StateHandle> allStates, int segmentTokens) {
+        return proposal(session, text, eos, prefix, allLogProbs, allStates, segmentTokens, false);
+    }
+
+    private static Proposal proposal(SourceSession session, String text, boolean eos, List<Integer> prefix,
+            List<Double> allLogProbs, List<StateHandle> allStates, int segmentTokens, boolean contextFull) {
         int n = prefix.size();
         List<Integer> tokens = List.copyOf(prefix);
         List<Double> logProbs = List.copyOf(allLogProbs.subList(0, n));
@@ -103,7 +130,7 @@ final class SegmentProposer {
         if (segmentTokens < 0) {
             segmentTokens = tokensDecodingTo(session, tokens, text);
         }
-        return new Proposal(session.index, text, eos, tokens, logProbs, states, segmentTokens);
+        return new Proposal(session.index, text, eos, tokens, logProbs, states, segmentTokens, contextFull);
     }
 
     /** The smallest k such that the first k tokens decode exactly to {@code text}, or -1. */

@@ -17,6 +17,10 @@ final class SourceSession {
     final TextCodec codec;
     final SegmentAligner ownAligner;
     StateHandle committed;
+    /** How many tokens the committed state holds: the prompt and every committed segment. */
+    int tokens;
+    /** The source's {@link SourceModel#maxContextTokens()}, or {@link Integer#MAX_VALUE} when unlimited. */
+    final int maxContext;
     /** Generated past the last won segment: tokens, their log-probs and the state after each. */
     final List<Integer> aheadTokens = new ArrayList<>();
     final List<Double> aheadLogProbs = new ArrayList<>();
@@ -29,6 +33,12 @@ final class SourceSession {
         this.model = model;
         this.codec = model.codec();
         this.ownAligner = new SegmentAligner(List.of(codec));
+        this.maxContext = model.maxContextTokens().orElse(Integer.MAX_VALUE);
+    }
+
+    /** How many more tokens fit after the committed state. */
+    int room() {
+        return maxContext - tokens;
     }
 
     String name() {

@@ -9,6 +9,10 @@ import java.util.Optional;
  * The record of one fused step: every candidate, who proposed it, how each model scored it, and which won.
  *
  * @param index        0-based step number
+ * <p>A candidate that does not fit every source's context is left out of its step. When none fits, the generation
+ * ends with a last step ({@link FinishReason#LENGTH}) whose only candidate is empty, proposed by nobody, scored NaN
+ * and adds no text: it emits what was still held back.
+ *
  * @param candidates   distinct candidates in the order of their first proposer
  * @param winner       index into {@code candidates}
  * @param emitted      the text this step added to the visible output; it can be shorter than the winner's text (a

@@ -3,6 +3,7 @@ package dev.coolfusion.core;
 import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.ContextLengthExceededException;
 import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
@@ -16,6 +17,8 @@ import java.util.List;
  * and scores every answer, in its own tokenization, in one batched call. A complete answer is followed by what ends
  * it (an {@link Ending}: a stop string, or each scorer's end-of-sequence token), so that the scorers also judge where
  * it stops; without it an answer cut short or run on costs nothing. Every state is released before this returns.
+ * A prompt with an answer that does not fit a scorer's context is a {@link ContextLengthExceededException}, before
+ * any model work.
  */
 public final class WholeAnswers {
     private WholeAnswers() {}
@@ -81,14 +84,21 @@ public final class WholeAnswers {
         if (answers.isEmpty()) {
             throw new IllegalArgumentException("no answers to assess");
         }
-        List<List<ModelLogProbs>> byAnswer = new ArrayList<>();
-        answers.forEach(a -> byAnswer.add(new ArrayList<>()));
+        List<List<List<Integer>>> byScorer = new ArrayList<>();
         for (int s = 0; s < scorers.size(); s++) {
             SourceModel scorer = scorers.get(s);
             List<List<Integer>> tokens = new ArrayList<>();
             for (String answer : answers) {
                 tokens.add(tokens(scorer.codec(), answer, ending));
             }
+            checkFits(scorer, promptTokens.get(s).size(), tokens);
+            byScorer.add(tokens);
+        }
+        List<List<ModelLogProbs>> byAnswer = new ArrayList<>();
+        answers.forEach(a -> byAnswer.add(new ArrayList<>()));
+        for (int s = 0; s < scorers.size(); s++) {
+            SourceModel scorer = scorers.get(s);
+            List<List<Integer>> tokens = byScorer.get(s);
             List<StateHandle> states = new ArrayList<>();
             try {
                 StateHandle prompt = scorer.open(promptTokens.get(s));
@@ -107,5 +117,22 @@ public final class WholeAnswers {
             out.add(new CandidateEvidence(answers.get(a) + ending.suffix(), ending.endOfSequence(), byAnswer.get(a)));
         }
         return out;
+    }
+
+    private static void checkFits(SourceModel scorer, int prompt, List<List<Integer>> answers) {
+        int max = scorer.maxContextTokens().orElse(Integer.MAX_VALUE);
+        if (prompt > max) {
+            throw new ContextLengthExceededException(scorer.name(), prompt, max, "the prompt has " + prompt
+                    + " tokens for scorer '" + scorer.name() + "', more than its max context of " + max
+                    + " tokens; shorten the prompt (nothing is truncated)");
+        }
+        for (int a = 0; a < answers.size(); a++) {
+            int total = prompt + answers.get(a).size();
+            if (total > max) {
+                throw new ContextLengthExceededException(scorer.name(), total, max, "answer " + a + " ("
+                        + answers.get(a).size() + " tokens) after the " + prompt + "-token prompt does not fit the max "
+                        + "context of " + max + " tokens of scorer '" + scorer.name() + "' (nothing is truncated)");
+            }
+        }
     }
 }

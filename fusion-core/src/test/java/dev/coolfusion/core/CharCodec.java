@@ -12,11 +12,13 @@ import java.util.regex.Pattern;
 
 /**
  * A test tokenizer: one token per char (id = char + 3; 1 = begin, 2 = end of sequence), with word rules that differ
- * the way real tokenizer families do.
+ * the way real tokenizer families do. Chars listed as {@code wide} take two tokens: the char, then {@link #TAIL}, a
+ * special token that decodes to nothing (as a byte-level tokenizer spends several tokens on some chars).
  */
 final class CharCodec implements TextCodec {
     static final int BOS = 1;
     static final int EOS = 2;
+    static final int TAIL = 0;
 
     enum Words {
         /** Pre-tokenizer style (Llama 3): letters, digits, other symbols and whitespace runs are separate words. */
@@ -32,9 +34,15 @@ final class CharCodec implements TextCodec {
     }
 
     private final Words words;
+    private final String wide;
 
     CharCodec(Words words) {
+        this(words, "");
+    }
+
+    CharCodec(Words words, String wide) {
         this.words = words;
+        this.wide = wide;
     }
 
     @Override
@@ -44,6 +52,10 @@ final class CharCodec implements TextCodec {
         for (char c : text.toCharArray()) {
             ids.add(c + 3);
             tokens.add(String.valueOf(c));
+            if (wide.indexOf(c) >= 0) {
+                ids.add(TAIL);
+                tokens.add("");
+            }
         }
         List<Span> spans = new ArrayList<>();
         Matcher m = words.pattern.matcher(text);

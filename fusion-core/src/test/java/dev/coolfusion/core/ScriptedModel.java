@@ -1,6 +1,7 @@
 package dev.coolfusion.core;
 
 import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
@@ -11,6 +12,7 @@ import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -19,7 +21,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A real (if tiny) probabilistic model for tests: after a prompt it prefers to write {@code script} one char at a
  * time, then end the sequence. At output position i it gives the script's char i probability {@code confidence} and
  * spreads the rest evenly over the other {@code VOCAB - 1} tokens. It keeps books on every handle so tests can
- * check the Table-1 lifecycle.
+ * check the Table-1 lifecycle. With a {@link #maxContext} it refuses, as a real backend does, any state longer than
+ * that; failures can be injected per call.
  */
 final class ScriptedModel implements SourceModel {
     static final int VOCAB = 1000;
@@ -35,11 +38,19 @@ final class ScriptedModel implements SourceModel {
     final AtomicInteger scoreCalls = new AtomicInteger();
     final Set<String> threads = ConcurrentHashMap.newKeySet();
     volatile RuntimeException failOnScore;
+    volatile RuntimeException failOnNextToken;
+    volatile RuntimeException failOnRelease;
+    /** The most tokens a state may hold; unlimited by default. */
+    volatile int maxContext = Integer.MAX_VALUE;
     private int promptLength;
 
     ScriptedModel(String name, CharCodec.Words words, String script, double confidence) {
+        this(name, new CharCodec(words), script, confidence);
+    }
+
+    ScriptedModel(String name, CharCodec codec, String script, double confidence) {
         this.name = name;
-        this.codec = new CharCodec(words);
+        this.codec = codec;
         this.script = script;
         this.confidence = confidence;
     }
@@ -79,8 +90,20 @@ final class ScriptedModel implements SourceModel {
     }
 
     @Override
+    public OptionalInt maxContextTokens() {
+        return maxContext == Integer.MAX_VALUE ? OptionalInt.empty() : OptionalInt.of(maxContext);
+    }
+
+    private void checkContext(int tokens) {
+        if (tokens > maxContext) {
+            throw new FusionException(name + ": " + tokens + " tokens exceed the max context of " + maxContext);
+        }
+    }
+
+    @Override
     public StateHandle open(List<Integer> promptTokens) {
         threads.add(Thread.currentThread().getName());
+        checkContext(promptTokens.size());
         promptLength = promptTokens.size();
         StateHandle h = put(promptTokens);
         committed.add(h.id());
@@ -91,7 +114,11 @@ final class ScriptedModel implements SourceModel {
     public TokenStep nextToken(StateHandle state, Decoding decoding) {
         threads.add(Thread.currentThread().getName());
         nextTokenCalls.incrementAndGet();
+        if (failOnNextToken != null) {
+            throw failOnNextToken;
+        }
         List<Integer> tokens = get(state);
+        checkContext(tokens.size() + 1);
         int token = preferred(tokens);
         if (!decoding.greedy()) {
             // Inverse CDF over a two-way split: the preferred token, or (standing in for all others) a space.
@@ -117,6 +144,9 @@ final class ScriptedModel implements SourceModel {
         List<Integer> base = get(state);
         List<ScoredTokens> out = new ArrayList<>();
         for (List<Integer> candidate : candidates) {
+            checkContext(base.size() + candidate.size());
+        }
+        for (List<Integer> candidate : candidates) {
             List<Integer> tokens = new ArrayList<>(base);
             List<Double> lps = new ArrayList<>();
             for (int token : candidate) {
@@ -136,6 +166,9 @@ final class ScriptedModel implements SourceModel {
 
     @Override
     public void release(Collection<StateHandle> handles) {
+        if (failOnRelease != null) {
+            throw failOnRelease;
+        }
         for (StateHandle h : new HashSet<>(handles)) {
             states.remove(h.id());
             committed.remove(h.id());

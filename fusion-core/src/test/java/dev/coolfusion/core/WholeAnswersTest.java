@@ -2,9 +2,11 @@ package dev.coolfusion.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.ContextLengthExceededException;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -34,6 +36,25 @@ class WholeAnswersTest {
                 WholeAnswers.Ending.of(FusionOptions.builder().stopStrings(List.of(" c")).build()));
         assertEquals("the c", stop.get(0).text(), "a stop-string ending is scored as text after the answer");
         assertEquals(5, stop.get(0).byModel().get(0).logProbs().size());
+    }
+
+    @Test
+    void anAnswerThatDoesNotFitAScorersContextIsAClearErrorBeforeAnyModelWork() {
+        ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
+        ScriptedModel dog = new ScriptedModel("dog", CharCodec.Words.SPACES, "the dog", 0.6);
+        dog.maxContext = 9; // BOS, "the cat" and EOS fit; "the cats" and EOS do not
+        List<List<Integer>> prompts = List.of(List.of(CharCodec.BOS), List.of(CharCodec.BOS));
+        assertEquals(1, WholeAnswers.assess(List.of(cat, dog), prompts, List.of("the cat"), WholeAnswers.Ending.EOS).size());
+        ContextLengthExceededException e = assertThrows(ContextLengthExceededException.class, () -> WholeAnswers.assess(
+                List.of(cat, dog), prompts, List.of("the cat", "the cats"), WholeAnswers.Ending.EOS));
+        assertEquals("dog", e.source());
+        assertEquals(10, e.tokens());
+        assertEquals(9, e.maxContextTokens());
+        assertTrue(e.getMessage().contains("answer 1 (9 tokens) after the 1-token prompt does not fit the max context of 9"),
+                e.getMessage());
+        assertEquals(1, cat.scoreCalls.get(), "only the first, fitting call scored");
+        assertEquals(0, cat.liveStates());
+        assertEquals(0, dog.liveStates());
     }
 
     @Test

@@ -42,6 +42,11 @@ public final class EvalReport {
         return items;
     }
 
+    /** The items that could not be run (counted as wrong for every method). */
+    public List<Evaluator.ItemResult> failedItems() {
+        return items.stream().filter(Evaluator.ItemResult::failed).toList();
+    }
+
     public List<Score> scores() {
         List<Score> out = new ArrayList<>();
         for (EvalMethod m : methods) {
@@ -71,6 +76,11 @@ public final class EvalReport {
             out.printf(Locale.ROOT, "%-16s %4d/%-4d %7.1f%% %10s %8.1f%n", s.method(), s.correct(), s.total(),
                     100 * s.accuracy(), ratio, s.seconds());
         }
+        List<Evaluator.ItemResult> failed = failedItems();
+        if (!failed.isEmpty()) {
+            out.printf(Locale.ROOT, "%d of %d items failed and count as wrong for every method; the first, line %d: %s%n",
+                    failed.size(), items.size(), failed.get(0).item().line(), failed.get(0).error());
+        }
         out.flush();
     }
 
@@ -78,6 +88,7 @@ public final class EvalReport {
         ObjectMapper json = new ObjectMapper();
         ObjectNode root = json.createObjectNode();
         meta.forEach((k, v) -> root.set(k, json.valueToTree(v)));
+        root.put("failed", failedItems().size());
         ArrayNode acc = root.putArray("methods");
         for (Score s : scores()) {
             ObjectNode n = acc.addObject();
@@ -93,6 +104,9 @@ public final class EvalReport {
             n.put("line", r.item().line());
             n.put("question", r.item().question());
             n.put("gold", r.item().gold());
+            if (r.failed()) {
+                n.put("error", r.error());
+            }
             ObjectNode outs = n.putObject("outputs");
             r.outputs().forEach((method, o) -> {
                 ObjectNode on = outs.putObject(method);

@@ -10,6 +10,7 @@ import dev.coolfusion.core.StepTrace;
 import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.spi.CandidateEvidence;
+import dev.coolfusion.spi.ContextLengthExceededException;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import java.util.ArrayList;
@@ -63,8 +64,22 @@ public final class Evaluator {
         }
     }
 
-    /** All methods' answers to one item. */
-    public record ItemResult(GsmItem item, Map<String, Output> outputs) {}
+    /**
+     * All methods' answers to one item.
+     *
+     * @param error why the item could not be run (its prompt does not fit a source's context), or null; such an item
+     *              has an empty, wrong output for every method
+     */
+    public record ItemResult(GsmItem item, Map<String, Output> outputs, String error) {
+        public ItemResult(GsmItem item, Map<String, Output> outputs) {
+            this(item, outputs, null);
+        }
+
+        /** Whether the item could not be run. */
+        public boolean failed() {
+            return error != null;
+        }
+    }
 
     private final Map<String, SourceModel> sources = new LinkedHashMap<>();
     private final RerankMetric metric;
@@ -117,8 +132,23 @@ public final class Evaluator {
         return shots;
     }
 
-    /** Runs every method on one item. */
+    /**
+     * Runs every method on one item. An item whose prompt (or a whole answer to rerank) does not fit a source's
+     * context is {@linkplain ItemResult#failed() failed} for every method, with the reason; nothing is truncated.
+     */
     public ItemResult run(GsmItem item, List<EvalMethod> methods) {
+        try {
+            return runAll(item, methods);
+        } catch (ContextLengthExceededException e) {
+            Map<String, Output> failed = new LinkedHashMap<>();
+            for (EvalMethod m : methods) {
+                failed.put(m.name(), new Output("", null, false, List.of(), 0, List.of()));
+            }
+            return new ItemResult(item, failed, e.getMessage());
+        }
+    }
+
+    private ItemResult runAll(GsmItem item, List<EvalMethod> methods) {
         String prompt = shots.prompt(item.question());
         Map<String, Output> memo = new HashMap<>();
         Map<String, CandidateEvidence> assessed = new HashMap<>();

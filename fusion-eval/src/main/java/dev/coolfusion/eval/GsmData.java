@@ -6,6 +6,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.coolfusion.spi.FusionException;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.StringReader;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,7 +29,7 @@ public final class GsmData {
             throw new FusionException("cannot read data file " + file.toAbsolutePath() + ": no such readable file");
         }
         List<GsmItem> items = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        try (BufferedReader in = new BufferedReader(new StringReader(readUtf8(file)))) {
             String line;
             int n = 0;
             while ((line = in.readLine()) != null) {
@@ -40,6 +46,35 @@ public final class GsmData {
             throw new FusionException(file + ": no items; expected one {\"question\": ..., \"answer\": \"... #### 42\"} per line");
         }
         return items;
+    }
+
+    /** The file's text; bytes that are not UTF-8 are an error that says where (line, column, byte offset). */
+    static String readUtf8(Path file) throws IOException {
+        byte[] bytes = Files.readAllBytes(file);
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length + 1);
+        CoderResult result = decoder.decode(in, out, true);
+        if (!result.isError()) {
+            result = decoder.flush(out);
+        }
+        if (result.isError()) {
+            int at = in.position();
+            int line = 1;
+            int lineStart = 0;
+            for (int i = 0; i < at; i++) {
+                if (bytes[i] == '\n') {
+                    line++;
+                    lineStart = i + 1;
+                }
+            }
+            throw new FusionException(file + ":" + line + ": the file is not UTF-8 (byte 0x"
+                    + String.format("%02X", bytes[at] & 0xff) + " at column " + (at - lineStart + 1) + ", offset " + at
+                    + "); save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)");
+        }
+        out.flip();
+        return out.toString();
     }
 
     static GsmItem parse(String line, int n, Path file) {

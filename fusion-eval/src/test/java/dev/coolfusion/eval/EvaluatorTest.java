@@ -92,6 +92,47 @@ class EvaluatorTest {
         }
     }
 
+    @Test
+    void anItemWhosePromptDoesNotFitAContextFailsForEveryMethodAndTheRunGoesOn() {
+        // Before, the first such item aborted the whole evaluation (the DJL backend's "more than the max context").
+        try (ConfiguredFusion setup = FusionFactory.discover().create(BundledModels.dir().resolve("fusion.yaml"))) {
+            List<String> names = setup.sourceNames();
+            List<EvalMethod> methods = List.of(EvalMethod.parse("single:A", names), EvalMethod.parse("rerank", names),
+                    EvalMethod.parse("cool", names));
+            Evaluator evaluator = new Evaluator(setup.sources(), setup.metric(), setup.options(), BundledShots.three());
+            GsmItem ok = item();
+            GsmItem tooLong = new GsmItem(7, (ok.question() + " ").repeat(40), ok.answer(), ok.gold());
+            EvalReport report = new EvalReport(methods);
+            report.add(evaluator.run(tooLong, methods));
+            report.add(evaluator.run(ok, methods));
+
+            Evaluator.ItemResult failed = report.items().get(0);
+            assertTrue(failed.failed());
+            assertTrue(failed.error().contains("max context of 512 tokens"), failed.error());
+            assertEquals(List.of("single:A", "rerank", "cool"), List.copyOf(failed.outputs().keySet()));
+            failed.outputs().values().forEach(o -> {
+                assertFalse(o.correct());
+                assertEquals("", o.text());
+            });
+            Evaluator.ItemResult ran = report.items().get(1);
+            assertFalse(ran.failed());
+            assertFalse(ran.outputs().get("cool").text().isEmpty(), "the next item still runs");
+            assertEquals(List.of(ran), report.items().stream().filter(r -> !r.failed()).toList());
+            for (EvalReport.Score score : report.scores()) {
+                assertEquals(2, score.total(), "a failed item counts, as wrong");
+            }
+
+            java.io.StringWriter table = new java.io.StringWriter();
+            report.printTable(new java.io.PrintWriter(table));
+            assertTrue(table.toString().contains("1 of 2 items failed and count as wrong for every method; the first, "
+                    + "line 7: the prompt has"), table.toString());
+            JsonNode json = report.toJson();
+            assertEquals(1, json.get("failed").asInt());
+            assertEquals(failed.error(), json.get("items").get(0).get("error").asText());
+            assertFalse(json.get("items").get(1).has("error"));
+        }
+    }
+
     private static List<String> fields(JsonNode n) {
         List<String> out = new java.util.ArrayList<>();
         n.fieldNames().forEachRemaining(out::add);

@@ -75,7 +75,13 @@ public interface SourceModel extends AutoCloseable {
         return Optional.empty();
     }
 
-    /** The longest sequence (prompt plus generated tokens) the model accepts, if limited. */
+    /**
+     * The most tokens one state may hold (its prompt and every token after it), if limited. {@link #nextToken} on a
+     * state of {@code n} tokens needs {@code n + 1 <= max}; {@link #score} of a {@code k}-token candidate needs
+     * {@code n + k <= max}; a backend fails a call that would go past it. The fusion counts every state's tokens
+     * itself and never asks for more: a prompt that leaves no room is a {@link ContextLengthExceededException} before
+     * {@link #open}, and a generation that fills the context ends there (finish reason {@code LENGTH}).
+     */
     default OptionalInt maxContextTokens() {
         return OptionalInt.empty();
     }

@@ -17,6 +17,13 @@ import java.util.List;
  * {@link dev.langchain4j.exception.UnsupportedFeatureException}. The response's metadata is a
  * {@link CoolFusionChatResponseMetadata} with the per-segment trace.
  *
+ * <p>Finish reasons: {@code STOP} at end-of-sequence or a stop sequence; {@code LENGTH} at {@code maxOutputTokens}
+ * or when a source's context is full (the answer so far is kept; the next turn of a growing conversation may then
+ * not fit). A conversation that leaves a source's context no room for an answer is an
+ * {@link dev.langchain4j.exception.InvalidRequestException}: nothing is truncated silently. Building from a
+ * config ({@link Builder#config}) reports every problem with it or its providers as a
+ * {@link dev.coolfusion.spi.FusionException}.
+ *
  * <pre>{@code
  * try (CoolFusionChatModel model = CoolFusionChatModel.builder().config(Path.of("models/fusion.yaml")).build()) {
  *     String answer = model.chat("What is 2 + 3?");

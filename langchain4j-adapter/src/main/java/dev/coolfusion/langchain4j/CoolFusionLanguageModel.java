@@ -14,6 +14,8 @@ import java.util.Map;
  * source tokenizes the prompt itself (with its begin-of-sequence id). Options come from the fusion's defaults,
  * overridden by the builder's {@code maxOutputTokens}, {@code temperature}, {@code topP} and {@code stopSequences}.
  * The response metadata has {@code "steps"} (the per-segment trace) and {@code "promptTokens"} (per source).
+ * A completion that fills a source's context ends there ({@code FinishReason.LENGTH}); a prompt that does not fit
+ * is an {@link dev.langchain4j.exception.InvalidRequestException}.
  */
 public final class CoolFusionLanguageModel extends FusedModel implements LanguageModel {
     private final FusionOptions options;
@@ -30,7 +32,7 @@ public final class CoolFusionLanguageModel extends FusedModel implements Languag
     @Override
     public Response<String> generate(String prompt) {
         requireNonNull(prompt, "prompt is null");
-        Generation g = chat.fused.fusion().generate(prompt, options);
+        Generation g = FusedChat.invalidIfTooLong(() -> chat.fused.fusion().generate(prompt, options));
         String first = chat.fused.fusion().sources().get(0).name();
         return new Response<>(g.text(), new TokenUsage(g.promptTokens().get(first), g.outputTokens()),
                 FusedChat.finishReason(g.finish()), Map.of("steps", g.steps(), "promptTokens", g.promptTokens()));

@@ -7,6 +7,7 @@ import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepListener;
 import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.spi.ContextLengthExceededException;
 import dev.coolfusion.template.TemplateMessage;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
@@ -56,11 +57,26 @@ final class FusedChat {
         return "cool-fusion(" + String.join("+", fused.sourceNames()) + ")";
     }
 
-    /** Fuses an answer to a (validated) request; {@code listener} sees every step as it is committed. */
+    /**
+     * Fuses an answer to a (validated) request; {@code listener} sees every step as it is committed. An answer that
+     * fills a source's context ends there ({@code FinishReason.LENGTH}, with the text so far); a conversation that
+     * leaves a source no room at all is an {@link InvalidRequestException}.
+     */
     Generation generate(ChatRequest request, StepListener listener) {
         List<TemplateMessage> messages = messages(request);
         FusionOptions options = options(request.parameters());
-        return fused.fusion().generateFromTokens(prompts.tokens(messages), options, listener);
+        List<List<Integer>> tokens = prompts.tokens(messages);
+        return invalidIfTooLong(() -> fused.fusion().generateFromTokens(tokens, options, listener));
+    }
+
+    /** Runs a generation, reporting a prompt that does not fit a source's context as an invalid request. */
+    static Generation invalidIfTooLong(java.util.function.Supplier<Generation> generation) {
+        try {
+            return generation.get();
+        } catch (ContextLengthExceededException e) {
+            throw new InvalidRequestException(e.getMessage()
+                    + " (with chat memory, keep fewer messages, e.g. a smaller MessageWindowChatMemory)", e);
+        }
     }
 
     ChatResponse response(Generation g) {

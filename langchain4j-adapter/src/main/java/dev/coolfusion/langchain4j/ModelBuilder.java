@@ -54,7 +54,11 @@ public abstract class ModelBuilder<B extends ModelBuilder<B>> {
         return fusion(ConfiguredFusion.of(sources));
     }
 
-    /** Sources, metric and options from a fusion YAML config (as {@code cool-fusion eval}); the model closes them. */
+    /**
+     * Sources, metric and options from a fusion YAML config (as {@code cool-fusion eval}); the model closes them.
+     * Every problem (the file, an unknown provider and the artifact that has it, a provider's failure, two sources
+     * with one name) is a {@link dev.coolfusion.spi.FusionException}.
+     */
     public B config(Path yaml) {
         this.fused = FusionFactory.discover().create(requireNonNull(yaml, "yaml is null"));
         this.ownsFusion = true;

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.core.StepTrace;
 import dev.coolfusion.djl.model.DjlSourceModel;
+import dev.coolfusion.spi.ContextLengthExceededException;
 import dev.coolfusion.spi.TextCodec;
 import dev.langchain4j.agent.tool.ToolSpecification;
 import dev.langchain4j.data.message.AiMessage;
@@ -16,6 +17,7 @@ import dev.langchain4j.data.message.ImageContent;
 import dev.langchain4j.data.message.SystemMessage;
 import dev.langchain4j.data.message.TextContent;
 import dev.langchain4j.data.message.UserMessage;
+import dev.langchain4j.exception.InvalidRequestException;
 import dev.langchain4j.exception.UnsupportedFeatureException;
 import dev.langchain4j.model.chat.listener.ChatModelErrorContext;
 import dev.langchain4j.model.chat.listener.ChatModelListener;
@@ -164,6 +166,27 @@ abstract class AbstractFusedChatModelTest {
                 .build()));
         assertTrue(image.getMessage().toLowerCase().contains("image"), image.getMessage());
         assertThrows(UnsupportedFeatureException.class, () -> chat(request(2).messages(UserMessage.from("Hi")).topK(5).build()));
+    }
+
+    @Test
+    void aConversationThatLeavesASourceNoRoomIsAnInvalidRequestSeenByListeners() {
+        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
+        ChatModelListener listener = new ChatModelListener() {
+            @Override
+            public void onError(ChatModelErrorContext ctx) {
+                errors.add(ctx.error());
+            }
+        };
+        String long_ = "Tell me about apples and pears. ".repeat(200); // far more than the tiny models' 1024 tokens
+        InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                () -> chat(model(List.of(listener)), request(4).messages(UserMessage.from(long_)).build()));
+        ContextLengthExceededException cause = assertInstanceOf(ContextLengthExceededException.class, e.getCause());
+        assertEquals(1024, cause.maxContextTokens());
+        assertTrue(cause.tokens() > 1024, e.getMessage());
+        assertTrue(e.getMessage().startsWith("the prompt has " + cause.tokens() + " tokens for source '" + cause.source()
+                + "', more than its max context of 1024 tokens"), e.getMessage());
+        assertEquals(1, errors.size());
+        assertInstanceOf(InvalidRequestException.class, errors.get(0));
     }
 
     @Test

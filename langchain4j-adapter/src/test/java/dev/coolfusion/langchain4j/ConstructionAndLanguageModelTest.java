@@ -94,6 +94,38 @@ class ConstructionAndLanguageModelTest {
     }
 
     @Test
+    void providerProblemsOfAConfigAreFusionExceptionsWithTheBuilderAndWithGuice() throws Exception {
+        // Two sources with one name: before, CoolFusion.Builder's IllegalStateException.
+        Path twins = TinyFusedModels.directory().resolve("twins.yaml");
+        java.nio.file.Files.writeString(twins, "sources:\n"
+                + "  - provider: djl\n    options: {path: llama3, name: A}\n"
+                + "  - provider: djl\n    options: {path: qwen3, name: A}\n");
+        dev.coolfusion.spi.FusionException dup = assertThrows(dev.coolfusion.spi.FusionException.class,
+                () -> CoolFusionChatModel.builder().config(twins).build());
+        assertTrue(dup.getMessage().contains("two sources are named 'A'"), dup.getMessage());
+        Path unknown = TinyFusedModels.directory().resolve("unknown.yaml");
+        java.nio.file.Files.writeString(unknown, "sources:\n  - provider: djl\n    options: {path: llama3, colour: red}\n");
+        dev.coolfusion.spi.FusionException option = assertThrows(dev.coolfusion.spi.FusionException.class,
+                () -> CoolFusionChatModel.builder().config(unknown).build());
+        assertTrue(option.getMessage().contains("colour"), option.getMessage());
+
+        // Guice wraps the FusionException in a ProvisionException; the adapter's shortcut and
+        // CoolFusionModule.getInstance give the FusionException itself.
+        Injector injector = Guice.createInjector(new CoolFusionModule(FusionConfigLoader.load(twins)),
+                new CoolFusionLangChain4jModule());
+        assertThrows(com.google.inject.ProvisionException.class, () -> injector.getInstance(ChatModel.class));
+        dev.coolfusion.spi.FusionException viaShortcut = assertThrows(dev.coolfusion.spi.FusionException.class,
+                () -> CoolFusionLangChain4jModule.chatModel(injector));
+        assertEquals(dup.getMessage(), viaShortcut.getMessage());
+        dev.coolfusion.spi.FusionException viaHelper = assertThrows(dev.coolfusion.spi.FusionException.class,
+                () -> CoolFusionModule.getInstance(injector, ChatModel.class));
+        assertEquals(dup.getMessage(), viaHelper.getMessage());
+        for (DjlSourceModel m : TinyFusedModels.both()) {
+            assertEquals(0, m.liveStates());
+        }
+    }
+
+    @Test
     void invalidParametersAreInvalidRequests() {
         CoolFusionChatModel model = CoolFusionChatModel.builder()
                 .fusion(CoolFusion.builder().sources(TinyFusedModels.both()).build(), FusionOptions.defaults()).build();

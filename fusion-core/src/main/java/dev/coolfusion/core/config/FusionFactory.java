@@ -3,6 +3,7 @@ package dev.coolfusion.core.config;
 import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import java.nio.file.Path;
@@ -37,14 +38,21 @@ public final class FusionFactory {
 
     /**
      * Creates the config's metric and sources and fuses them. If any part fails, the sources already created are
-     * closed before the error propagates. {@link ConfiguredFusion#close()} closes the sources.
+     * closed before the error propagates. Every failure is a {@link FusionException} (two sources with one name
+     * too). {@link ConfiguredFusion#close()} closes the sources.
      */
     public ConfiguredFusion create(FusionConfig config) {
         requireNonNull(config, "config is null");
         RerankMetric metric = plugins.metric(config.metric());
         List<SourceModel> sources = plugins.sourceModels(config.sources());
         try {
-            CoolFusion fusion = CoolFusion.builder().sources(sources).metric(metric).build();
+            CoolFusion fusion;
+            try {
+                fusion = CoolFusion.builder().sources(sources).metric(metric).build();
+            } catch (IllegalStateException e) {
+                throw new FusionException("the config's sources cannot be fused: " + e.getMessage()
+                        + " (its 'name' option)", e);
+            }
             return ConfiguredFusion.fromConfig(fusion, config);
         } catch (RuntimeException e) {
             closeAll(sources, e);

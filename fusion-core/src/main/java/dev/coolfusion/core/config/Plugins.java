@@ -24,6 +24,13 @@ import java.util.TreeMap;
  * errors for unknown names.
  */
 public final class Plugins {
+    /** Where the project's own providers live, so that a missing one can be named with the artifact to add. */
+    private static final Map<String, String> ARTIFACTS = Map.of(
+            "djl", "dev.coolfusion:backend-djl",
+            "remote", "dev.coolfusion:backend-remote",
+            "vllm", "dev.coolfusion:backend-remote",
+            "hf-tokenizer", "dev.coolfusion:tokenizers-hf");
+
     private final Map<String, SourceModelProvider> models;
     private final Map<String, TextCodecProvider> codecs;
     private final Map<String, RerankMetricProvider> metrics;
@@ -96,14 +103,33 @@ public final class Plugins {
         return metrics;
     }
 
+    /** The artifact that holds one of the project's own providers, if {@code provider} is one. */
+    public static java.util.Optional<String> artifactOf(String provider) {
+        return java.util.Optional.ofNullable(ARTIFACTS.get(requireNonNull(provider, "provider is null")));
+    }
+
+    /**
+     * Creates a component. Every failure is a {@link FusionException}: an unknown name says what is available (and,
+     * for one of the project's providers, which artifact to add); a provider's own error other than a
+     * FusionException is wrapped with the provider's name.
+     */
     private static <T> T create(String kind, Map<String, ? extends Provider<T>> providers, ComponentSpec spec) {
         requireNonNull(spec, "spec is null");
         Provider<T> provider = providers.get(spec.provider());
         if (provider == null) {
+            String missing = artifactOf(spec.provider()).map(artifact -> " The '" + spec.provider() + "' " + kind
+                    + " is in " + artifact + ": add that artifact to your dependencies (runtime scope is enough).")
+                    .orElse(" A provider is found when its jar is on the class path and lists it in META-INF/services.");
             throw new FusionException("unknown " + kind + " '" + spec.provider() + "'; available: "
-                    + providers.keySet() + ". A provider is found when its jar is on the class path and lists it in "
-                    + "META-INF/services.");
+                    + providers.keySet() + "." + missing);
         }
-        return provider.create(ProviderConfig.of(spec.provider(), spec.options()));
+        try {
+            return provider.create(ProviderConfig.of(spec.provider(), spec.options()));
+        } catch (FusionException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new FusionException(kind + " provider '" + spec.provider() + "' failed: "
+                    + (e.getMessage() == null ? e.toString() : e.getMessage()), e);
+        }
     }
 }

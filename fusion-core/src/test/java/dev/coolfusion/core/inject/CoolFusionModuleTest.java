@@ -7,6 +7,8 @@ import dev.coolfusion.core.config.FusionConfig;
 import dev.coolfusion.core.config.ComponentSpec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +16,7 @@ import com.google.inject.AbstractModule;
 import com.google.inject.ProvisionException;
 import com.google.inject.Guice;
 import com.google.inject.Injector;
+import com.google.inject.Key;
 import com.google.inject.multibindings.MapBinder;
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
@@ -88,5 +91,24 @@ class CoolFusionModuleTest {
         ProvisionException e = assertThrows(ProvisionException.class,
                 () -> Guice.createInjector(new CoolFusionModule(config), new TestBackends()).getInstance(CoolFusion.class));
         assertTrue(e.getMessage().contains("needs option 'script'"), e.getMessage());
+    }
+
+    @Test
+    void guiceUsersGetTheFusionExceptionBehindAProvisionException() {
+        FusionConfig config = new FusionConfig(List.of(ComponentSpec.of("djl", Map.of("path", "models/a"))),
+                ComponentSpec.of("avg-ppl"), FusionOptions.defaults());
+        Injector injector = Guice.createInjector(new CoolFusionModule(config));
+        ProvisionException wrapped = assertThrows(ProvisionException.class, () -> injector.getInstance(CoolFusion.class));
+        FusionException unwrapped = assertInstanceOf(FusionException.class, CoolFusionModule.unwrap(wrapped));
+        assertTrue(unwrapped.getMessage().contains("dev.coolfusion:backend-djl"), unwrapped.getMessage());
+
+        FusionException direct = assertThrows(FusionException.class,
+                () -> CoolFusionModule.getInstance(injector, CoolFusion.class));
+        assertEquals(unwrapped.getMessage(), direct.getMessage());
+        assertThrows(FusionException.class,
+                () -> CoolFusionModule.getInstance(injector, new Key<List<SourceModel>>() {}));
+        // A Guice error with no FusionException behind it stays what it was.
+        IllegalStateException other = new IllegalStateException("not Guice");
+        assertSame(other, CoolFusionModule.unwrap(other));
     }
 }
