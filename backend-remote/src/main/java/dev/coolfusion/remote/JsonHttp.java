@@ -76,7 +76,7 @@ final class JsonHttp {
             throw new FusionException("interrupted while waiting for the " + kind + " at " + base, e);
         }
         if (response.statusCode() != 200) {
-            throw new FusionException(kind + " " + base + " refused " + what + ": " + errorMessage(response));
+            throw new FusionException(kind + " " + base + " refused " + what + ": " + errorMessage(response, kind));
         }
         try {
             return Wire.JSON.readValue(response.body(), type);
@@ -86,8 +86,15 @@ final class JsonHttp {
         }
     }
 
-    /** The message of {@code {"error": "..."}}, {@code {"error": {"message": ...}}} or {@code {"message": ...}}. */
-    private static String errorMessage(HttpResponse<byte[]> response) {
+    /** Longest stretch of a non-JSON error body quoted in a message. */
+    static final int QUOTED_BODY_CHARS = 200;
+
+    /**
+     * The message of {@code {"error": "..."}}, {@code {"error": {"message": ...}}} or {@code {"message": ...}}; for any
+     * other body (an HTML error page of a server that is not this kind) the status and what the body is, with at most
+     * {@value #QUOTED_BODY_CHARS} characters of a plain-text body.
+     */
+    static String errorMessage(HttpResponse<byte[]> response, String kind) {
         String raw = new String(response.body(), StandardCharsets.UTF_8);
         try {
             JsonNode body = Wire.JSON.readTree(response.body());
@@ -104,6 +111,15 @@ final class JsonHttp {
         } catch (IOException notJson) {
             // fall through to the raw body
         }
-        return "HTTP " + response.statusCode() + ": " + raw;
+        String type = response.headers().firstValue("Content-Type").orElse("");
+        String trimmed = raw.strip();
+        if (type.contains("html") || trimmed.startsWith("<")) {
+            return "HTTP " + response.statusCode() + " with an HTML page (" + response.body().length + " bytes), not a JSON"
+                    + " answer: is the 'url' option the address of a " + kind + "?";
+        }
+        if (trimmed.length() > QUOTED_BODY_CHARS) {
+            trimmed = trimmed.substring(0, QUOTED_BODY_CHARS) + "... (" + raw.length() + " characters)";
+        }
+        return "HTTP " + response.statusCode() + ": " + trimmed;
     }
 }
