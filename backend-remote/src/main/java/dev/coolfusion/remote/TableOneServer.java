@@ -150,6 +150,13 @@ public final class TableOneServer implements AutoCloseable {
         int threads = b.threads;
         try {
             this.http = HttpServer.create(address, 0);
+        } catch (java.net.BindException e) {
+            boolean notHere = String.valueOf(e.getMessage()).contains("assign requested address");
+            throw new FusionException("cannot listen on " + address.getHostString() + ":" + address.getPort() + " ("
+                    + e.getMessage() + "); " + (notHere
+                            ? address.getHostString() + " is not an address of this machine: give --host 127.0.0.1,"
+                                    + " 0.0.0.0 (every interface) or one of its interface addresses"
+                            : "choose another --port, or stop what is using it"), e);
         } catch (IOException e) {
             throw new FusionException("cannot listen on " + address.getHostString() + ":" + address.getPort() + " ("
                     + e.getMessage() + "); choose another --port, or stop what is using it", e);
@@ -894,7 +901,12 @@ public final class TableOneServer implements AutoCloseable {
                             + models.keySet());
                 }
             }
-            return new TableOneServer(this, new InetSocketAddress(host, port));
+            InetSocketAddress address = new InetSocketAddress(host, port);
+            if (address.isUnresolved()) {
+                throw new FusionException("unknown host '" + host + "': give an address of this machine (127.0.0.1, the"
+                        + " default; 0.0.0.0 for every interface; or an interface address or name)");
+            }
+            return new TableOneServer(this, address);
         }
     }
 }
