@@ -2,7 +2,10 @@ package dev.coolfusion.core.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.coolfusion.core.Alignment;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.SegmentChoice;
@@ -43,13 +46,51 @@ import java.util.Set;
  * Unknown keys are errors that list the valid ones, so a typo never silently falls back to a default.
  */
 public final class FusionConfigLoader {
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER).enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
     private static final Set<String> TOP = Set.of("sources", "metric", "options");
     private static final Set<String> COMPONENT = Set.of("provider", "options");
     private static final Set<String> OPTIONS = Set.of("max-new-tokens", "max-new-chars", "stop", "max-segment-tokens",
             "segment-choice", "alignment", "temperature", "top-p", "seed", "reuse-lookahead");
 
     private FusionConfigLoader() {}
+
+    /**
+     * The config as YAML that {@link #load} reads back to an equal config: every source with its options, the metric
+     * with its options, and every generation option (all of them, so a reader sees the values in force).
+     */
+    public static String toYaml(FusionConfig config) {
+        ObjectNode root = YAML.createObjectNode();
+        ArrayNode sources = root.putArray("sources");
+        config.sources().forEach(spec -> sources.add(component(spec)));
+        root.set("metric", config.metric().options().isEmpty() ? YAML.getNodeFactory().textNode(config.metric().provider())
+                : component(config.metric()));
+        FusionOptions o = config.options();
+        ObjectNode options = root.putObject("options");
+        options.put("max-new-tokens", o.maxNewTokens());
+        options.put("max-new-chars", o.maxNewChars());
+        ArrayNode stop = options.putArray("stop");
+        o.stopStrings().forEach(stop::add);
+        options.put("max-segment-tokens", o.maxSegmentTokens());
+        options.put("segment-choice", o.segmentChoice().name().toLowerCase(Locale.ROOT));
+        options.put("alignment", o.alignment().name().toLowerCase(Locale.ROOT));
+        options.put("temperature", o.temperature());
+        options.put("top-p", o.topP());
+        options.put("seed", o.seed());
+        options.put("reuse-lookahead", o.reuseLookahead());
+        try {
+            return YAML.writeValueAsString(root);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot write a fusion config as YAML", e);
+        }
+    }
+
+    private static ObjectNode component(ComponentSpec spec) {
+        ObjectNode node = YAML.createObjectNode().put("provider", spec.provider());
+        ObjectNode options = node.putObject("options");
+        spec.options().forEach(options::put);
+        return node;
+    }
 
     public static FusionConfig load(Path file) {
         if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
@@ -131,7 +172,7 @@ public final class FusionConfigLoader {
             if (node.has("max-segment-tokens")) b.maxSegmentTokens(integer(node, "max-segment-tokens", where));
             if (node.has("temperature")) b.temperature(number(node, "temperature", where));
             if (node.has("top-p")) b.topP(number(node, "top-p", where));
-            if (node.has("seed")) b.seed(integer(node, "seed", where));
+            if (node.has("seed")) b.seed(longInteger(node, "seed", where));
             if (node.has("reuse-lookahead")) b.reuseLookahead(node.get("reuse-lookahead").asBoolean());
             if (node.has("segment-choice")) b.segmentChoice(enumValue(SegmentChoice.class, node, "segment-choice", where));
             if (node.has("alignment")) b.alignment(enumValue(Alignment.class, node, "alignment", where));
@@ -159,6 +200,14 @@ public final class FusionConfigLoader {
             throw new FusionException(where + "." + key + " must be an integer, got " + v);
         }
         return v.asInt();
+    }
+
+    private static long longInteger(JsonNode node, String key, String where) {
+        JsonNode v = node.get(key);
+        if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+            throw new FusionException(where + "." + key + " must be an integer, got " + v);
+        }
+        return v.asLong();
     }
 
     private static double number(JsonNode node, String key, String where) {

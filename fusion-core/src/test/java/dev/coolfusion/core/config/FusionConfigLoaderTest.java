@@ -5,12 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.core.Alignment;
+import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.SegmentChoice;
 import dev.coolfusion.spi.FusionException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -78,5 +80,22 @@ class FusionConfigLoaderTest {
     private static void assertMessage(String expected, org.junit.jupiter.api.function.Executable call) {
         FusionException e = assertThrows(FusionException.class, call);
         assertTrue(e.getMessage().contains(expected), e.getMessage());
+    }
+
+    @Test
+    void toYamlReadsBackToTheSameConfig(@TempDir Path dir) throws IOException {
+        FusionConfig config = new FusionConfig(
+                List.of(ComponentSpec.of("remote", Map.of("url", "http://127.0.0.1:8765", "model", "A: \"quoted\"")),
+                        ComponentSpec.of("djl", Map.of("path", dir.resolve("b").toString(), "calibration-temperature", "0.75"))),
+                ComponentSpec.of("bits-per-byte", Map.of("x", "1")),
+                FusionOptions.builder().maxNewTokens(77).maxNewChars(900).stopStrings(List.of("\n\n", "Question:"))
+                        .maxSegmentTokens(9).segmentChoice(SegmentChoice.LONGEST).alignment(Alignment.OWN)
+                        .temperature(0.7).topP(0.9).seed(5_000_000_000L).reuseLookahead(false).build());
+        Path file = dir.resolve("written.yaml");
+        Files.writeString(file, FusionConfigLoader.toYaml(config));
+        assertEquals(config, FusionConfigLoader.load(file));
+        FusionConfig plain = FusionConfig.of(List.of(ComponentSpec.of("djl", Map.of("path", dir.toString()))));
+        Files.writeString(file, FusionConfigLoader.toYaml(plain));
+        assertEquals(plain, FusionConfigLoader.load(file));
     }
 }
