@@ -14,7 +14,7 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The {@code remote} backend: a model served by a {@link TableOneServer} ({@code cool-fusion serve}). Options:
+ * The {@code remote} backend: a model served by a {@link TableOneServer} ({@code cool-fusion worker}). Options:
  * {@code url} (required, e.g. {@code http://127.0.0.1:8765}), {@code model} (the served name; may be left out when
  * the server serves one model), {@code name} (the name in this fusion; default the served name),
  * {@code timeout-seconds} (per request, default 60), {@code api-key} (when the server was started with one) and
@@ -36,7 +36,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
 
     @Override
     public String description() {
-        return "remote: a model served over HTTP by 'cool-fusion serve' (the Table-1 protocol);"
+        return "remote: a model served over HTTP by 'cool-fusion worker' (the Table-1 protocol);"
                 + " options url, model, name, timeout-seconds, api-key, tokenizer";
     }
 
@@ -46,7 +46,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         config.requireOnly(OPTIONS);
         URI uri = httpUrl(config);
         JsonHttp client = new JsonHttp(uri, timeout(config, 60), config.get("api-key"), "model server",
-                "start it (cool-fusion serve)");
+                "start it (cool-fusion worker)");
         Wire.Models models = client.get(Wire.MODELS, Wire.Models.class, "list models");
         if (models.protocol() != Wire.PROTOCOL) {
             throw new FusionException("model server " + uri + " speaks protocol " + models.protocol() + ", this client "

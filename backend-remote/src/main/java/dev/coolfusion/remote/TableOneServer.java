@@ -7,8 +7,9 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.sun.net.httpserver.HttpExchange;
-import dev.coolfusion.remote.ServerLimits.Limit;
 import com.sun.net.httpserver.HttpServer;
+import dev.coolfusion.serving.ServerLimits;
+import dev.coolfusion.serving.ServerLimits.Limit;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.FusionException;
@@ -347,7 +348,7 @@ public final class TableOneServer implements AutoCloseable {
         if (!MessageDigest.isEqual(bytes, authorization.get())) {
             throw new BadRequest(401, (given == null ? "missing" : "wrong") + " API key: this server requires the header"
                     + " 'Authorization: Bearer <key>' (set the remote provider's 'api-key' option to the key given to"
-                    + " cool-fusion serve)");
+                    + " cool-fusion worker)");
         }
     }
 
@@ -681,7 +682,7 @@ public final class TableOneServer implements AutoCloseable {
         } else {
             if (s.recentlyExpired.contains(id)) {
                 throw new BadRequest(404, "state '" + id + "' expired: no request used it for " + stateTtl.toSeconds()
-                        + " s, the server's state time-to-live (cool-fusion serve --state-ttl); open the prompt again");
+                        + " s, the server's state time-to-live (cool-fusion worker --state-ttl); open the prompt again");
             }
             throw new BadRequest(404, "unknown state '" + id + "': it was released, or was not issued by this server"
                     + " (a restarted server forgets every state; open the prompt again)");

@@ -250,7 +250,7 @@ class RemoteSourceModelTest {
         String closedUrl = other.uri().toString();
         other.close();
         assertMessage(() -> provider.create(ProviderConfig.of("remote", Map.of("url", closedUrl))), "cannot reach",
-                closedUrl, "cool-fusion serve");
+                closedUrl, "cool-fusion worker");
         assertMessage(() -> TableOneServer.builder().build(), "at least one model");
         assertMessage(() -> TableOneServer.builder().model(localA).model(localA), "two served models are named 'A'");
         assertMessage(() -> TableOneServer.builder().port(70000), "0..65535");

@@ -7,7 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.coolfusion.djl.model.DjlSourceModel;
-import dev.coolfusion.remote.ServerLimits.Limit;
+import dev.coolfusion.serving.ServerLimits;
+import dev.coolfusion.serving.ServerLimits.Limit;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.SourceModel;

@@ -26,7 +26,7 @@ import picocli.CommandLine.Option;
 
 /** Fuses the same prompts in process and through a loopback model server, and reports what the network costs. */
 @Command(name = "bench-remote", description = "Fuse the same few-shot prompts with a config's models in process and"
-        + " through a loopback 'serve' server (the remote provider), in one run: wall time, ratio, requests per step,"
+        + " through a loopback 'worker' server (the remote provider), in one run: wall time, ratio, requests per step,"
         + " and whether every output is identical.")
 final class BenchRemoteCommand implements Callable<Integer> {
     /** One way of running the fusion, and what it cost. */

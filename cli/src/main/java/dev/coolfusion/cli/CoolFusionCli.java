@@ -22,7 +22,7 @@ import picocli.CommandLine.Command;
             CalibrateCommand.class,
             TrainDemoModelsCommand.class,
             GenerateCommand.class,
-            ServeCommand.class,
+            ServeCommand.class, WorkerCommand.class, BenchServeCommand.class,
             BenchRemoteCommand.class,
             BoundariesCommand.class,
             ChatTemplateCommand.class,

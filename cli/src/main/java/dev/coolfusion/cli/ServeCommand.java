@@ -1,18 +1,15 @@
 package dev.coolfusion.cli;
 
+import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.coolfusion.core.config.FusionConfig;
 import dev.coolfusion.core.config.FusionConfigLoader;
-import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.coolfusion.core.config.FusionFactory;
-import dev.coolfusion.remote.ServerLimits;
-import dev.coolfusion.remote.TableOneServer;
+import dev.coolfusion.server.FusionServer;
+import dev.coolfusion.serving.ServerLimits;
 import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.SourceModel;
 import java.io.PrintWriter;
 import java.net.InetAddress;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -21,12 +18,14 @@ import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** Serves source models over HTTP (the Table-1 protocol) until interrupted. */
+/** Serves the fused model over an OpenAI-compatible API, with a live web playground, until interrupted. */
 @Command(name = "serve", description = {
-    "Serve source models over HTTP with the Table-1 protocol, for the 'remote' provider of another process or machine.",
-    "Binds to 127.0.0.1 unless --host says otherwise; stops on Ctrl-C, releasing every state clients still hold.",
-    "States no request used for --state-ttl seconds are released, so vanished clients leave nothing behind.",
-    "Requests over a --max-* limit are refused (HTTP 413, or 429 for live states) before the models run."})
+    "Serve the fused model over an OpenAI-compatible API (POST /v1/chat/completions, POST /v1/completions, streaming,"
+        + " GET /v1/models, GET /health) and a live playground page at /, for OpenAI clients, LangChain4j's OpenAI"
+        + " models and lm-evaluation-harness.",
+    "Binds to 127.0.0.1 unless --host says otherwise; stops on Ctrl-C. At most --max-concurrent generations run at"
+        + " once and --max-queue wait; more is HTTP 429. (The Table-1 worker for the 'remote' provider is"
+        + " 'cool-fusion worker'.)"})
 final class ServeCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -35,23 +34,33 @@ final class ServeCommand implements Callable<Integer> {
     GenerateCommand.Sources sources;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind (default: ${DEFAULT-VALUE};"
-            + " 0.0.0.0 exposes the models to the network: set --api-key too).")
+            + " 0.0.0.0 exposes the model to the network: set --api-key too).")
     String host;
 
+    @Option(names = "--port", defaultValue = "8000", description = "Port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port;
+
     @Option(names = "--api-key", defaultValue = "${env:COOL_FUSION_API_KEY}", description = "Require"
-            + " 'Authorization: Bearer <key>' on every request (the remote provider's api-key option). Default: the"
+            + " 'Authorization: Bearer <key>' on every /v1 request (the OpenAI clients' api_key). Default: the"
             + " COOL_FUSION_API_KEY environment variable, which keeps the key off the command line; none if unset.")
     String apiKey;
 
-    @Option(names = "--state-ttl", defaultValue = "600", paramLabel = "SECONDS", description = "Release a state no"
-            + " request has used for this long (default: ${DEFAULT-VALUE}; 0 keeps states until released or stopped).")
-    long stateTtl;
+    @Option(names = "--served-model-name", paramLabel = "NAME", description = "The model name /v1/models lists and"
+            + " requests use (default: cool-fusion(<source names joined by +>)).")
+    String modelName;
 
-    @Option(names = "--port", defaultValue = "8765", description = "Port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
-    int port;
+    @Option(names = "--max-concurrent", paramLabel = "N", description = "Most generations at once (default:"
+            + " ${DEFAULT-VALUE}, one per processor).")
+    int maxConcurrent = FusionServer.defaultMaxConcurrent();
 
-    @Option(names = "--threads", defaultValue = "4", description = "Request threads (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @Option(names = "--max-queue", paramLabel = "N", defaultValue = "64", description = "Most requests waiting for a"
+            + " generation slot; more is HTTP 429 with Retry-After (default: ${DEFAULT-VALUE}).")
+    int maxQueue;
+
+    @Option(names = "--request-timeout", paramLabel = "SECONDS", defaultValue = "300", description = "Each request's"
+            + " time limit, queueing included; a generation past it stops at its next segment (HTTP 504, or an error"
+            + " event in a stream) (default: ${DEFAULT-VALUE}).")
+    long requestTimeout;
 
     // The limits' defaults are ServerLimits.DEFAULTS (picocli shows a field's initial value as its default).
 
@@ -59,25 +68,9 @@ final class ServeCommand implements Callable<Integer> {
             + " before reading it (default: ${DEFAULT-VALUE}, 8 MiB).")
     long maxBodyBytes = ServerLimits.DEFAULTS.maxBodyBytes();
 
-    @Option(names = "--max-candidates", paramLabel = "N", description = "Most candidates in one score request (default:"
-            + " ${DEFAULT-VALUE}).")
-    int maxCandidates = ServerLimits.DEFAULTS.maxCandidates();
-
-    @Option(names = "--max-tokens-per-candidate", paramLabel = "N", description = "Most tokens in one score candidate"
-            + " (default: ${DEFAULT-VALUE}).")
-    int maxTokensPerCandidate = ServerLimits.DEFAULTS.maxTokensPerCandidate();
-
-    @Option(names = "--max-tokens-per-request", paramLabel = "N", description = "Most tokens in one request: an open's"
-            + " prompt, a score's candidates times its longest (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-tokens-per-request", paramLabel = "N", description = "Most tokens of a prompt (in any"
+            + " source's tokenization) and of max_tokens (default: ${DEFAULT-VALUE}).")
     int maxTokensPerRequest = ServerLimits.DEFAULTS.maxTokensPerRequest();
-
-    @Option(names = "--max-live-states", paramLabel = "N", description = "Most states all clients together may hold"
-            + " (default: ${DEFAULT-VALUE}).")
-    int maxLiveStates = ServerLimits.DEFAULTS.maxLiveStates();
-
-    @Option(names = "--max-live-states-per-client", paramLabel = "N", description = "Most states one client may hold:"
-            + " per API key with --api-key, else per remote address (default: ${DEFAULT-VALUE}).")
-    int maxLiveStatesPerClient = ServerLimits.DEFAULTS.maxLiveStatesPerClient();
 
     /** Counted down by the shutdown hook (Ctrl-C), or by an embedding caller, to stop serving. */
     final CountDownLatch stop = new CountDownLatch(1);
@@ -85,29 +78,29 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        DjlThreads.configure();
-        FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config)
-                : GenerateCommand.fromModels(sources.models);
-        if (stateTtl < 0) {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--state-ttl must be 0 (never expire) or a number of seconds, got " + stateTtl);
-        }
+        FusionServer.Builder builder = FusionServer.builder();
         ServerLimits limits;
         try {
-            limits = new ServerLimits(maxBodyBytes, maxCandidates, maxTokensPerCandidate, maxTokensPerRequest,
-                    maxLiveStates, maxLiveStatesPerClient);
+            limits = ServerLimits.DEFAULTS.withMaxBodyBytes(maxBodyBytes).withMaxTokensPerRequest(maxTokensPerRequest);
+            builder.host(host).port(port).maxConcurrent(maxConcurrent).maxQueued(maxQueue).limits(limits)
+                    .requestTimeout(Duration.ofSeconds(requestTimeout));
+            if (modelName != null) {
+                builder.modelName(modelName);
+            }
         } catch (FusionException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        TableOneServer.Builder builder = TableOneServer.builder().host(host).port(port).threads(threads)
-                .stateTtl(Duration.ofSeconds(stateTtl)).limits(limits);
         boolean keyed = apiKey != null && !apiKey.isEmpty();
         if (keyed) {
             builder.apiKey(apiKey);
         } else if (!InetAddress.getByName(host).isLoopbackAddress()) {
             spec.commandLine().getErr().println("warning: serving on " + host + " without --api-key: anyone who can"
-                    + " reach this port can use the models");
+                    + " reach this port can use the model");
         }
+        DjlThreads.configure();
+        quietHttpLogs();
+        FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config)
+                : GenerateCommand.fromModels(sources.models);
         CountDownLatch closed = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             stop.countDown();
@@ -118,19 +111,21 @@ final class ServeCommand implements Callable<Integer> {
             }
         }, "serve-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        try (ConfiguredFusion setup = FusionFactory.discover().create(config)) {
-            for (SourceModel model : setup.sources()) {
-                builder.model(model);
-            }
-            try (TableOneServer server = builder.build()) {
-                server.start();
-                out.printf("serving %s at %s (Ctrl-C stops)%n", server.modelNames(), server.uri());
-                out.printf("limits: %s%n", server.limits());
-                out.println("a fusion config that uses them:");
-                out.print(clientConfig(server, keyed));
-                out.flush();
-                stop.await();
-            }
+        try (ConfiguredFusion setup = FusionFactory.discover().create(config);
+             FusionServer server = builder.fusion(setup).build().start()) {
+            out.printf("serving %s (sources %s) at %s (Ctrl-C stops)%n", server.modelName(), setup.sourceNames(),
+                    server.uri());
+            out.printf("OpenAI-compatible API: %s/v1 (POST /v1/chat/completions, POST /v1/completions, GET"
+                    + " /v1/models)%n", server.uri());
+            out.printf("playground: %s/%n", server.uri());
+            out.printf("generations: %d at once, %d queued, %d s per request; limits: body %d bytes, %d tokens per"
+                    + " request%n", server.maxConcurrent(), server.maxQueued(), requestTimeout, limits.maxBodyBytes(),
+                    limits.maxTokensPerRequest());
+            out.printf("try: curl %s/v1/chat/completions -H 'Content-Type: application/json'%s -d '{\"messages\":"
+                    + " [{\"role\": \"user\", \"content\": \"What is 2 + 3?\"}]}'%n", server.uri(),
+                    keyed ? " -H 'Authorization: Bearer <the key given to serve>'" : "");
+            out.flush();
+            stop.await();
         } finally {
             closed.countDown();
             try {
@@ -144,13 +139,13 @@ final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static String clientConfig(TableOneServer server, boolean keyed) {
-        StringBuilder y = new StringBuilder("sources:\n");
-        List<String> names = server.modelNames();
-        for (String name : names) {
-            y.append("  - provider: remote\n    options: {url: \"").append(server.uri()).append("\", model: \"").append(name)
-                    .append(keyed ? "\", api-key: \"<the key given to serve>\"}\n" : "\"}\n");
+    /** Jetty and Javalin say little worth reading at INFO (versions, "started"); warnings still show. */
+    private static void quietHttpLogs() {
+        for (String logger : new String[] {"org.eclipse.jetty", "io.javalin"}) {
+            String property = "org.slf4j.simpleLogger.log." + logger;
+            if (System.getProperty(property) == null) {
+                System.setProperty(property, "warn");
+            }
         }
-        return y.toString();
     }
 }

@@ -1,32 +1,36 @@
 package dev.coolfusion.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.coolfusion.testkit.BundledModels;
-import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.ProviderConfig;
-import dev.coolfusion.spi.SourceModel;
-import dev.coolfusion.remote.RemoteSourceModelProvider;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.file.Files;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
-import java.util.Map;
+import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code serve} on the bundled models with an API key, and {@code generate} over the network giving what it gives in
- * process.
+ * {@code serve}: the fused model behind an OpenAI-compatible API answers as {@code generate} does in process;
+ * {@code bench-serve} measures it.
  */
 class ServeCommandTest {
+    private static final String KEY = "sk-serve-test-51c";
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+
     @Test
-    void servedModelsFuseExactlyAsLocalOnes(@TempDir Path tmp) throws Exception {
+    void servesTheFusionAsGenerateFusesIt() throws Exception {
         int port;
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = probe.getLocalPort();
@@ -40,112 +44,105 @@ class ServeCommandTest {
             cli.setOut(new PrintWriter(served, true));
             cli.setErr(new PrintWriter(served, true));
             exit.set(cli.execute("--config", fusionYaml.toString(), "--port", Integer.toString(port), "--api-key", KEY,
-                    "--state-ttl", "120", "--max-candidates", "64", "--max-live-states-per-client", "512"));
+                    "--max-concurrent", "2", "--max-queue", "3", "--served-model-name", "math-fusion"));
         });
         server.start();
-        String url = "http://127.0.0.1:" + port;
+        URI base = URI.create("http://127.0.0.1:" + port);
         try {
-            awaitServing(url, server);
-            Path remoteYaml = Files.writeString(tmp.resolve("remote.yaml"), """
-                    sources:
-                      - {provider: remote, options: {url: "%1$s", model: A, api-key: "%2$s"}}
-                      - {provider: remote, options: {url: "%1$s", model: B, api-key: "%2$s"}}
-                      - {provider: remote, options: {url: "%1$s", model: C, api-key: "%2$s"}}
-                    metric: avg-ppl
-                    options:
-                      max-new-tokens: 96
-                      stop: ["\\n\\n", "Question:"]
-                    """.formatted(url, KEY));
-            String prompt = "Question: Max has 18 shells and buys 7 packs of 5. He then gives away 5. How many shells does"
-                    + " he have?\nAnswer:";
-            Cli.Result local = Cli.run("generate", "--config", fusionYaml.toString(), "--prompt", prompt, "--trace");
-            Cli.Result remote = Cli.run("generate", "--config", remoteYaml.toString(), "--prompt", prompt, "--trace");
+            awaitHealthy(base, server);
+            String prompt = "Question: Max has 18 shells and buys 7 packs of 5. He then gives away 5. How many shells"
+                    + " does he have?\nAnswer:";
+            HttpResponse<String> completion = post(base.resolve("/v1/completions"), "{\"model\": \"math-fusion\","
+                    + " \"prompt\": " + JSON.writeValueAsString(prompt) + "}", KEY);
+            assertEquals(200, completion.statusCode(), completion.body());
+            String text = JSON.readTree(completion.body()).at("/choices/0/text").asText();
+            Cli.Result local = Cli.run("generate", "--config", fusionYaml.toString(), "--prompt", prompt);
             assertEquals(0, local.exitCode(), local.err());
-            assertEquals(0, remote.exitCode(), remote.err());
-            assertEquals(withoutTimings(local.out()), withoutTimings(remote.out()));
-            assertTrue(remote.out().contains("The answer is"), remote.out());
-            FusionException keyless = assertThrows(FusionException.class, () -> new RemoteSourceModelProvider()
-                    .create(ProviderConfig.of("remote", Map.of("url", url, "model", "A"))));
-            assertTrue(keyless.getMessage().contains("missing API key"), keyless.getMessage());
+            assertTrue(local.out().startsWith(text + "\n"), "served " + text + ", in process " + local.out());
+            assertTrue(text.contains("The answer is"), text);
+
+            HttpResponse<String> models = HTTP.send(HttpRequest.newBuilder(base.resolve("/v1/models"))
+                    .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
+            JsonNode model = JSON.readTree(models.body()).at("/data/0");
+            assertEquals("math-fusion", model.path("id").asText());
+            assertEquals(3, model.at("/cool_fusion/sources").size());
+            HttpResponse<String> keyless = post(base.resolve("/v1/chat/completions"), "{\"messages\": []}", null);
+            assertEquals(401, keyless.statusCode(), keyless.body());
         } finally {
             serve.stop.countDown();
             server.join(60_000);
         }
         assertEquals(0, exit.get(), served.toString());
-        assertTrue(served.toString().contains("serving [A, B, C] at " + url), served.toString());
-        assertTrue(served.toString().contains("provider: remote"), served.toString());
-        assertTrue(served.toString().contains("limits: body 8388608 bytes, 64 candidates, 4096 tokens per candidate,"
-                + " 8192 tokens per request, 4096 live states, 512 per client"), served.toString());
-        assertTrue(served.toString().contains("api-key: \"<the key given to serve>\""), served.toString());
-        assertTrue(!served.toString().contains(KEY), "the key is not printed: " + served);
-        assertTrue(served.toString().contains("stopped"), served.toString());
-        FusionException gone = assertThrows(FusionException.class, () -> new RemoteSourceModelProvider()
-                .create(ProviderConfig.of("remote", Map.of("url", url))));
-        assertTrue(gone.getMessage().contains("cannot reach"), gone.getMessage());
+        String printed = served.toString();
+        assertTrue(printed.contains("serving math-fusion (sources [A, B, C]) at " + base), printed);
+        assertTrue(printed.contains("OpenAI-compatible API: " + base + "/v1"), printed);
+        assertTrue(printed.contains("playground: " + base + "/"), printed);
+        assertTrue(printed.contains("generations: 2 at once, 3 queued, 300 s per request; limits: body 8388608 bytes,"
+                + " 8192 tokens per request"), printed);
+        assertTrue(!printed.contains(KEY), "the key is not printed: " + printed);
+        assertTrue(printed.contains("stopped"), printed);
     }
 
     @Test
-    void aNegativeStateTtlIsRefusedBeforeAnyModelLoads() {
-        Cli.Result r = Cli.run("serve", "--model", "does-not-exist", "--state-ttl", "-1");
-        assertTrue(r.exitCode() != 0 && r.err().contains("--state-ttl must be 0"), r.err());
-    }
-
-    @Test
-    void aLimitOutOfRangeIsRefusedBeforeAnyModelLoads() {
-        Cli.Result r = Cli.run("serve", "--model", "does-not-exist", "--max-candidates", "0");
-        assertTrue(r.exitCode() != 0 && r.err().contains("maxCandidates must be at least 1 (--max-candidates), got 0"),
-                r.err());
-        Cli.Result body = Cli.run("serve", "--model", "does-not-exist", "--max-body-bytes", "4294967296");
+    void badSettingsAreRefusedBeforeAnyModelLoads() {
+        Cli.Result concurrent = Cli.run("serve", "--model", "does-not-exist", "--max-concurrent", "0");
+        assertTrue(concurrent.exitCode() != 0 && concurrent.err().contains("at least 1 (--max-concurrent), got 0"),
+                concurrent.err());
+        Cli.Result timeout = Cli.run("serve", "--model", "does-not-exist", "--request-timeout", "0");
+        assertTrue(timeout.exitCode() != 0 && timeout.err().contains("--request-timeout"), timeout.err());
+        Cli.Result body = Cli.run("serve", "--model", "does-not-exist", "--max-body-bytes", "0");
         assertTrue(body.exitCode() != 0 && body.err().contains("maxBodyBytes must be in 1..2147483639 (--max-body-bytes)"),
                 body.err());
         Cli.Result help = Cli.run("help", "serve");
-        for (String option : new String[] {"--max-body-bytes", "--max-candidates", "--max-tokens-per-candidate",
-                "--max-tokens-per-request", "--max-live-states", "--max-live-states-per-client"}) {
+        for (String option : new String[] {"--config", "--host", "--port", "--api-key", "--served-model-name",
+                "--max-concurrent", "--max-queue", "--request-timeout", "--max-body-bytes", "--max-tokens-per-request"}) {
             assertTrue(help.out().contains(option), option + " missing from: " + help.out());
         }
-        assertTrue(help.out().contains("(default: 8388608, 8 MiB)"), help.out());
+        assertTrue(help.out().contains("OpenAI-compatible") && help.out().contains("cool-fusion worker"), help.out());
     }
 
     @Test
-    void benchRemoteFusesInProcessAndOverHttpIdentically() {
-        Cli.Result r = Cli.run("bench-remote", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
-                BundledModels.dir().resolve("heldout.jsonl").toString(), "--items", "1");
+    void benchServeMeasuresEveryConcurrencyAndFindsTheAnswersIdentical() {
+        Cli.Result r = Cli.run("bench-serve", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
+                BundledModels.dir().resolve("heldout.jsonl").toString(), "--clients", "1,3", "--requests", "3",
+                "--prompts", "2", "--max-concurrent", "2");
         assertEquals(0, r.exitCode(), r.err() + r.out());
-        for (String way : new String[] {"in process", "over HTTP", "HTTP, local tokenizers"}) {
-            String row = r.out().lines().filter(l -> l.startsWith(way + " ")).findFirst().orElseThrow(() ->
-                    new AssertionError(way + " missing: " + r.out()));
+        for (String clients : new String[] {"1", "3"}) {
+            String row = r.out().lines().filter(l -> l.trim().startsWith(clients + " ")).findFirst().orElseThrow(() ->
+                    new AssertionError("no row for " + clients + " clients: " + r.out()));
+            assertTrue(row.trim().endsWith("3/3"), "identical to a lone client's: " + row);
             String[] cells = row.trim().split("\\s+");
-            double requestsPerStep = Double.parseDouble(cells[cells.length - 3]);
-            if (way.equals("in process")) {
-                assertEquals(0, requestsPerStep, 0.0, "in process is the reference and makes no requests: " + row);
-            } else {
-                assertTrue(row.trim().endsWith("1/1"), "identical to in process: " + row);
-                assertTrue(requestsPerStep > 0, "fused over HTTP: " + row);
-            }
+            assertTrue(Double.parseDouble(cells[1]) > 0, "requests per second: " + row);
         }
-        Cli.Result bad = Cli.run("bench-remote", "--items", "0");
-        assertTrue(bad.exitCode() != 0 && bad.err().contains("--items must be at least 1"), bad.err());
+        Cli.Result bad = Cli.run("bench-serve", "--requests", "0");
+        assertTrue(bad.exitCode() != 0 && bad.err().contains("at least 1"), bad.err());
     }
 
-    private static final String KEY = "test-key-7f3a";
-
-    /** Step timings differ between runs; everything else must not. */
-    private static String withoutTimings(String out) {
-        return out.replaceAll("step (\\d+) \\([0-9.]+ ms\\)", "step $1");
+    private static HttpResponse<String> post(URI uri, String body, String key) throws IOException, InterruptedException {
+        HttpRequest.Builder r = HttpRequest.newBuilder(uri).timeout(Duration.ofMinutes(2))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (key != null) {
+            r.header("Authorization", "Bearer " + key);
+        }
+        return HTTP.send(r.build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    private static void awaitServing(String url, Thread server) throws InterruptedException {
+    private static void awaitHealthy(URI base, Thread server) throws InterruptedException {
         long deadline = System.nanoTime() + 120_000_000_000L;
         while (true) {
-            try (SourceModel probe = new RemoteSourceModelProvider().create(ProviderConfig.of("remote",
-                    Map.of("url", url, "model", "A", "api-key", KEY)))) {
-                return;
-            } catch (FusionException notYet) {
-                if (!server.isAlive() || System.nanoTime() > deadline) {
-                    throw new AssertionError("the server did not come up at " + url, notYet);
+            try {
+                HttpResponse<String> health = HTTP.send(HttpRequest.newBuilder(base.resolve("/health")).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (health.statusCode() == 200) {
+                    return;
                 }
-                Thread.sleep(200);
+            } catch (IOException notYet) {
+                // not listening yet
             }
+            if (!server.isAlive() || System.nanoTime() > deadline) {
+                throw new AssertionError("the server did not come up at " + base);
+            }
+            Thread.sleep(200);
         }
     }
 }

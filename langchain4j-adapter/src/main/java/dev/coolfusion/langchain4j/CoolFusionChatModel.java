@@ -10,7 +10,7 @@ import java.util.List;
 /**
  * The fused models as a LangChain4j {@link ChatModel}: a drop-in replacement for one LLM.
  *
- * <p>Every source model reads the conversation rendered with its own chat template (see {@link ChatPrompts}); the
+ * <p>Every source model reads the conversation rendered with its own chat template (see {@link dev.coolfusion.template.SourcePrompts}); the
  * fused answer is the same text for all. Request parameters {@code maxOutputTokens} (counted in the first source's
  * tokens), {@code temperature}, {@code topP} and {@code stopSequences} map onto {@code FusionOptions}; tools, JSON
  * response formats, non-text content, {@code topK} and penalties are refused with

@@ -2,6 +2,7 @@ package dev.coolfusion.langchain4j;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.coolfusion.template.SourcePrompts;
 import dev.coolfusion.core.FinishReason;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
@@ -34,7 +35,7 @@ final class FusedChat {
     final String modelName;
     final ChatRequestParameters defaultParameters;
     final List<ChatModelListener> listeners;
-    private final ChatPrompts prompts;
+    private final SourcePrompts prompts;
 
     FusedChat(ConfiguredFusion fused, String modelName, ChatRequestParameters defaultParameters, List<ChatModelListener> listeners) {
         this.fused = requireNonNull(fused, "fused is null");
@@ -49,7 +50,7 @@ final class FusedChat {
                 .build();
         this.defaultParameters = defaultParameters == null ? fromOptions : fromOptions.overrideWith(defaultParameters);
         this.listeners = listeners == null ? List.of() : List.copyOf(listeners);
-        this.prompts = new ChatPrompts(fused.fusion().sources());
+        this.prompts = SourcePrompts.of(fused.fusion().sources());
     }
 
     /** The default model name: the source names joined by {@code +}. */

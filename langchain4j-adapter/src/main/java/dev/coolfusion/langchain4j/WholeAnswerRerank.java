@@ -2,6 +2,7 @@ package dev.coolfusion.langchain4j;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.coolfusion.template.SourcePrompts;
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.WholeAnswers;
 import dev.coolfusion.core.metric.AveragePerplexity;
@@ -34,7 +35,7 @@ public final class WholeAnswerRerank implements ChatModel {
     private final Map<String, ChatModel> proposers;
     private final List<SourceModel> scorers;
     private final RerankMetric metric;
-    private final ChatPrompts prompts;
+    private final SourcePrompts prompts;
 
     private WholeAnswerRerank(Builder b) {
         if (b.proposers.isEmpty()) {
@@ -46,7 +47,7 @@ public final class WholeAnswerRerank implements ChatModel {
         this.proposers = new LinkedHashMap<>(b.proposers);
         this.scorers = List.copyOf(b.scorers);
         this.metric = b.metric;
-        this.prompts = new ChatPrompts(scorers);
+        this.prompts = SourcePrompts.of(scorers);
     }
 
     public static Builder builder() {

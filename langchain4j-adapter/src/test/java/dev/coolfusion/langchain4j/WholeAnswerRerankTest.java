@@ -3,6 +3,7 @@ package dev.coolfusion.langchain4j;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.coolfusion.template.SourcePrompts;
 import dev.coolfusion.template.TemplateMessage;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.core.metric.BitsPerByte;
@@ -56,7 +57,7 @@ class WholeAnswerRerankTest {
         List<TemplateMessage> messages = List.of(TemplateMessage.user("What is 2 + 3?"));
         for (int s = 0; s < sources.size(); s++) {
             DjlSourceModel source = sources.get(s);
-            List<Integer> prompt = new ChatPrompts(List.copyOf(sources)).tokens(messages).get(s);
+            List<Integer> prompt = SourcePrompts.of(List.copyOf(sources)).tokens(messages).get(s);
             List<Integer> tokens = new ArrayList<>(source.codec().encodeContinuation("The answer is 5.").ids());
             tokens.add(source.codec().primaryEndOfSequenceId().getAsInt());
             StateHandle state = source.open(prompt);
@@ -95,7 +96,7 @@ class WholeAnswerRerankTest {
             double sum = 0;
             for (int s = 0; s < sources.size(); s++) {
                 DjlSourceModel source = sources.get(s);
-                List<Integer> prompt = new ChatPrompts(List.copyOf(sources)).tokens(messages).get(s);
+                List<Integer> prompt = SourcePrompts.of(List.copyOf(sources)).tokens(messages).get(s);
                 List<Integer> tokens = new ArrayList<>(source.codec().encodeContinuation(answers.get(c)).ids());
                 tokens.add(source.codec().primaryEndOfSequenceId().getAsInt());
                 StateHandle state = source.open(prompt);

@@ -1,4 +1,4 @@
-package dev.coolfusion.remote;
+package dev.coolfusion.serving;
 
 import static java.util.Objects.requireNonNull;
 
@@ -6,10 +6,12 @@ import dev.coolfusion.spi.FusionException;
 
 /**
  * How much one request, one client and all clients together may ask of a model server, so that no request can exhaust
- * the memory of the process that serves the models. A {@link TableOneServer} checks every limit before it reads a body
- * past the size limit and before it asks a model for anything, and refuses what is over with a 4xx answer that names
- * the limit, its value and the option that raises it ({@link #refusal}); later servers of the project (an
- * OpenAI-compatible server, a gRPC worker) are meant to take the same value.
+ * the memory of the process that serves the models. Every server of the project takes this one value: the Table-1
+ * worker ({@code TableOneServer} in {@code backend-remote}, {@code cool-fusion worker}) and the OpenAI-compatible
+ * server of the fused model ({@code FusionServer} in {@code fusion-server}, {@code cool-fusion serve}). A server
+ * checks every limit that applies to it before it reads a body past the size limit and before it asks a model for
+ * anything, and refuses what is over with a 4xx answer that names the limit, its value and the option that raises it
+ * ({@link #refusal}).
  *
  * <p>The {@linkplain #DEFAULTS defaults} fit the bundled demo models and real 8B models alike: no request of the
  * fusion loop comes near them (a step scores a handful of short candidates), and the largest request they let through
@@ -43,7 +45,7 @@ public record ServerLimits(long maxBodyBytes, int maxCandidates, int maxTokensPe
      */
     public static final ServerLimits DEFAULTS = new ServerLimits(8L << 20, 256, 4096, 8192, 4096, 1024);
 
-    /** One of the limits: what it bounds, and how to raise it on {@code cool-fusion serve} and in code. */
+    /** One of the limits: what it bounds, and how to raise it on the command line and in code. */
     public enum Limit {
         BODY_BYTES("maxBodyBytes", "--max-body-bytes", "bytes per request body"),
         CANDIDATES("maxCandidates", "--max-candidates", "candidates per score request"),
@@ -67,7 +69,7 @@ public record ServerLimits(long maxBodyBytes, int maxCandidates, int maxTokensPe
             return field;
         }
 
-        /** The {@code cool-fusion serve} option that sets it, e.g. {@code --max-candidates}. */
+        /** The command-line option that sets it ({@code cool-fusion worker}, {@code serve}), e.g. {@code --max-candidates}. */
         public String option() {
             return option;
         }
@@ -158,8 +160,8 @@ public record ServerLimits(long maxBodyBytes, int maxCandidates, int maxTokensPe
         requireNonNull(what, "what is null");
         requireNonNull(advice, "advice is null");
         return what + ", over this server's limit of " + value(limit) + " " + limit.unit + " (" + limit.field + ")"
-                + (advice.isEmpty() ? "" : "; " + advice) + "; the server's operator can raise it with cool-fusion serve "
-                + limit.option + " (ServerLimits." + limit.wither() + " in code)";
+                + (advice.isEmpty() ? "" : "; " + advice) + "; the server's operator can raise it with the server's "
+                + limit.option + " option (ServerLimits." + limit.wither() + " in code)";
     }
 
     @Override

@@ -1,0 +1,175 @@
+package dev.coolfusion.cli;
+
+import dev.coolfusion.core.config.ComponentSpec;
+import dev.coolfusion.core.config.FusionConfig;
+import dev.coolfusion.core.config.FusionConfigLoader;
+import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.core.config.FusionFactory;
+import dev.coolfusion.remote.TableOneServer;
+import dev.coolfusion.serving.ServerLimits;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.SourceModel;
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Serves source models over HTTP (the Table-1 protocol) until interrupted: a worker for the {@code remote} provider
+ * of a fusion in another process or on another machine. ({@code cool-fusion serve} serves the fused model itself.)
+ */
+@Command(name = "worker", description = {
+    "Serve source models over HTTP with the Table-1 protocol (a worker), for the 'remote' provider of another process"
+        + " or machine. To serve the fused model to OpenAI clients, use 'cool-fusion serve'.",
+    "Binds to 127.0.0.1 unless --host says otherwise; stops on Ctrl-C, releasing every state clients still hold.",
+    "States no request used for --state-ttl seconds are released, so vanished clients leave nothing behind.",
+    "Requests over a --max-* limit are refused (HTTP 413, or 429 for live states) before the models run."})
+final class WorkerCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    GenerateCommand.Sources sources;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind (default: ${DEFAULT-VALUE};"
+            + " 0.0.0.0 exposes the models to the network: set --api-key too).")
+    String host;
+
+    @Option(names = "--api-key", defaultValue = "${env:COOL_FUSION_API_KEY}", description = "Require"
+            + " 'Authorization: Bearer <key>' on every request (the remote provider's api-key option). Default: the"
+            + " COOL_FUSION_API_KEY environment variable, which keeps the key off the command line; none if unset.")
+    String apiKey;
+
+    @Option(names = "--state-ttl", defaultValue = "600", paramLabel = "SECONDS", description = "Release a state no"
+            + " request has used for this long (default: ${DEFAULT-VALUE}; 0 keeps states until released or stopped).")
+    long stateTtl;
+
+    @Option(names = "--port", defaultValue = "8765", description = "Port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port;
+
+    @Option(names = "--threads", defaultValue = "4", description = "Request threads (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    // The limits' defaults are ServerLimits.DEFAULTS (picocli shows a field's initial value as its default).
+
+    @Option(names = "--max-body-bytes", paramLabel = "BYTES", description = "Refuse a request body larger than this,"
+            + " before reading it (default: ${DEFAULT-VALUE}, 8 MiB).")
+    long maxBodyBytes = ServerLimits.DEFAULTS.maxBodyBytes();
+
+    @Option(names = "--max-candidates", paramLabel = "N", description = "Most candidates in one score request (default:"
+            + " ${DEFAULT-VALUE}).")
+    int maxCandidates = ServerLimits.DEFAULTS.maxCandidates();
+
+    @Option(names = "--max-tokens-per-candidate", paramLabel = "N", description = "Most tokens in one score candidate"
+            + " (default: ${DEFAULT-VALUE}).")
+    int maxTokensPerCandidate = ServerLimits.DEFAULTS.maxTokensPerCandidate();
+
+    @Option(names = "--max-tokens-per-request", paramLabel = "N", description = "Most tokens in one request: an open's"
+            + " prompt, a score's candidates times its longest (default: ${DEFAULT-VALUE}).")
+    int maxTokensPerRequest = ServerLimits.DEFAULTS.maxTokensPerRequest();
+
+    @Option(names = "--max-live-states", paramLabel = "N", description = "Most states all clients together may hold"
+            + " (default: ${DEFAULT-VALUE}).")
+    int maxLiveStates = ServerLimits.DEFAULTS.maxLiveStates();
+
+    @Option(names = "--max-live-states-per-client", paramLabel = "N", description = "Most states one client may hold:"
+            + " per API key with --api-key, else per remote address (default: ${DEFAULT-VALUE}).")
+    int maxLiveStatesPerClient = ServerLimits.DEFAULTS.maxLiveStatesPerClient();
+
+    /** Counted down by the shutdown hook (Ctrl-C), or by an embedding caller, to stop serving. */
+    final CountDownLatch stop = new CountDownLatch(1);
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        DjlThreads.configure();
+        FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config)
+                : GenerateCommand.fromModels(sources.models);
+        if (stateTtl < 0) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--state-ttl must be 0 (never expire) or a number of seconds, got " + stateTtl);
+        }
+        ServerLimits limits;
+        try {
+            limits = new ServerLimits(maxBodyBytes, maxCandidates, maxTokensPerCandidate, maxTokensPerRequest,
+                    maxLiveStates, maxLiveStatesPerClient);
+        } catch (FusionException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        TableOneServer.Builder builder = TableOneServer.builder().host(host).port(port).threads(threads)
+                .stateTtl(Duration.ofSeconds(stateTtl)).limits(limits);
+        boolean keyed = apiKey != null && !apiKey.isEmpty();
+        if (keyed) {
+            builder.apiKey(apiKey);
+        } else if (!InetAddress.getByName(host).isLoopbackAddress()) {
+            spec.commandLine().getErr().println("warning: serving on " + host + " without --api-key: anyone who can"
+                    + " reach this port can use the models");
+        }
+        CountDownLatch closed = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                closed.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "worker-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try (ConfiguredFusion setup = FusionFactory.discover().create(config)) {
+            for (SourceModel model : setup.sources()) {
+                builder.model(model);
+            }
+            try (TableOneServer server = builder.build()) {
+                server.start();
+                out.printf("worker serving %s at %s (Ctrl-C stops)%n", server.modelNames(), server.uri());
+                out.printf("limits: %s%n", server.limits());
+                out.println("a fusion config that uses them (for generate, eval or serve --config):");
+                out.print(clientConfig(server, keyed, config));
+                out.flush();
+                stop.await();
+            }
+        } finally {
+            closed.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it is waiting for 'closed', counted down above
+            }
+        }
+        out.println("stopped");
+        out.flush();
+        return 0;
+    }
+
+    /** The placeholder for the API key in the printed client config (the key itself is never printed). */
+    static final String KEY_PLACEHOLDER = "<the key given to worker>";
+
+    /**
+     * A config whose sources are {@code remote} clients of the served models, with the original config's metric and
+     * generation options (stop strings, limits, sampling), so that a client fuses exactly as in process.
+     */
+    private static String clientConfig(TableOneServer server, boolean keyed, FusionConfig original) {
+        List<ComponentSpec> remote = new ArrayList<>();
+        for (String name : server.modelNames()) {
+            Map<String, String> options = new LinkedHashMap<>();
+            options.put("url", server.uri().toString());
+            options.put("model", name);
+            if (keyed) {
+                options.put("api-key", KEY_PLACEHOLDER);
+            }
+            remote.add(ComponentSpec.of("remote", options));
+        }
+        return FusionConfigLoader.toYaml(new FusionConfig(remote, original.metric(), original.options()));
+    }
+}
