@@ -20,16 +20,34 @@ class ScoreCommandTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static Path tiny(String name) {
+        return fixture("hf-tiny", name);
+    }
+
+    static Path fixture(String set, String name) {
         String shared = System.getProperty("coolfusion.shared.dir", "../../shared");
-        Path dir = Path.of(shared, "fixtures", "hf-tiny", name);
-        assumeTrue(Files.isDirectory(dir), "skipped: hf-tiny fixture not found at " + dir.toAbsolutePath());
+        Path dir = Path.of(shared, "fixtures", set, name);
+        assumeTrue(Files.isDirectory(dir), "skipped: " + set + " fixture not found at " + dir.toAbsolutePath());
         return dir;
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"llama", "llama-rope-llama3", "llama-tied", "llama-sharded", "mistral", "qwen2", "phi3"})
     void idsLogProbsMatchTheLogSoftmaxOfTheReferenceLogits(String name) throws Exception {
-        Path dir = tiny(name);
+        assertScoresMatchReference(tiny(name), name);
+    }
+
+    /**
+     * Today's families (hf-tiny2, transformers-5 configs): Llama with rope_parameters, Phi-3 longrope within and past
+     * its original length, GLM, GLM-4, Qwen 3, Gemma 2 and 3, Mistral with a sliding window.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama-rope-parameters", "phi3-longrope-short", "phi3-longrope-long", "glm", "glm4", "qwen3",
+        "gemma2", "gemma3", "mistral-sliding-window"})
+    void todaysFamiliesMatchTheReferenceLogits(String name) throws Exception {
+        assertScoresMatchReference(fixture("hf-tiny2", name), name);
+    }
+
+    private static void assertScoresMatchReference(Path dir, String name) throws Exception {
         JsonNode ref = JSON.readTree(dir.resolve("reference.json").toFile());
         JsonNode ids = ref.get("input_ids").get(0);
         JsonNode logits = ref.get("logits").get(0);

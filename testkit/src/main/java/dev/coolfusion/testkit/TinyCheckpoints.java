@@ -30,12 +30,23 @@ import java.util.SplittableRandom;
 public final class TinyCheckpoints {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Architectures the generator writes, by their Hugging Face class name. */
+    /**
+     * Architectures the generator writes, by their Hugging Face class name. The later ones are shaped as their
+     * families' checkpoints are: Qwen 3 with per-head q/k norms; GLM with q/k/v biases, a fused gate_up_proj and
+     * rotary on half of each head (GLM-4 adds norms of the attention and MLP outputs); Gemma 2 and 3 with four norms a
+     * layer ({@code 1 + w}, so their weights are drawn around 0), GELU, sliding window 8 on alternate layers, and
+     * Gemma 2's soft-caps (50 and 30) or Gemma 3's q/k norms and local rope base.
+     */
     public enum Arch {
         LLAMA("LlamaForCausalLM", "llama"),
         MISTRAL("MistralForCausalLM", "mistral"),
         QWEN2("Qwen2ForCausalLM", "qwen2"),
-        PHI3("Phi3ForCausalLM", "phi3");
+        PHI3("Phi3ForCausalLM", "phi3"),
+        QWEN3("Qwen3ForCausalLM", "qwen3"),
+        GLM("GlmForCausalLM", "glm"),
+        GLM4("Glm4ForCausalLM", "glm4"),
+        GEMMA2("Gemma2ForCausalLM", "gemma2"),
+        GEMMA3("Gemma3ForCausalLM", "gemma3_text");
 
         final String className;
         final String modelType;
@@ -192,25 +203,40 @@ public final class TinyCheckpoints {
         long q = s.heads() * d;
         long kv = s.kvHeads() * d;
         List<Tensor> out = new ArrayList<>();
+        boolean gemma = s.arch() == Arch.GEMMA2 || s.arch() == Arch.GEMMA3;
+        boolean glm = s.arch() == Arch.GLM || s.arch() == Arch.GLM4;
+        double norm = gemma ? 0 : 1; // Gemma's norms multiply by 1 + w
         out.add(new Tensor("model.embed_tokens.weight", new long[] {s.vocab(), s.hidden()}, 0, 0.02));
         for (int l = 0; l < s.layers(); l++) {
             String p = "model.layers." + l + ".";
-            out.add(new Tensor(p + "input_layernorm.weight", new long[] {s.hidden()}, 1, 0.1));
+            out.add(new Tensor(p + "input_layernorm.weight", new long[] {s.hidden()}, norm, 0.1));
             if (s.arch() == Arch.PHI3) {
                 out.add(new Tensor(p + "self_attn.qkv_proj.weight", new long[] {q + 2 * kv, s.hidden()}, 0, 0.02));
             } else {
                 out.add(new Tensor(p + "self_attn.q_proj.weight", new long[] {q, s.hidden()}, 0, 0.02));
                 out.add(new Tensor(p + "self_attn.k_proj.weight", new long[] {kv, s.hidden()}, 0, 0.02));
                 out.add(new Tensor(p + "self_attn.v_proj.weight", new long[] {kv, s.hidden()}, 0, 0.02));
-                if (s.arch() == Arch.QWEN2) {
+                if (s.arch() == Arch.QWEN2 || glm) {
                     out.add(new Tensor(p + "self_attn.q_proj.bias", new long[] {q}, 0, 0.1));
                     out.add(new Tensor(p + "self_attn.k_proj.bias", new long[] {kv}, 0, 0.1));
                     out.add(new Tensor(p + "self_attn.v_proj.bias", new long[] {kv}, 0, 0.1));
                 }
+                if (s.arch() == Arch.QWEN3 || s.arch() == Arch.GEMMA3) {
+                    out.add(new Tensor(p + "self_attn.q_norm.weight", new long[] {d}, norm, 0.1));
+                    out.add(new Tensor(p + "self_attn.k_norm.weight", new long[] {d}, norm, 0.1));
+                }
             }
             out.add(new Tensor(p + "self_attn.o_proj.weight", new long[] {s.hidden(), q}, 0, 0.02));
-            out.add(new Tensor(p + "post_attention_layernorm.weight", new long[] {s.hidden()}, 1, 0.1));
-            if (s.arch() == Arch.PHI3) {
+            out.add(new Tensor(p + "post_attention_layernorm.weight", new long[] {s.hidden()}, norm, 0.1));
+            if (gemma) {
+                out.add(new Tensor(p + "pre_feedforward_layernorm.weight", new long[] {s.hidden()}, norm, 0.1));
+                out.add(new Tensor(p + "post_feedforward_layernorm.weight", new long[] {s.hidden()}, norm, 0.1));
+            }
+            if (s.arch() == Arch.GLM4) {
+                out.add(new Tensor(p + "post_self_attn_layernorm.weight", new long[] {s.hidden()}, norm, 0.1));
+                out.add(new Tensor(p + "post_mlp_layernorm.weight", new long[] {s.hidden()}, norm, 0.1));
+            }
+            if (s.arch() == Arch.PHI3 || glm) {
                 out.add(new Tensor(p + "mlp.gate_up_proj.weight", new long[] {2L * s.intermediate(), s.hidden()}, 0, 0.02));
             } else {
                 out.add(new Tensor(p + "mlp.gate_proj.weight", new long[] {s.intermediate(), s.hidden()}, 0, 0.02));
@@ -218,7 +244,7 @@ public final class TinyCheckpoints {
             }
             out.add(new Tensor(p + "mlp.down_proj.weight", new long[] {s.hidden(), s.intermediate()}, 0, 0.02));
         }
-        out.add(new Tensor("model.norm.weight", new long[] {s.hidden()}, 1, 0.1));
+        out.add(new Tensor("model.norm.weight", new long[] {s.hidden()}, norm, 0.1));
         if (!s.tied()) {
             out.add(new Tensor("lm_head.weight", new long[] {s.vocab(), s.hidden()}, 0, 0.02));
         }
@@ -319,16 +345,17 @@ public final class TinyCheckpoints {
 
     private static void writeConfig(Path dir, Spec s) throws IOException {
         ObjectNode c = JSON.createObjectNode();
+        boolean gemma = s.arch() == Arch.GEMMA2 || s.arch() == Arch.GEMMA3;
         c.putArray("architectures").add(s.arch().className);
         c.put("model_type", s.arch().modelType);
-        c.put("hidden_act", "silu");
+        c.put(gemma ? "hidden_activation" : "hidden_act", gemma ? "gelu_pytorch_tanh" : "silu");
         c.put("hidden_size", s.hidden());
         c.put("intermediate_size", s.intermediate());
         c.put("num_hidden_layers", s.layers());
         c.put("num_attention_heads", s.heads());
         c.put("num_key_value_heads", s.kvHeads());
-        if (s.explicitHeadDim()) {
-            c.put("head_dim", s.hidden() / s.heads());
+        if (s.explicitHeadDim() || gemma || s.arch() == Arch.QWEN3 || s.arch() == Arch.GLM || s.arch() == Arch.GLM4) {
+            c.put("head_dim", s.hidden() / s.heads()); // these families' defaults are not hidden / heads
         }
         c.put("vocab_size", s.vocab());
         c.put("max_position_embeddings", s.maxPositions());
@@ -363,6 +390,32 @@ public final class TinyCheckpoints {
             case PHI3 -> {
                 c.putNull("sliding_window");
                 c.put("original_max_position_embeddings", s.maxPositions());
+            }
+            case QWEN3 -> {
+                c.put("attention_bias", false);
+                c.put("use_sliding_window", false);
+                c.putNull("sliding_window");
+                c.put("max_window_layers", s.layers());
+                c.put("rope_theta", 1000000.0);
+            }
+            case GLM, GLM4 -> {
+                c.put("attention_bias", true);
+                c.put("partial_rotary_factor", 0.5);
+            }
+            case GEMMA2, GEMMA3 -> {
+                c.put("attention_bias", false);
+                c.put("query_pre_attn_scalar", s.hidden() / s.heads());
+                c.put("sliding_window", 8);
+                if (s.arch() == Arch.GEMMA2) {
+                    c.put("attn_logit_softcapping", 50.0);
+                    c.put("final_logit_softcapping", 30.0);
+                } else {
+                    c.putNull("attn_logit_softcapping");
+                    c.putNull("final_logit_softcapping");
+                    c.put("rope_theta", 1000000.0);
+                    c.put("rope_local_base_freq", 10000.0);
+                    c.put("sliding_window_pattern", 2);
+                }
             }
             default -> {
                 c.put("attention_bias", false);

@@ -16,8 +16,8 @@ import java.util.regex.Pattern;
  * @param name       the model's name in traces; empty means the folder name
  * @param device     {@code cpu}, {@code gpu} or {@code gpu:N}
  * @param dtype      weight and activation type on the device
- * @param maxContext the longest sequence accepted; empty means the model's {@code max_position_embeddings}
- *                   (and its sliding window, if smaller)
+ * @param maxContext the longest sequence accepted; empty means the model's {@code max_position_embeddings} (a
+ *                   sliding window limits what its layers see, not the context)
  * @param calibrationTemperature temperature scaling (Guo et al., 2017): the model's distribution becomes
  *                   {@code softmax(logits / T)}, so the log-probabilities it reports (M2's token log-prob, M3's scores)
  *                   and samples from are calibrated; greedy choices are unchanged. 1 is the raw model. Fit it on a

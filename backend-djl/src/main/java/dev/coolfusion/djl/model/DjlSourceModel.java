@@ -17,6 +17,7 @@ import dev.coolfusion.spi.TokenStep;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
@@ -25,13 +26,21 @@ import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
- * A local Hugging Face checkpoint (Llama 2/3, Mistral, Qwen2, Phi-3 in safetensors) as a {@link SourceModel} on
- * DJL's PyTorch engine, with a real KV cache behind every state handle.
+ * A local Hugging Face checkpoint (Llama 2/3, Mistral, Qwen 2 and 3, Phi-3, GLM-4, Gemma 2 and 3 in safetensors) as a
+ * {@link SourceModel} on DJL's PyTorch engine, with a real KV cache behind every state handle.
  *
  * <p>Create one with {@link #load(Path, DjlModelOptions)}. States are persistent and share their cache ({@link
  * KvCache}): a state that ends where its storage's used part ends appends in place, any other copies its prefix first.
  * Scoring runs all candidates in one batched forward whose new keys and values are kept aside until a candidate's state
  * is extended. Each state remembers its next-token log-probabilities, so that nothing is recomputed.
+ *
+ * <p>Longrope (Phi-3 128k): transformers computes a sequence with {@code short_factor} while it is at most {@code
+ * original_max_position_embeddings} long and with {@code long_factor} beyond, and a cache built with the short factors
+ * is not valid for the long ones. Every forward here uses the factors transformers uses for the whole sequence it
+ * computes (the state's tokens plus the new ones): a state's next-token log-probabilities are those of its own
+ * sequence, a candidate's scores those of one forward over the state's tokens and the candidate. The first forward
+ * that reaches past the original length after a state cached with short factors recomputes that state's prefix with
+ * the long factors (once: what follows is cached with long factors); states remember their tokens until then.
  *
  * <p>All methods are synchronized: different models may run on different threads, one model serves one call at a
  * time.
@@ -47,8 +56,11 @@ public final class DjlSourceModel implements SourceModel {
     private long nextId;
     private boolean closed;
 
-    /** What a state handle stands for: its keys and values, and the next-token log-probabilities after them. */
-    private record State(String id, KvCache.Sequence kv, float[] logProbs) {}
+    /**
+     * What a state handle stands for: its keys and values, and the next-token log-probabilities after them; with
+     * longrope, while its cache holds short factors, its token ids (else null).
+     */
+    private record State(String id, KvCache.Sequence kv, float[] logProbs, long[] tokens) {}
 
     /**
      * The KV cache's bookkeeping, for monitoring.
@@ -80,18 +92,13 @@ public final class DjlSourceModel implements SourceModel {
             throw new FusionException("model folder " + dir.toAbsolutePath() + " does not exist or is not a folder");
         }
         ModelConfig cfg = ModelConfig.read(dir);
-        int limit = cfg.maxPositions();
-        if (cfg.slidingWindow().isPresent()) {
-            limit = Math.min(limit, cfg.slidingWindow().getAsInt());
-        }
+        int limit = cfg.maxPositions(); // a sliding window limits what a layer sees, not the context
         int maxContext = limit;
         if (options.maxContext().isPresent()) {
             int wanted = options.maxContext().getAsInt();
             if (wanted > limit) {
                 throw new FusionException("max context " + wanted + " exceeds what " + dir.getFileName() + " supports: "
-                        + limit + " (max_position_embeddings " + cfg.maxPositions()
-                        + (cfg.slidingWindow().isPresent() ? ", sliding_window " + cfg.slidingWindow().getAsInt() : "")
-                        + ")");
+                        + limit + " (max_position_embeddings " + cfg.maxPositions() + ")");
             }
             maxContext = wanted;
         }
@@ -159,15 +166,7 @@ public final class DjlSourceModel implements SourceModel {
             throw new FusionException(name + ": the prompt has " + promptTokens.size() + " tokens, more than the max context of "
                     + maxContext + " tokens; shorten the prompt (nothing is truncated silently)");
         }
-        long[] ids = toIds(promptTokens);
-        KvCache.Sequence empty = cache.start(ids.length);
-        try {
-            Transformer.Output out = transformer.forward(Pass.extend(cache.past(empty), ids));
-            State state = register(new State(newId(), cache.appended(empty, ids.length), out.lastLogProbs()[0]));
-            return new StateHandle(state.id());
-        } finally {
-            cache.release(empty); // the prompt's state keeps the store; after a failure nothing does
-        }
+        return new StateHandle(prefill(toIds(promptTokens), transformer.usesLongFactors(promptTokens.size())).id());
     }
 
     @Override
@@ -183,8 +182,12 @@ public final class DjlSourceModel implements SourceModel {
     public synchronized List<ScoredTokens> score(StateHandle handle, List<List<Integer>> candidates) {
         requireNonNull(candidates, "candidates is null");
         State state = lookup(handle);
+        // Rows the state's cache serves, and (longrope) rows that reach past the original length after a state
+        // cached with short factors: those are scored after the state's prefix recomputed with long factors.
         List<Integer> rows = new ArrayList<>();
         List<long[]> rowIds = new ArrayList<>();
+        List<Integer> longRows = new ArrayList<>();
+        List<long[]> longRowIds = new ArrayList<>();
         for (int i = 0; i < candidates.size(); i++) {
             List<Integer> c = requireNonNull(candidates.get(i), "candidate " + i + " is null");
             if (!c.isEmpty()) {
@@ -193,51 +196,85 @@ public final class DjlSourceModel implements SourceModel {
                     throw new FusionException(name + ": candidate " + i + " (" + c.size() + " tokens) after "
                             + state.kv().length() + " tokens exceeds the max context of " + maxContext + " tokens");
                 }
-                rows.add(i);
-                rowIds.add(ids);
+                boolean recompute = needsLongFactors(state, c.size());
+                (recompute ? longRows : rows).add(i);
+                (recompute ? longRowIds : rowIds).add(ids);
             }
         }
         List<ScoredTokens> results = new ArrayList<>(candidates.size());
         for (int i = 0; i < candidates.size(); i++) {
             results.add(null);
         }
-        if (!rows.isEmpty()) {
-            KvCache.Sequence kv = state.kv();
-            cache.materialize(kv);
-            Transformer.Batch batch = Transformer.Batch.padded(rowIds);
-            // One candidate whose store tail is free is written in place; otherwise the rows are kept aside.
-            boolean inPlace = batch.rows() == 1 && cache.reserve(kv, batch.lengths()[0]);
-            Transformer.Output out = transformer.forward(Pass.score(cache.past(kv), batch,
-                    inPlace ? Transformer.NewKeys.STORE : Transformer.NewKeys.SEGMENT));
-            List<KvCache.Sequence> after = inPlace
-                    ? List.of(cache.appended(kv, batch.lengths()[0]))
-                    : cache.branched(kv, out.newKv(), batch.lengths());
-            List<State> created = new ArrayList<>();
-            try {
-                for (int r = 0; r < batch.rows(); r++) {
-                    List<Integer> c = candidates.get(rows.get(r));
-                    List<Double> lps = new ArrayList<>(c.size());
-                    lps.add((double) state.logProbs()[c.get(0)]);
-                    for (int t = 0; t + 1 < c.size(); t++) {
-                        lps.add((double) out.targetLogProbs()[r * batch.width() + t]);
-                    }
-                    State temp = register(new State(newId(), after.get(r), out.lastLogProbs()[r]));
-                    created.add(temp);
-                    results.set(rows.get(r), new ScoredTokens(lps, new StateHandle(temp.id())));
-                }
-            } catch (RuntimeException e) {
-                created.forEach(s -> states.remove(s.id()));
-                after.forEach(cache::release);
-                throw e;
+        List<State> created = new ArrayList<>();
+        try {
+            if (!rows.isEmpty()) {
+                scoreRows(state, state.kv(), state.logProbs(), rows, rowIds, candidates, results, created);
             }
+            if (!longRows.isEmpty()) {
+                int longest = longRowIds.stream().mapToInt(r -> r.length).max().orElse(0);
+                KvCache.Sequence empty = cache.start(state.kv().length() + longest, true);
+                KvCache.Sequence prefix = null;
+                try {
+                    Transformer.Output out = transformer.forward(Pass.extend(cache.past(empty), state.tokens()));
+                    prefix = cache.appended(empty, state.tokens().length);
+                    scoreRows(state, prefix, out.lastLogProbs()[0], longRows, longRowIds, candidates, results, created);
+                } finally {
+                    cache.release(empty);
+                    if (prefix != null) {
+                        cache.release(prefix);
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            for (State s : created) {
+                states.remove(s.id());
+                cache.release(s.kv());
+            }
+            throw e;
         }
         for (int i = 0; i < candidates.size(); i++) {
             if (results.get(i) == null) {
-                State copy = register(new State(newId(), cache.copy(state.kv()), state.logProbs()));
+                State copy = register(new State(newId(), cache.copy(state.kv()), state.logProbs(), state.tokens()));
                 results.set(i, new ScoredTokens(List.of(), new StateHandle(copy.id())));
             }
         }
         return results;
+    }
+
+    /**
+     * Scores rows {@code rows} of {@code candidates} in one batched forward after {@code kv} (the state's cache, or its
+     * prefix recomputed), the first token of each from {@code first}; registers each row's new state.
+     */
+    private void scoreRows(State state, KvCache.Sequence kv, float[] first, List<Integer> rows, List<long[]> rowIds,
+            List<List<Integer>> candidates, List<ScoredTokens> results, List<State> created) {
+        cache.materialize(kv);
+        Transformer.Batch batch = Transformer.Batch.padded(rowIds);
+        // One candidate whose store tail is free is written in place; otherwise the rows are kept aside.
+        boolean inPlace = batch.rows() == 1 && cache.reserve(kv, batch.lengths()[0]);
+        Transformer.Output out = transformer.forward(Pass.score(cache.past(kv), batch,
+                inPlace ? Transformer.NewKeys.STORE : Transformer.NewKeys.SEGMENT));
+        List<KvCache.Sequence> after = inPlace
+                ? List.of(cache.appended(kv, batch.lengths()[0]))
+                : cache.branched(kv, out.newKv(), batch.lengths());
+        int registered = 0;
+        try {
+            for (int r = 0; r < batch.rows(); r++) {
+                List<Integer> c = candidates.get(rows.get(r));
+                List<Double> lps = new ArrayList<>(c.size());
+                lps.add((double) first[c.get(0)]);
+                for (int t = 0; t + 1 < c.size(); t++) {
+                    lps.add((double) out.targetLogProbs()[r * batch.width() + t]);
+                }
+                State temp = register(new State(newId(), after.get(r), out.lastLogProbs()[r],
+                        tokensAfter(state, rowIds.get(r))));
+                created.add(temp);
+                registered++;
+                results.set(rows.get(r), new ScoredTokens(lps, new StateHandle(temp.id())));
+            }
+        } catch (RuntimeException e) {
+            after.subList(registered, after.size()).forEach(cache::release);
+            throw e;
+        }
     }
 
     /** One forward over {@code tokens} (without keeping its cache), every temperature from its logits. */
@@ -274,6 +311,18 @@ public final class DjlSourceModel implements SourceModel {
                 sum += Math.exp((lp - max) / temperatures[i]);
             }
             nll[i] = (max - first[tokens.get(0)]) / temperatures[i] + Math.log(sum);
+        }
+        if (needsLongFactors(state, ids.length)) {
+            // Longrope past the original length: one forward over the state's tokens and these, with long factors.
+            long[] all = concat(state.tokens(), ids);
+            KvCache.Sequence empty = cache.start(all.length, true);
+            try {
+                Transformer.Output out = transformer.forward(Pass.temperedNllFrom(cache.past(empty), all, temperatures,
+                        state.tokens().length - 1));
+                return Optional.of(out.temperedNll());
+            } finally {
+                cache.release(empty);
+            }
         }
         if (ids.length > 1) {
             cache.materialize(state.kv());
@@ -348,6 +397,26 @@ public final class DjlSourceModel implements SourceModel {
         return new StateHandle(extend(state, token).id());
     }
 
+    /** Tests only: the engine arrays the last forward created, if {@link Transformer#countArrays} is set. */
+    synchronized int lastForwardArrays() {
+        return transformer.lastForwardArrays;
+    }
+
+    /**
+     * Tests only: the log-probabilities after every position of {@code tokens} from one forward without a cache (as
+     * transformers' forward over the whole sequence), flat {@code [positions x vocab]}.
+     */
+    synchronized float[] forwardLogProbs(List<Integer> tokens) {
+        checkOpen();
+        long[] ids = toIds(tokens);
+        KvCache.Sequence empty = cache.start(ids.length, transformer.usesLongFactors(ids.length));
+        try {
+            return transformer.forward(Transformer.Pass.every(cache.past(empty), ids)).everyLogProbs();
+        } finally {
+            cache.release(empty);
+        }
+    }
+
     /** The next-token log-probabilities a state remembers. */
     synchronized float[] logProbs(StateHandle handle) {
         return lookup(handle).logProbs().clone();
@@ -355,21 +424,59 @@ public final class DjlSourceModel implements SourceModel {
 
     // ---------------------------------------------------------------------------------------------------- internals
 
-    /** The state after one more token: written in place when the state's store tail is free, else kept aside. */
+    /**
+     * The state after one more token: written in place when the state's store tail is free, else kept aside; with
+     * longrope, recomputed with long factors when it reaches past the original length.
+     */
     private State extend(State state, int token) {
         KvCache.Sequence kv = state.kv();
         if (kv.length() + 1 > maxContext) {
             throw new FusionException(name + ": the context is full (" + kv.length() + " of " + maxContext
                     + " tokens); no further token fits");
         }
+        long[] ids = {token};
+        if (needsLongFactors(state, 1)) {
+            return prefill(concat(state.tokens(), ids), true);
+        }
         cache.materialize(kv);
         if (cache.reserve(kv, 1)) {
-            Transformer.Output out = transformer.forward(Pass.extend(cache.past(kv), new long[] {token}));
-            return register(new State(newId(), cache.appended(kv, 1), out.lastLogProbs()[0]));
+            Transformer.Output out = transformer.forward(Pass.extend(cache.past(kv), ids));
+            return register(new State(newId(), cache.appended(kv, 1), out.lastLogProbs()[0], tokensAfter(state, ids)));
         }
         Transformer.Output out = transformer.forward(Pass.branch(cache.past(kv), token));
         KvCache.Sequence next = cache.branched(kv, out.newKv(), new int[] {1}).get(0);
-        return register(new State(newId(), next, out.lastLogProbs()[0]));
+        return register(new State(newId(), next, out.lastLogProbs()[0], tokensAfter(state, ids)));
+    }
+
+    /** A new state for {@code ids} from scratch, its cache computed with longrope's long factors or not. */
+    private State prefill(long[] ids, boolean longFactors) {
+        KvCache.Sequence empty = cache.start(ids.length, longFactors);
+        try {
+            Transformer.Output out = transformer.forward(Pass.extend(cache.past(empty), ids));
+            long[] tokens = transformer.hasLongRope() && !longFactors ? ids.clone() : null;
+            return register(new State(newId(), cache.appended(empty, ids.length), out.lastLogProbs()[0], tokens));
+        } finally {
+            cache.release(empty); // the new state keeps the store; after a failure nothing does
+        }
+    }
+
+    /** Whether {@code more} tokens after {@code state} need longrope's long factors that its cache does not have. */
+    private boolean needsLongFactors(State state, int more) {
+        return transformer.usesLongFactors(state.kv().length() + more) && !state.kv().longFactors();
+    }
+
+    /** The token ids a longrope state after {@code state} and {@code more} remembers (null once it need not). */
+    private long[] tokensAfter(State state, long[] more) {
+        if (state.tokens() == null || transformer.usesLongFactors(state.kv().length() + more.length)) {
+            return null;
+        }
+        return concat(state.tokens(), more);
+    }
+
+    private static long[] concat(long[] a, long[] b) {
+        long[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     private State register(State state) {

@@ -25,8 +25,8 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
 
     @Override
     public String description() {
-        return "djl: local Hugging Face safetensors model (Llama, Mistral, Qwen2, Phi-3) on DJL PyTorch;"
-                + " options path, device, dtype, max-context, name, calibration-temperature";
+        return "djl: local Hugging Face safetensors model (Llama, Mistral, Qwen 2/3, Phi-3, GLM-4, Gemma 2/3) on DJL"
+                + " PyTorch; options path, device, dtype, max-context, name, calibration-temperature";
     }
 
     @Override

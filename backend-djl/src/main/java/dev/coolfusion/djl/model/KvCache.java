@@ -74,6 +74,11 @@ final class KvCache {
             return storeLength + segmentLength;
         }
 
+        /** Whether its keys and values were computed with longrope's long factors (false without longrope). */
+        boolean longFactors() {
+            return store.longFactors;
+        }
+
         private void attach(Segment segment, int row, int length) {
             this.segment = segment;
             this.segmentRow = row;
@@ -86,7 +91,15 @@ final class KvCache {
 
     /** An empty sequence in a new store with room for {@code tokens} positions and some growth. */
     Sequence start(int tokens) {
-        return new Sequence(newStore(capacityFor(tokens)), 0);
+        return start(tokens, false);
+    }
+
+    /**
+     * An empty sequence in a new store for keys and values computed with longrope's long ({@code true}) or short
+     * factors.
+     */
+    Sequence start(int tokens, boolean longFactors) {
+        return new Sequence(newStore(capacityFor(tokens), longFactors), 0);
     }
 
     /** What a forward after {@code s} attends to; {@code s} must be {@link #materialize materialized}. */
@@ -94,7 +107,7 @@ final class KvCache {
         if (s.segment != null) {
             throw new IllegalStateException("the sequence has a pending segment row; materialize it first");
         }
-        return new Transformer.Past(s.store.layerKeys, s.store.layerValues, s.storeLength);
+        return new Transformer.Past(s.store.layerKeys, s.store.layerValues, s.storeLength, s.store.longFactors);
     }
 
     /** Writes {@code s}'s pending segment row into a store: in place if its store's tail is free, else into a copy. */
@@ -198,7 +211,7 @@ final class KvCache {
 
     private void moveToNewStore(Sequence s, int needed) {
         Store old = s.store;
-        Store fresh = newStore(capacityFor(needed));
+        Store fresh = newStore(capacityFor(needed), old.longFactors);
         prefixCopies++;
         try {
             copyPrefix(old, fresh, s.storeLength);
@@ -211,7 +224,7 @@ final class KvCache {
         old.removeUser(s);
     }
 
-    private Store newStore(int capacity) {
+    private Store newStore(int capacity, boolean longFactors) {
         NDManager m = manager.newSubManager();
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -224,7 +237,7 @@ final class KvCache {
                 lk[l] = Tensors.keep(k.get(l), m);
                 lv[l] = Tensors.keep(v.get(l), m);
             }
-            return new Store(m, k, v, lk, lv, capacity);
+            return new Store(m, k, v, lk, lv, capacity, longFactors);
         } catch (RuntimeException e) {
             m.close();
             throw e;
@@ -290,10 +303,13 @@ final class KvCache {
         final NDArray[] layerKeys;
         final NDArray[] layerValues;
         final int capacity;
+        /** Whether its content was computed with longrope's long factors. */
+        final boolean longFactors;
 
         Store(NDManager arrays, NDArray keys, NDArray values, NDArray[] layerKeys, NDArray[] layerValues,
-                int capacity) {
+                int capacity, boolean longFactors) {
             super(arrays);
+            this.longFactors = longFactors;
             this.keys = keys;
             this.values = values;
             this.layerKeys = layerKeys;

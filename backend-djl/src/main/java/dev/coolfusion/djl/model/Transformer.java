@@ -19,24 +19,30 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A decoder-only transformer (Llama, Mistral, Qwen2, Phi-3) on DJL's PyTorch engine, with Hugging Face semantics.
+ * A decoder-only transformer (Llama, Mistral, Qwen 2 and 3, Phi-3, GLM and GLM-4, Gemma 2 and 3) on DJL's PyTorch
+ * engine, with Hugging Face semantics.
  *
  * <p>Weights are rearranged once at load time so that a decode step needs few engine calls:
  * <ul>
- *   <li>q, k and v projections are one matrix; the attention scale {@code head_dim^-0.5} is folded into the q rows.</li>
- *   <li>Every RMSNorm weight is folded into the projection that follows it. The residual stream carries one extra
+ *   <li>q, k and v projections are one matrix; the attention scale ({@code head_dim^-0.5}, or Gemma's
+ *       {@code query_pre_attn_scalar^-0.5}, divided by the attention soft-cap if there is one) is folded into the q
+ *       rows, or into the q norm's weights where queries are normalised per head.</li>
+ *   <li>Every RMSNorm weight that feeds a projection is folded into it. The residual stream carries one extra
  *       constant element {@code c = sqrt(hidden * eps)}, so that {@code F.normalize([x, c]) * sqrt(hidden)} equals
  *       {@code x * rsqrt(mean(x^2) + eps)} on the first {@code hidden} elements: one call per norm. Projections
- *       that read the stream get a zero column for it, projections that write it a zero row.</li>
+ *       that read the stream get a zero column for it, projections that write it a zero row (or, before a norm of
+ *       their own output, a bias of c there). Gemma's {@code (1 + w)} norms fold the same way.</li>
  *   <li>gate and up projections are one matrix.</li>
- *   <li>RoPE: {@code x * cos + rotate_half(x) * sin} with {@code rotate_half} as a matmul by a signed permutation,
- *       applied to all q, k and v heads at once with cos = 1 and sin = 0 for the v heads.</li>
+ *   <li>RoPE: {@code x * cos + rotate(x) * sin} with {@code rotate} as a matmul by a signed permutation (halves, or
+ *       GLM's interleaved pairs over its rotary part), applied to all q, k and v heads at once with cos = 1 and
+ *       sin = 0 for the v heads and for dimensions that do not rotate.</li>
  * </ul>
  *
  * <p>A forward is described by a {@link Pass}: the new tokens, the cached keys and values before them ({@link Past}),
  * where the new keys and values go ({@link NewKeys}) and what is read out ({@link Readout}). The cache's bookkeeping
  * (which store, how long, who shares it) is {@link KvCache}'s; this class only sees tensors. Every forward runs in an
- * {@link NDScope}; only the arrays it hands back survive it.
+ * {@link NDScope}; only the arrays it hands back survive it. A sliding-window layer reads only the keys its queries'
+ * windows reach. Longrope's factors are chosen by the caller with the past ({@link #usesLongFactors}).
  */
 final class Transformer implements AutoCloseable {
     private static final double NORM_EPS = 1e-12;
@@ -49,28 +55,55 @@ final class Transformer implements AutoCloseable {
     /** 1 / calibration temperature: logits are multiplied by it before the log-softmax. */
     private final float logitScale;
     private final boolean halfNorm;
+    /** Gemma's MLP activation, GELU with the tanh approximation (else SiLU). */
+    private final boolean gelu;
     private final NDArray embed;
+    /** Gemma: sqrt(hidden) in the model's dtype, applied to looked-up embeddings; else null. */
+    private final NDArray embedScale;
     private final NDArray lmHead;
     private final NDArray lmScale;
+    /** Gemma 2: the final logit soft-cap (1 / cap is folded into the head); else 0. */
+    private final float finalSoftcap;
+    /** Gemma 2: the attention soft-cap (1 / cap is folded into the q rows); else 0. */
+    private final float attnSoftcap;
     private final Layer[] layers;
-    private final NDArray cosTable;
-    private final NDArray sinTable;
+    /** Per kind of rotary (full-attention layers, then Gemma 3's sliding ones): cos and sin tables. */
+    private final RopeTable[] ropes;
     private final NDArray rotation;
     private final NDArray ropeHeads;
     private final NDArray valueHeads;
+    /** The window of sliding layers if it can exclude a key within the max context, else 0. */
+    private final int window;
+    /** Longrope's original length: a forward over a longer sequence uses its long factors; else max int. */
+    private final int longAfter;
     /** Query heads, key/value heads, query heads per key/value head, head size, projected (q + k + v) heads. */
     private final int h;
     private final int kv;
     private final int g;
     private final int d;
     private final int heads;
+    /**
+     * Tests only: when set, each forward records in {@link #lastForwardArrays} how many engine arrays it created (a
+     * proxy for its engine calls; in-place operations are not counted).
+     */
+    static volatile boolean countArrays;
+    int lastForwardArrays;
 
-    private record Layer(NDArray qkv, NDArray qkvBias, NDArray out, NDArray outBias, NDArray gateUp, NDArray down) {}
+    /**
+     * One decoder layer's weights. Optional parts are null: biases, the per-head q/k norm weights {@code [q + k heads,
+     * d]}, the norms of the attention and MLP outputs (with the output projections' bias that puts c in the stream
+     * slot for them).
+     */
+    private record Layer(NDArray qkv, NDArray qkvBias, NDArray qkNorm, NDArray out, NDArray outBias,
+            NDArray postAttnNorm, NDArray gateUp, NDArray down, NDArray downBias, NDArray postMlpNorm, boolean sliding,
+            int rope) {}
+
+    /** cos and sin {@code [positions, 1, d]} of one kind of rotary; with longrope, the long factors' too. */
+    private record RopeTable(NDArray cos, NDArray sin, NDArray longCos, NDArray longSin) {}
 
     private Transformer(ModelConfig cfg, NDManager manager, DataType dtype, int maxContext, float logitScale,
-            NDArray embed, NDArray lmHead,
-            NDArray lmScale, Layer[] layers, NDArray cosTable, NDArray sinTable, NDArray rotation, NDArray ropeHeads,
-            NDArray valueHeads) {
+            NDArray embed, NDArray embedScale, NDArray lmHead, NDArray lmScale, Layer[] layers, RopeTable[] ropes,
+            NDArray rotation, NDArray ropeHeads, NDArray valueHeads) {
         this.cfg = cfg;
         this.manager = manager;
         this.device = manager.getDevice();
@@ -78,15 +111,21 @@ final class Transformer implements AutoCloseable {
         this.maxContext = maxContext;
         this.logitScale = logitScale;
         this.halfNorm = dtype == DataType.FLOAT16;
+        this.gelu = cfg.architecture().gemma();
         this.embed = embed;
+        this.embedScale = embedScale;
         this.lmHead = lmHead;
         this.lmScale = lmScale;
+        this.finalSoftcap = (float) cfg.finalLogitSoftcapping().orElse(0);
+        this.attnSoftcap = (float) cfg.attnLogitSoftcapping().orElse(0);
         this.layers = layers;
-        this.cosTable = cosTable;
-        this.sinTable = sinTable;
+        this.ropes = ropes;
         this.rotation = rotation;
         this.ropeHeads = ropeHeads;
         this.valueHeads = valueHeads;
+        int w = cfg.slidingWindow().orElse(0);
+        this.window = w > 0 && w < maxContext ? w : 0;
+        this.longAfter = cfg.longRope() == null ? Integer.MAX_VALUE : cfg.longRope().originalMaxPositions();
         this.h = cfg.numHeads();
         this.kv = cfg.numKvHeads();
         this.g = cfg.groupSize();
@@ -94,11 +133,31 @@ final class Transformer implements AutoCloseable {
         this.heads = cfg.projectedHeads();
     }
 
+    /**
+     * Whether transformers computes a sequence of {@code length} tokens with longrope's long factors: the factors of a
+     * forward are those of its {@link Past} ({@link Past#longFactors}), which must be long for a forward that reaches
+     * past the original length, and may be long for a shorter one (a cache recomputed for a sequence that will be long).
+     */
+    boolean usesLongFactors(int length) {
+        return length > longAfter;
+    }
+
+    /** Whether the model has longrope, whose factors depend on the sequence length. */
+    boolean hasLongRope() {
+        return longAfter != Integer.MAX_VALUE;
+    }
+
+    /** Longrope's {@code original_max_position_embeddings} (max int without longrope). */
+    int longRopeThreshold() {
+        return longAfter;
+    }
+
     // ---------------------------------------------------------------------------------------------------- loading
 
     static Transformer load(ModelConfig cfg, SafetensorsReader reader, NDManager manager, ModelDtype modelDtype,
             int maxContext, double calibrationTemperature) {
         DataType dt = modelDtype.dataType();
+        Architecture arch = cfg.architecture();
         int hid = cfg.hiddenSize();
         int d = cfg.headDim();
         int h = cfg.numHeads();
@@ -107,39 +166,54 @@ final class Transformer implements AutoCloseable {
         int vocab = cfg.vocabSize();
         float sqrtHidden = (float) Math.sqrt(hid);
         float c = (float) Math.sqrt(hid * cfg.rmsNormEps());
+        // Attention scale (and 1 / soft-cap), folded into the q rows or, with per-head q norms, into the q norm.
+        double queryScale = Math.pow(cfg.queryPreAttnScalar(), -0.5);
+        if (cfg.attnLogitSoftcapping().isPresent()) {
+            queryScale /= cfg.attnLogitSoftcapping().getAsDouble();
+        }
+        float scale = (float) queryScale;
+        boolean qkNorm = arch.qkNorm();
+        boolean postNorms = arch.postNorms();
+        String preMlpNorm = arch.gemma() ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight";
+        String postAttnNorm = arch.gemma() ? "post_attention_layernorm.weight" : "post_self_attn_layernorm.weight";
+        String postMlpNorm = arch.gemma() ? "post_feedforward_layernorm.weight" : "post_mlp_layernorm.weight";
+        boolean twoRopes = !cfg.slidingRope().equals(cfg.rope());
         Layer[] layers = new Layer[cfg.numLayers()];
         NDArray embed;
+        NDArray embedScale = null;
         NDArray lmHead;
         NDArray lmScale = null;
         try (NDManager cpu = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-            Loader in = new Loader(reader, cpu, manager, dt);
-            // Row scale of the fused qkv matrix: head_dim^-0.5 on the q rows.
-            float scale = (float) Math.pow(d, -0.5);
+            Loader in = new Loader(reader, cpu, manager, dt, arch.gemma());
+            // Row scale of the fused qkv matrix: the attention scale on the q rows.
             float[] rowScale = new float[(h + 2 * kv) * d];
             for (int i = 0; i < rowScale.length; i++) {
-                rowScale[i] = i < h * d ? scale : 1f;
+                rowScale[i] = i < h * d && !qkNorm ? scale : 1f;
             }
             NDArray rowScaleArr = cpu.create(rowScale, new Shape(rowScale.length, 1));
             for (int l = 0; l < cfg.numLayers(); l++) {
                 String p = "model.layers." + l + ".";
                 try (NDScope scope = new NDScope()) {
                     scope.suppressNotUsedWarning();
-                    NDArray inNorm = in.f32(p + "input_layernorm.weight", hid).mul(sqrtHidden).reshape(1, hid);
-                    NDArray postNorm = in.f32(p + "post_attention_layernorm.weight", hid).mul(sqrtHidden).reshape(1, hid);
+                    NDArray inNorm = in.norm(p + "input_layernorm.weight", hid).mul(sqrtHidden).reshape(1, hid);
+                    NDArray mlpNorm = in.norm(p + preMlpNorm, hid).mul(sqrtHidden).reshape(1, hid);
                     NDArray qkv;
                     NDArray gateUp;
-                    if (cfg.architecture() == Architecture.PHI3) {
+                    if (arch.fusedQkv()) {
                         qkv = in.f32(p + "self_attn.qkv_proj.weight", (long) (h + 2 * kv) * d, hid);
-                        gateUp = in.f32(p + "mlp.gate_up_proj.weight", 2L * inter, hid);
                     } else {
                         qkv = in.f32(p + "self_attn.q_proj.weight", (long) h * d, hid)
                                 .concat(in.f32(p + "self_attn.k_proj.weight", (long) kv * d, hid), 0)
                                 .concat(in.f32(p + "self_attn.v_proj.weight", (long) kv * d, hid), 0);
+                    }
+                    if (arch.fusedGateUp()) {
+                        gateUp = in.f32(p + "mlp.gate_up_proj.weight", 2L * inter, hid);
+                    } else {
                         gateUp = in.f32(p + "mlp.gate_proj.weight", inter, hid)
                                 .concat(in.f32(p + "mlp.up_proj.weight", inter, hid), 0);
                     }
                     qkv = zeroColumn(qkv.mul(rowScaleArr).mul(inNorm));
-                    gateUp = zeroColumn(gateUp.mul(postNorm));
+                    gateUp = zeroColumn(gateUp.mul(mlpNorm));
                     NDArray qkvBias = null;
                     if (cfg.qkvBias()) {
                         qkvBias = in.f32(p + "self_attn.q_proj.bias", (long) h * d)
@@ -147,21 +221,49 @@ final class Transformer implements AutoCloseable {
                                 .concat(in.f32(p + "self_attn.v_proj.bias", (long) kv * d), 0)
                                 .mul(rowScaleArr.reshape(-1));
                     }
+                    NDArray headNorms = null;
+                    if (qkNorm) {
+                        NDArray qn = in.norm(p + "self_attn.q_norm.weight", d).mul(scale).reshape(1, d);
+                        NDArray kn = in.norm(p + "self_attn.k_norm.weight", d).reshape(1, d);
+                        headNorms = qn.repeat(0, h).concat(kn.repeat(0, kv), 0);
+                    }
                     NDArray out = zeroRow(in.f32(p + "self_attn.o_proj.weight", hid, (long) h * d));
                     NDArray outBias = null;
-                    if (cfg.outputBias()) {
-                        outBias = in.f32(p + "self_attn.o_proj.bias", hid).concat(cpu.zeros(new Shape(1)), 0);
+                    if (cfg.outputBias() || postNorms) {
+                        NDArray b = cfg.outputBias() ? in.f32(p + "self_attn.o_proj.bias", hid) : cpu.zeros(new Shape(hid));
+                        // The stream slot: 0, or c for the norm of the attention output.
+                        outBias = b.concat(postNorms ? cpu.full(new Shape(1), c) : cpu.zeros(new Shape(1)), 0);
                     }
                     NDArray down = zeroRow(in.f32(p + "mlp.down_proj.weight", hid, inter));
-                    layers[l] = new Layer(in.keep(qkv), qkvBias == null ? null : in.keep(qkvBias), in.keep(out),
-                            outBias == null ? null : in.keep(outBias), in.keep(gateUp), in.keep(down));
+                    NDArray downBias = null;
+                    NDArray attnOutNorm = null;
+                    NDArray mlpOutNorm = null;
+                    if (postNorms) {
+                        downBias = cpu.zeros(new Shape(hid)).concat(cpu.full(new Shape(1), c), 0);
+                        attnOutNorm = in.norm(p + postAttnNorm, hid).mul(sqrtHidden).concat(cpu.zeros(new Shape(1)), 0);
+                        mlpOutNorm = in.norm(p + postMlpNorm, hid).mul(sqrtHidden).concat(cpu.zeros(new Shape(1)), 0);
+                    }
+                    boolean sliding = cfg.slidingLayers().get(l);
+                    layers[l] = new Layer(in.keep(qkv), in.keepOrNull(qkvBias), in.keepOrNull(headNorms), in.keep(out),
+                            in.keepOrNull(outBias), in.keepOrNull(attnOutNorm), in.keep(gateUp), in.keep(down),
+                            in.keepOrNull(downBias), in.keepOrNull(mlpOutNorm), sliding, sliding && twoRopes ? 1 : 0);
                 }
             }
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 NDArray e = in.f32("model.embed_tokens.weight", vocab, hid);
-                embed = in.keep(e.concat(cpu.full(new Shape(vocab, 1), c), 1));
-                NDArray finalNorm = in.f32("model.norm.weight", hid).mul(sqrtHidden);
+                float slot = c;
+                if (arch.gemma()) {
+                    // Gemma scales looked-up embeddings by sqrt(hidden) in the embedding's dtype; the stream slot is
+                    // stored divided by it so that it reads c afterwards.
+                    embedScale = constant(manager, new float[] {sqrtHidden}, new Shape(), dt);
+                    slot = c / embedScale.toType(DataType.FLOAT32, false).getFloat();
+                }
+                embed = in.keep(e.concat(cpu.full(new Shape(vocab, 1), slot), 1));
+                NDArray finalNorm = in.norm("model.norm.weight", hid).mul(sqrtHidden);
+                if (cfg.finalLogitSoftcapping().isPresent()) {
+                    finalNorm = finalNorm.div((float) cfg.finalLogitSoftcapping().getAsDouble());
+                }
                 boolean tied = cfg.tieWordEmbeddings() && !reader.contains("lm_head.weight");
                 if (tied) {
                     lmScale = in.keep(finalNorm);
@@ -175,26 +277,22 @@ final class Transformer implements AutoCloseable {
                 }
             }
         }
-        // RoPE tables, rotate_half as a matrix and the head masks.
-        float[] inv = cfg.inverseFrequencies();
-        int half = d / 2;
-        float[] cos = new float[maxContext * d];
-        float[] sin = new float[maxContext * d];
-        for (int pos = 0; pos < maxContext; pos++) {
-            for (int i = 0; i < half; i++) {
-                float angle = (float) pos * inv[i];
-                float cv = (float) Math.cos(angle);
-                float sv = (float) Math.sin(angle);
-                cos[pos * d + i] = cv;
-                cos[pos * d + i + half] = cv;
-                sin[pos * d + i] = sv;
-                sin[pos * d + i + half] = sv;
-            }
-        }
+        // RoPE tables, the rotation as a matrix and the head masks.
+        ModelConfig.Rope main = cfg.rope();
+        RopeTable[] ropes = twoRopes
+                ? new RopeTable[] {ropeTable(manager, main, maxContext, d, dt), ropeTable(manager, cfg.slidingRope(),
+                        maxContext, d, dt)}
+                : new RopeTable[] {ropeTable(manager, main, maxContext, d, dt)};
+        int half = main.rotaryDim() / 2;
         float[] rot = new float[d * d];
         for (int j = 0; j < half; j++) {
-            rot[(j + half) * d + j] = -1f; // out[j] = -x[j + half]
-            rot[j * d + j + half] = 1f; // out[j + half] = x[j]
+            if (main.interleaved()) {
+                rot[(2 * j + 1) * d + 2 * j] = -1f; // out[2j] = -x[2j + 1]
+                rot[2 * j * d + 2 * j + 1] = 1f; // out[2j + 1] = x[2j]
+            } else {
+                rot[(j + half) * d + j] = -1f; // out[j] = -x[j + half]
+                rot[j * d + j + half] = 1f; // out[j + half] = x[j]
+            }
         }
         int heads = cfg.projectedHeads();
         float[] ropeMask = new float[heads];
@@ -204,13 +302,58 @@ final class Transformer implements AutoCloseable {
             ropeMask[i] = rope ? 1f : 0f;
             valueMask[i] = rope ? 0f : 1f;
         }
-        NDArray cosTable = constant(manager, cos, new Shape(maxContext, 1, d), dt);
-        NDArray sinTable = constant(manager, sin, new Shape(maxContext, 1, d), dt);
         NDArray rotation = constant(manager, rot, new Shape(d, d), dt);
         NDArray ropeHeads = constant(manager, ropeMask, new Shape(heads, 1), dt);
         NDArray valueHeads = constant(manager, valueMask, new Shape(heads, 1), dt);
-        return new Transformer(cfg, manager, dt, maxContext, (float) (1 / calibrationTemperature), embed, lmHead, lmScale,
-                layers, cosTable, sinTable, rotation, ropeHeads, valueHeads);
+        return new Transformer(cfg, manager, dt, maxContext, (float) (1 / calibrationTemperature), embed, embedScale,
+                lmHead, lmScale, layers, ropes, rotation, ropeHeads, valueHeads);
+    }
+
+    /**
+     * cos and sin of one rotary kind for positions {@code [0, positions)} (longrope: its short factors only up to its
+     * original length, beyond which they are never used, and its long factors), times the attention factor; 1 and 0
+     * on dimensions that do not rotate.
+     */
+    private static RopeTable ropeTable(NDManager manager, ModelConfig.Rope rope, int positions, int d, DataType dt) {
+        if (rope.longRope() == null) {
+            NDArray[] t = ropeArrays(manager, rope, false, positions, d, dt);
+            return new RopeTable(t[0], t[1], null, null);
+        }
+        NDArray[] shortT = ropeArrays(manager, rope, false,
+                Math.min(positions, rope.longRope().originalMaxPositions()), d, dt);
+        NDArray[] longT = ropeArrays(manager, rope, true, positions, d, dt);
+        return new RopeTable(shortT[0], shortT[1], longT[0], longT[1]);
+    }
+
+    private static NDArray[] ropeArrays(NDManager manager, ModelConfig.Rope rope, boolean longFactors, int positions,
+            int d, DataType dt) {
+        float[] inv = rope.inverseFrequencies(longFactors);
+        float factor = (float) rope.attentionFactor();
+        int half = rope.rotaryDim() / 2;
+        float[] cos = new float[positions * d];
+        float[] sin = new float[positions * d];
+        for (int pos = 0; pos < positions; pos++) {
+            for (int j = rope.rotaryDim(); j < d; j++) {
+                cos[pos * d + j] = 1f; // dimensions that pass through
+            }
+            for (int i = 0; i < half; i++) {
+                float angle = (float) pos * inv[i];
+                float cv = (float) Math.cos(angle);
+                float sv = (float) Math.sin(angle);
+                if (factor != 1f) {
+                    cv *= factor;
+                    sv *= factor;
+                }
+                int a = rope.interleaved() ? 2 * i : i;
+                int b = rope.interleaved() ? 2 * i + 1 : i + half;
+                cos[pos * d + a] = cv;
+                cos[pos * d + b] = cv;
+                sin[pos * d + a] = sv;
+                sin[pos * d + b] = sv;
+            }
+        }
+        return new NDArray[] {constant(manager, cos, new Shape(positions, 1, d), dt),
+            constant(manager, sin, new Shape(positions, 1, d), dt)};
     }
 
     private static NDArray constant(NDManager manager, float[] data, Shape shape, DataType dt) {
@@ -235,12 +378,14 @@ final class Transformer implements AutoCloseable {
         private final NDManager cpu;
         private final NDManager target;
         private final DataType dtype;
+        private final boolean onePlusNorms;
 
-        Loader(SafetensorsReader reader, NDManager cpu, NDManager target, DataType dtype) {
+        Loader(SafetensorsReader reader, NDManager cpu, NDManager target, DataType dtype, boolean onePlusNorms) {
             this.reader = reader;
             this.cpu = cpu;
             this.target = target;
             this.dtype = dtype;
+            this.onePlusNorms = onePlusNorms;
         }
 
         NDArray f32(String name, long... shape) {
@@ -255,9 +400,19 @@ final class Transformer implements AutoCloseable {
             return raw.toType(DataType.FLOAT32, true);
         }
 
+        /** An RMSNorm's effective weight: {@code w}, or Gemma's {@code 1 + w} (in float32, as Gemma computes it). */
+        NDArray norm(String name, long size) {
+            NDArray w = f32(name, size);
+            return onePlusNorms ? w.add(1f) : w;
+        }
+
         NDArray keep(NDArray a) {
             NDArray moved = a.toDevice(target.getDevice(), true).toType(dtype, false);
             return Tensors.keep(moved, target);
+        }
+
+        NDArray keepOrNull(NDArray a) {
+            return a == null ? null : keep(a);
         }
     }
 
@@ -265,9 +420,10 @@ final class Transformer implements AutoCloseable {
 
     /**
      * The cached keys and values a forward attends to: per layer {@code [1, capacity, kvHeads, headDim]}, of which the
-     * first {@code length} positions hold the tokens before the new ones.
+     * first {@code length} positions hold the tokens before the new ones; {@code longFactors}: whether they were
+     * computed with longrope's long factors (always false without longrope).
      */
-    record Past(NDArray[] layerKeys, NDArray[] layerValues, int length) {
+    record Past(NDArray[] layerKeys, NDArray[] layerValues, int length, boolean longFactors) {
         Past {
             requireNonNull(layerKeys, "layerKeys is null");
             requireNonNull(layerValues, "layerValues is null");
@@ -325,6 +481,8 @@ final class Transformer implements AutoCloseable {
         Readout LAST = new Last();
         /** Every row's log-probs of its own next tokens, and the log-probs after its last real token. */
         Readout TARGETS = new Targets();
+        /** The log-probs after every position of a single row. */
+        Readout EVERY = new Every();
 
         /** See {@link #LAST}. */
         record Last() implements Readout {}
@@ -332,13 +490,20 @@ final class Transformer implements AutoCloseable {
         /** See {@link #TARGETS}. */
         record Targets() implements Readout {}
 
+        /** See {@link #EVERY}. */
+        record Every() implements Readout {}
+
         /**
          * The summed NLL of a single row's own next tokens under {@code softmax(calibrated logits / T)}, for each
-         * temperature T, computed by the engine where the logits are.
+         * temperature T, computed by the engine where the logits are; the predictions at positions from {@code from}
+         * on count.
          */
-        record TemperedNll(double[] temperatures) implements Readout {
+        record TemperedNll(double[] temperatures, int from) implements Readout {
             public TemperedNll {
                 requireNonNull(temperatures, "temperatures is null");
+                if (from < 0) {
+                    throw new IllegalArgumentException("from must be >= 0, got " + from);
+                }
             }
         }
     }
@@ -378,7 +543,20 @@ final class Transformer implements AutoCloseable {
 
         /** The NLLs of one row of tokens at several temperatures; nothing is kept. */
         static Pass temperedNll(Past past, long[] ids, double[] temperatures) {
-            return new Pass(past, Batch.of(ids), NewKeys.DROP, new Readout.TemperedNll(temperatures));
+            return new Pass(past, Batch.of(ids), NewKeys.DROP, new Readout.TemperedNll(temperatures, 0));
+        }
+
+        /**
+         * The NLLs of a whole sequence's tokens from position {@code from} on (its predictions of {@code ids[from + 1]}
+         * and later), written into an empty store's past.
+         */
+        static Pass temperedNllFrom(Past empty, long[] ids, double[] temperatures, int from) {
+            return new Pass(empty, Batch.of(ids), NewKeys.STORE, new Readout.TemperedNll(temperatures, from));
+        }
+
+        /** Every position's log-probs of one row, written into an (empty or extended) store. */
+        static Pass every(Past past, long[] ids) {
+            return new Pass(past, Batch.of(ids), NewKeys.STORE, Readout.EVERY);
         }
     }
 
@@ -399,17 +577,27 @@ final class Transformer implements AutoCloseable {
      *                       (padding positions hold nothing meaningful) ({@link Readout#TARGETS})
      * @param newKv          the new keys and values ({@link NewKeys#SEGMENT})
      * @param temperedNll    per temperature ({@link Readout.TemperedNll})
+     * @param everyLogProbs  {@code [width][vocab]} flat: the log-probs after each position ({@link Readout#EVERY})
      */
-    record Output(float[][] lastLogProbs, float[] targetLogProbs, NewKv newKv, double[] temperedNll) {}
+    record Output(float[][] lastLogProbs, float[] targetLogProbs, NewKv newKv, double[] temperedNll,
+            float[] everyLogProbs) {}
 
     // ---------------------------------------------------------------------------------------------------- forward
 
     /**
-     * The layout of one forward: batch shape, where the new positions are, their rotary factors and causal mask, and
-     * the new keys and values collected for a segment (null unless {@link NewKeys#SEGMENT}).
+     * The layout of one forward: batch shape, where the new positions are, their rotary factors per kind of rotary,
+     * what full and sliding layers see, and the new keys and values collected for a segment (null unless {@link
+     * NewKeys#SEGMENT}).
      */
-    private record Frame(Pass pass, int rows, int width, int past, int total, NDArray ropeCos, NDArray ropeSin,
-            NDArray mask, List<NDArray> newKeys, List<NDArray> newValues) {}
+    private record Frame(Pass pass, int rows, int width, int past, int total, NDArray[] ropeCos, NDArray[] ropeSin,
+            Visibility full, Visibility sliding, List<NDArray> newKeys, List<NDArray> newValues) {}
+
+    /**
+     * The keys the queries of one kind of layer see: cached positions from {@code keyStart} on and the new ones, with
+     * additive masks {@code [group * width, keys]} (null where all are visible): {@code mask} over the store's keys
+     * (in place) or over the new keys (beside the store), {@code pastMask} over the store's keys beside it.
+     */
+    private record Visibility(int keyStart, NDArray mask, NDArray pastMask) {}
 
     /** Runs one pass: the model over its new tokens, reading out what it asks for. */
     Output forward(Pass pass) {
@@ -418,18 +606,23 @@ final class Transformer implements AutoCloseable {
             throw new FusionException("sequence of " + total + " tokens exceeds the max context of " + maxContext);
         }
         NewKv newKv = null;
+        int arraysBefore = countArrays ? manager.getManagedArrays().size() : 0;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            Frame f = frame(pass);                       // rotary factors and causal mask of the new positions
+            Frame f = frame(pass);                       // rotary factors and masks of the new positions
             NDArray x = embed(pass.batch());             // token embeddings: residual stream [rows, width, hidden + 1]
             for (int l = 0; l < layers.length; l++) {
                 attention(f, l, x);                      // x += attention(norm(x)), with the cached keys and values
-                mlp(layers[l], x);                       // x += down(silu(gate(norm(x))) * up(norm(x)))
+                mlp(layers[l], x);                       // x += down(act(gate(norm(x))) * up(norm(x)))
             }
             newKv = keepNewKv(f);                        // the segment, if asked for, outlives this scope
-            NDArray logits = logits(f, x);               // final norm and output projection (float32)
+            NDArray logits = logits(f, x);               // final norm, output projection (float32), soft-cap
             NDArray scaled = logitScale == 1f ? logits : logits.mul(logitScale); // calibration temperature
-            return read(f, scaled, newKv);               // log-softmax and the log-probs asked for
+            Output out = read(f, scaled, newKv);         // log-softmax and the log-probs asked for
+            if (countArrays) {
+                lastForwardArrays = manager.getManagedArrays().size() - arraysBefore;
+            }
+            return out;
         } catch (RuntimeException e) {
             if (newKv != null) {
                 newKv.close();
@@ -443,37 +636,92 @@ final class Transformer implements AutoCloseable {
         int width = pass.batch().width();
         int past = pass.past().length();
         int total = past + width;
-        // RoPE factors for positions past..total-1: [width, heads, d]
+        // Longrope: the past says which factors; short ones serve sequences up to the original length only.
+        boolean longFactors = pass.past().longFactors();
+        if (longFactors ? !hasLongRope() : usesLongFactors(total)) {
+            throw new IllegalStateException("a forward over " + total + " positions cannot use longrope's "
+                    + (longFactors ? "long factors: the model has none" : "short factors beyond " + longAfter));
+        }
+        // RoPE factors for positions past..total-1: [width, heads, d], per kind of rotary
         long[] ropeMin = {past, 0, 0};
         long[] ropeMax = {total, 1, d};
-        NDArray ropeCos = Tensors.slice(cosTable, ropeMin, ropeMax).mul(ropeHeads).addi(valueHeads);
-        NDArray ropeSin = Tensors.slice(sinTable, ropeMin, ropeMax).mul(ropeHeads);
+        NDArray[] ropeCos = new NDArray[ropes.length];
+        NDArray[] ropeSin = new NDArray[ropes.length];
+        for (int i = 0; i < ropes.length; i++) {
+            RopeTable t = ropes[i];
+            ropeCos[i] = Tensors.slice(longFactors ? t.longCos : t.cos, ropeMin, ropeMax).mul(ropeHeads).addi(valueHeads);
+            ropeSin[i] = Tensors.slice(longFactors ? t.longSin : t.sin, ropeMin, ropeMax).mul(ropeHeads);
+        }
         boolean inStore = pass.newKeys() == NewKeys.STORE;
         NDArray mask = width > 1 ? causalMask(inStore ? total : width, inStore ? past : 0, width) : null;
+        Visibility full = new Visibility(0, mask, null);
+        Visibility sliding = window > 0 && total > window ? slidingVisibility(past, width, inStore) : full;
         boolean segment = pass.newKeys() == NewKeys.SEGMENT;
-        return new Frame(pass, rows, width, past, total, ropeCos, ropeSin, mask,
+        return new Frame(pass, rows, width, past, total, ropeCos, ropeSin, full, sliding,
                 segment ? new ArrayList<>() : null, segment ? new ArrayList<>() : null);
+    }
+
+    /**
+     * What sliding layers see when the window matters: the query at position p sees keys p - w + 1 .. p, so none
+     * before {@code past - w + 1}.
+     */
+    private Visibility slidingVisibility(int past, int width, boolean inStore) {
+        int w = window;
+        int keyStart = Math.max(0, past - w + 1);
+        if (inStore) {
+            return new Visibility(keyStart, mask(width, past + width - keyStart,
+                    (t, k) -> keyStart + k <= past + t && keyStart + k > past + t - w), null);
+        }
+        NDArray pastMask = mask(width, past - keyStart, (t, k) -> keyStart + k > past + t - w);
+        NDArray newMask = mask(width, width, (t, k) -> k <= t && k > t - w);
+        return new Visibility(keyStart, newMask, pastMask);
     }
 
     /** Token embeddings, each followed by the residual stream's norm constant: {@code [rows, width, hidden + 1]}. */
     private NDArray embed(Batch batch) {
         NDArray input = manager.create(batch.ids(), new Shape(batch.rows(), batch.width()));
-        return input.getNDArrayInternal().embedding(input, embed, SparseFormat.DENSE).singletonOrThrow();
+        NDArray x = input.getNDArrayInternal().embedding(input, embed, SparseFormat.DENSE).singletonOrThrow();
+        return embedScale == null ? x : x.muli(embedScale); // Gemma: times sqrt(hidden)
     }
 
     /** The attention block of layer {@code l}, in place on the residual stream {@code x}. */
     private void attention(Frame f, int l, NDArray x) {
         Layer layer = layers[l];
         NDArray qkv = linear(norm(x), layer.qkv, layer.qkvBias).reshape(f.rows, f.width, heads, d); // norm, q/k/v
-        NDArray rotated = qkv.matMul(rotation).muli(f.ropeSin).addi(qkv.mul(f.ropeCos)); // rotary on q and k heads
+        if (layer.qkNorm != null) {
+            qkv = headNorm(qkv, layer.qkNorm);           // per-head RMSNorm of q and k (Qwen 3, Gemma 3)
+        }
+        NDArray cos = f.ropeCos[layer.rope];
+        NDArray sin = f.ropeSin[layer.rope];
+        NDArray rotated = qkv.matMul(rotation).muli(sin).addi(qkv.mul(cos)); // rotary on q and k heads
         NDList parts = rotated.split(new long[] {h, h + kv}, 2);
         NDArray q = groupQueries(f, parts.get(0));       // queries by the key/value head they share
         NDArray k = parts.get(1);
         NDArray v = parts.get(2);
+        Visibility seen = layer.sliding ? f.sliding : f.full; // sliding layers: only the window's keys
         NDArray o = f.pass.newKeys() == NewKeys.STORE
-                ? attendInStore(f, l, q, k, v)           // cache write, then attention over the store
-                : attendBeside(f, l, q, k, v);           // attention over the store's prefix and the new keys
-        x.addi(linear(mergeHeads(f, o), layer.out, layer.outBias)); // output projection, residual
+                ? attendInStore(f, l, seen, q, k, v)     // cache write, then attention over the store
+                : attendBeside(f, l, seen, q, k, v);     // attention over the store's prefix and the new keys
+        NDArray out = linear(mergeHeads(f, o), layer.out, layer.outBias); // output projection
+        if (layer.postAttnNorm != null) {
+            out = norm(out).muli(layer.postAttnNorm);    // norm of the attention output (GLM-4, Gemma)
+        }
+        x.addi(out);                                     // residual
+    }
+
+    /**
+     * {@code x * rsqrt(mean(x^2) + eps) * w} over each q and k head's own values, with the attention scale in q's
+     * {@code w}; the v heads pass.
+     */
+    private NDArray headNorm(NDArray qkv, NDArray weight) {
+        NDList parts = qkv.split(new long[] {h + kv}, 2);
+        NDArray qk = halfNorm ? parts.get(0).toType(DataType.FLOAT32, false) : parts.get(0);
+        NDArray rms = qk.square().mean(new int[] {3}, true).addi((float) cfg.rmsNormEps()).sqrt();
+        NDArray normed = qk.div(rms);
+        if (halfNorm) {
+            normed = normed.toType(dtype, false);
+        }
+        return normed.muli(weight).concat(parts.get(1), 2);
     }
 
     /**
@@ -493,36 +741,44 @@ final class Transformer implements AutoCloseable {
                 : o.reshape(f.rows, kv, g, f.width, d).transpose(0, 3, 1, 2, 4).reshape(f.rows, f.width, (long) h * d);
     }
 
-    /** Writes the new keys and values into the store after the past, then attends over positions {@code [0, total)}. */
-    private NDArray attendInStore(Frame f, int l, NDArray q, NDArray k, NDArray v) {
+    /**
+     * Writes the new keys and values into the store after the past, then attends over positions {@code [keyStart,
+     * total)}.
+     */
+    private NDArray attendInStore(Frame f, int l, Visibility seen, NDArray q, NDArray k, NDArray v) {
         NDArray keys = f.pass.past().layerKeys()[l];
         NDArray values = f.pass.past().layerValues()[l];
         long[] all = {1, f.total, kv, d};
         Tensors.write(keys, k, new long[] {0, f.past, 0, 0}, all);
         Tensors.write(values, v, new long[] {0, f.past, 0, 0}, all);
-        NDArray keysT = Tensors.slice(keys, new long[4], all).transpose(0, 2, 3, 1);
-        NDArray vals = Tensors.slice(values, new long[4], all).transpose(0, 2, 1, 3);
-        NDArray scores = q.matMul(keysT);
-        if (f.mask != null) {
-            scores.addi(f.mask);
+        long[] from = {0, seen.keyStart, 0, 0};
+        NDArray keysT = Tensors.slice(keys, from, all).transpose(0, 2, 3, 1);
+        NDArray vals = Tensors.slice(values, from, all).transpose(0, 2, 1, 3);
+        NDArray scores = softcap(q.matMul(keysT));
+        if (seen.mask != null) {
+            scores.addi(seen.mask);
         }
         return scores.softmax(-1).matMul(vals);
     }
 
     /**
-     * Attends over the store's first {@code past} positions (read only) and the new keys and values, with one softmax
-     * over both; keeps the new ones for a segment if the pass asks for it.
+     * Attends over the store's positions {@code [keyStart, past)} (read only) and the new keys and values, with one
+     * softmax over both; keeps the new ones for a segment if the pass asks for it.
      */
-    private NDArray attendBeside(Frame f, int l, NDArray q, NDArray k, NDArray v) {
+    private NDArray attendBeside(Frame f, int l, Visibility seen, NDArray q, NDArray k, NDArray v) {
+        long[] from = {0, seen.keyStart, 0, 0};
         long[] prefix = {1, f.past, kv, d};
-        NDArray keysT = Tensors.slice(f.pass.past().layerKeys()[l], new long[4], prefix).transpose(0, 2, 3, 1);
-        NDArray vals = Tensors.slice(f.pass.past().layerValues()[l], new long[4], prefix).transpose(0, 2, 1, 3);
-        NDArray pastScores = q.matMul(keysT);
-        NDArray newScores = q.matMul(k.transpose(0, 2, 3, 1));
-        if (f.mask != null) {
-            newScores.addi(f.mask);
+        NDArray keysT = Tensors.slice(f.pass.past().layerKeys()[l], from, prefix).transpose(0, 2, 3, 1);
+        NDArray vals = Tensors.slice(f.pass.past().layerValues()[l], from, prefix).transpose(0, 2, 1, 3);
+        NDArray pastScores = softcap(q.matMul(keysT));
+        if (seen.pastMask != null) {
+            pastScores.addi(seen.pastMask);
         }
-        NDList probs = pastScores.concat(newScores, -1).softmax(-1).split(new long[] {f.past}, 3);
+        NDArray newScores = softcap(q.matMul(k.transpose(0, 2, 3, 1)));
+        if (seen.mask != null) {
+            newScores.addi(seen.mask);
+        }
+        NDList probs = pastScores.concat(newScores, -1).softmax(-1).split(new long[] {f.past - seen.keyStart}, 3);
         if (f.newKeys != null) {
             f.newKeys.add(k);
             f.newValues.add(v);
@@ -530,12 +786,29 @@ final class Transformer implements AutoCloseable {
         return probs.get(0).matMul(vals).addi(probs.get(1).matMul(v.transpose(0, 2, 1, 3)));
     }
 
+    /** Gemma 2's attention soft-cap: {@code cap * tanh(scores / cap)} (the 1 / cap is in the q rows); else as is. */
+    private NDArray softcap(NDArray scores) {
+        return attnSoftcap == 0f ? scores : scores.tanh().muli(attnSoftcap);
+    }
+
     /** The MLP block, in place on the residual stream {@code x}. */
     private void mlp(Layer layer, NDArray x) {
         NDList gateUp = linear(norm(x), layer.gateUp, null).split(2, 2); // norm, gate and up projections
         NDArray gate = gateUp.get(0);
-        NDArray act = gate.getNDArrayInternal().sigmoid().muli(gate).muli(gateUp.get(1)); // silu(gate) * up
-        x.addi(linear(act, layer.down, null));           // down projection, residual
+        NDArray act = gelu
+                ? geluTanh(gate).muli(gateUp.get(1))      // gelu_pytorch_tanh(gate) * up (Gemma)
+                : gate.getNDArrayInternal().sigmoid().muli(gate).muli(gateUp.get(1)); // silu(gate) * up
+        NDArray down = linear(act, layer.down, layer.downBias); // down projection
+        if (layer.postMlpNorm != null) {
+            down = norm(down).muli(layer.postMlpNorm);   // norm of the MLP output (GLM-4, Gemma)
+        }
+        x.addi(down);                                    // residual
+    }
+
+    /** {@code 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))}, PyTorch's {@code gelu(approximate="tanh")}. */
+    private static NDArray geluTanh(NDArray x) {
+        NDArray inner = x.pow(3).muli(0.044715f).addi(x).muli((float) Math.sqrt(2 / Math.PI));
+        return inner.tanh().addi(1f).muli(x).muli(0.5f);
     }
 
     /** Stacks the new keys and values of every layer into a segment in its own manager, if the pass asks for one. */
@@ -554,22 +827,26 @@ final class Transformer implements AutoCloseable {
         }
     }
 
-    /** The final norm and output projection of the positions the readout needs, as float32. */
+    /** The final norm and output projection of the positions the readout needs, as float32, soft-capped (Gemma 2). */
     private NDArray logits(Frame f, NDArray x) {
         NDArray read = f.pass.readout() instanceof Readout.Last && f.width > 1
                 ? Tensors.slice(x, new long[] {0, f.width - 1, 0}, new long[] {f.rows, f.width, cfg.hiddenSize() + 1})
                 : x;
         NDArray logits = head(norm(read));
-        return logits.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
+        NDArray wide = logits.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
+        return finalSoftcap == 0f ? wide : wide.tanh().muli(finalSoftcap); // the 1 / cap is in the head
     }
 
     private Output read(Frame f, NDArray scaled, NewKv newKv) {
         if (f.pass.readout() instanceof Readout.TemperedNll tempered) {
-            return new Output(null, null, newKv, temperedNll(f, scaled, tempered.temperatures()));
+            return new Output(null, null, newKv, temperedNll(f, scaled, tempered), null);
         }
         NDArray logProbs = scaled.logSoftmax(-1);
         if (f.pass.readout() instanceof Readout.Last) {
-            return new Output(new float[][] {logProbs.toFloatArray()}, null, newKv, null);
+            return new Output(new float[][] {logProbs.toFloatArray()}, null, newKv, null, null);
+        }
+        if (f.pass.readout() instanceof Readout.Every) {
+            return new Output(null, null, newKv, null, logProbs.toFloatArray());
         }
         int vocab = cfg.vocabSize();
         float[] targets = logProbs.gather(nextIds(f.pass.batch()), 2).toFloatArray();
@@ -583,18 +860,22 @@ final class Transformer implements AutoCloseable {
         for (int r = 0; r < f.rows; r++) {
             last[r] = Arrays.copyOfRange(flat, r * vocab, (r + 1) * vocab);
         }
-        return new Output(last, targets, newKv, null);
+        return new Output(last, targets, newKv, null, null);
     }
 
-    /** For each temperature, {@code -sum_t log_softmax(scaled / T)[t, ids[t + 1]]} over the single row. */
-    private double[] temperedNll(Frame f, NDArray scaled, double[] temperatures) {
+    /**
+     * For each temperature, {@code -sum_t log_softmax(scaled / T)[t, ids[t + 1]]} over the single row's positions
+     * {@code t >= from}.
+     */
+    private double[] temperedNll(Frame f, NDArray scaled, Readout.TemperedNll tempered) {
+        double[] temperatures = tempered.temperatures();
         double[] nll = new double[temperatures.length];
         int length = f.pass.batch().lengths()[0];
-        if (length > 1) {
+        if (length - 1 > tempered.from()) {
             NDArray nextIds = nextIds(f.pass.batch());
             for (int i = 0; i < temperatures.length; i++) {
                 NDArray picked = scaled.div((float) temperatures[i]).logSoftmax(-1).gather(nextIds, 2);
-                nll[i] = -Tensors.slice(picked, new long[3], new long[] {1, length - 1, 1}).sum()
+                nll[i] = -Tensors.slice(picked, new long[] {0, tempered.from(), 0}, new long[] {1, length - 1, 1}).sum()
                         .toType(DataType.FLOAT64, false).getDouble();
             }
         }
@@ -648,6 +929,32 @@ final class Transformer implements AutoCloseable {
             }
         }
         NDArray mask = manager.create(m, new Shape(group * tokens, keys));
+        return mask.getDataType() == dtype ? mask : mask.toType(dtype, false);
+    }
+
+    /** Whether query token {@code t} sees key column {@code k}. */
+    private interface Visible {
+        boolean test(int t, int k);
+    }
+
+    /** An additive mask {@code [group * tokens, keys]} from a visibility rule, or null if every key is visible. */
+    private NDArray mask(int tokens, int keys, Visible visible) {
+        float[] m = new float[g * tokens * keys];
+        boolean any = false;
+        for (int t = 0; t < tokens; t++) {
+            for (int k = 0; k < keys; k++) {
+                if (!visible.test(t, k)) {
+                    any = true;
+                    for (int j = 0; j < g; j++) {
+                        m[(j * tokens + t) * keys + k] = Float.NEGATIVE_INFINITY;
+                    }
+                }
+            }
+        }
+        if (!any) {
+            return null;
+        }
+        NDArray mask = manager.create(m, new Shape(g * tokens, keys));
         return mask.getDataType() == dtype ? mask : mask.toType(dtype, false);
     }
 

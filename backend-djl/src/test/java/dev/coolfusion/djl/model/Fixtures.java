@@ -26,7 +26,16 @@ final class Fixtures {
 
     /** The folder of one hf-tiny model; skips the test with a message when the fixtures are missing. */
     static Path hfTiny(String model) {
-        Path dir = sharedDir().resolve("fixtures/hf-tiny").resolve(model);
+        return fixture("hf-tiny", model);
+    }
+
+    /** The folder of one hf-tiny2 model (transformers-5 configs of today's families); skips when missing. */
+    static Path hfTiny2(String model) {
+        return fixture("hf-tiny2", model);
+    }
+
+    private static Path fixture(String set, String model) {
+        Path dir = sharedDir().resolve("fixtures").resolve(set).resolve(model);
         assumeTrue(Files.isRegularFile(dir.resolve("reference.json")),
                 "shared fixture " + dir + " is missing (set -Dcoolfusion.shared.dir); skipping");
         return dir;

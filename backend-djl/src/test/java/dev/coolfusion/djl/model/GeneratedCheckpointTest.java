@@ -24,8 +24,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * On seeded random checkpoints of every supported layout: the KV-cache path equals forwards without a cache, scoring
- * equals next-token steps, and batched scoring equals one-by-one scoring.
+ * On seeded random checkpoints of every supported layout (sliding windows and longrope included, over 40 positions):
+ * the KV-cache path equals forwards without a cache, scoring equals next-token steps, and batched scoring equals
+ * one-by-one scoring.
  */
 class GeneratedCheckpointTest {
     private static final double TOLERANCE = 1e-4;
@@ -43,7 +44,20 @@ class GeneratedCheckpointTest {
                 Spec.tiny(Arch.QWEN2, 6).withSharded(true),
                 Spec.tiny(Arch.PHI3, 7),
                 Spec.tiny(Arch.LLAMA, 8).withWeightType(WeightType.BF16),
-                Spec.tiny(Arch.QWEN2, 9).withWeightType(WeightType.F16).withTied(true));
+                Spec.tiny(Arch.QWEN2, 9).withWeightType(WeightType.F16).withTied(true),
+                // Sliding windows (through the cache, past the window), today's families, longrope across 16.
+                Spec.tiny(Arch.MISTRAL, 10).withConfig("sliding_window", "5"),
+                Spec.tiny(Arch.QWEN2, 11).withConfig("use_sliding_window", "true").withConfig("sliding_window", "6")
+                        .withConfig("max_window_layers", "1"),
+                Spec.tiny(Arch.QWEN3, 12).withTied(true),
+                Spec.tiny(Arch.GLM, 13),
+                Spec.tiny(Arch.GLM4, 14).withWeightType(WeightType.BF16),
+                Spec.tiny(Arch.GEMMA2, 15).withTied(true),
+                Spec.tiny(Arch.GEMMA3, 16).withTied(true),
+                Spec.tiny(Arch.PHI3, 17).withConfig("original_max_position_embeddings", "16")
+                        .withConfig("rope_scaling", "{\"type\":\"longrope\","
+                                + "\"short_factor\":[1.0,1.1,1.3,1.6,2.0,2.5,3.1,3.8],"
+                                + "\"long_factor\":[2.0,3.0,4.5,6.0,8.0,10.0,12.5,15.0]}"));
     }
 
     private static DjlSourceModel load(Spec spec) {

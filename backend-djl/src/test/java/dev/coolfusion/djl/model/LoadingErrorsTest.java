@@ -60,6 +60,31 @@ class LoadingErrorsTest {
     }
 
     @Test
+    void settingsNotImplementedAreRefusedAtLoad() {
+        // More in ConfigKeysTest: every refusal names the key and the value.
+        Path capped = write("softcap", Spec.tiny(Arch.LLAMA, 1).withConfig("attn_logit_softcapping", "50.0"));
+        assertMentions(loadError(capped), "attn_logit_softcapping", "50.0", "LlamaForCausalLM");
+        Path gelu = write("gelu", Spec.tiny(Arch.LLAMA, 1).withConfig("hidden_act", "\"gelu\""));
+        assertMentions(loadError(gelu), "hidden_act", "gelu", "silu");
+        Path dynamic = write("dynamic", Spec.tiny(Arch.QWEN3, 1).withConfig("rope_scaling", "{\"type\":\"dynamic\","
+                + "\"factor\":2.0}"));
+        assertMentions(loadError(dynamic), "rope_scaling.type", "dynamic");
+        Path quantized = write("gptq", Spec.tiny(Arch.MISTRAL, 1).withConfig("quantization_config",
+                "{\"quant_method\":\"gptq\"}"));
+        assertMentions(loadError(quantized), "quantization_config", "gptq");
+        Path partial = write("partial", Spec.tiny(Arch.PHI3, 1).withConfig("partial_rotary_factor", "0.5"));
+        assertMentions(loadError(partial), "partial_rotary_factor", "0.5");
+    }
+
+    @Test
+    void aSlidingWindowDoesNotLimitTheContext() {
+        Path dir = write("window", Spec.tiny(Arch.MISTRAL, 1).withConfig("sliding_window", "8"));
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+            assertEquals(256, model.maxContextTokens().getAsInt());
+        }
+    }
+
+    @Test
     void missingTensor() {
         Path dir = write("missing", Spec.tiny(Arch.QWEN2, 1).without("model.layers.1.self_attn.k_proj.bias"));
         assertMentions(loadError(dir), "model.layers.1.self_attn.k_proj.bias", "missing");

@@ -1,0 +1,79 @@
+package dev.coolfusion.djl.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.testkit.TinyCheckpoints;
+import dev.coolfusion.testkit.TinyCheckpoints.Arch;
+import dev.coolfusion.testkit.TinyCheckpoints.Spec;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The engine work of each kind of forward, counted as the engine arrays it creates (in-place operations aside), does not
+ * grow for the architectures supported before sliding windows, longrope, GLM, Qwen 3 and Gemma were added: the numbers
+ * below were measured on the code before that change.
+ */
+class EngineCallCountTest {
+    @TempDir
+    static Path tmp;
+
+    /** prefill of 8, decode in place, decode beside the store, batched score of 3, tempered NLL of 4 tokens. */
+    private static final Map<String, List<Integer>> BASELINE = Map.of(
+            "LLAMA-1", List.of(67, 57, 73, 87, 92),
+            "LLAMA-2", List.of(67, 57, 73, 87, 92),
+            "LLAMA-3", List.of(69, 59, 75, 89, 94),
+            "MISTRAL-4", List.of(67, 57, 73, 87, 92),
+            "QWEN2-5", List.of(67, 57, 73, 87, 92),
+            "PHI3-6", List.of(67, 57, 73, 87, 92));
+
+    @BeforeAll
+    static void on() {
+        Transformer.countArrays = true;
+    }
+
+    @AfterAll
+    static void off() {
+        Transformer.countArrays = false;
+    }
+
+    static Stream<Spec> specs() {
+        return Stream.of(Spec.tiny(Arch.LLAMA, 1), Spec.tiny(Arch.LLAMA, 2).withLlama3Rope(true),
+                Spec.tiny(Arch.LLAMA, 3).withTied(true), Spec.tiny(Arch.MISTRAL, 4), Spec.tiny(Arch.QWEN2, 5),
+                Spec.tiny(Arch.PHI3, 6));
+    }
+
+    @ParameterizedTest
+    @MethodSource("specs")
+    void forwardsCreateNoMoreArraysThanBefore(Spec spec) {
+        String key = spec.arch() + "-" + spec.seed();
+        Path dir = TinyCheckpoints.write(tmp.resolve(key), spec);
+        List<Integer> counts = new ArrayList<>();
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+            StateHandle s = model.open(List.of(1, 5, 6, 7, 8, 9, 10, 11));
+            counts.add(model.lastForwardArrays());
+            StateHandle a = model.nextToken(s, Decoding.GREEDY).state();
+            counts.add(model.lastForwardArrays());
+            StateHandle b = model.nextToken(s, Decoding.GREEDY).state();
+            counts.add(model.lastForwardArrays());
+            var scored = model.score(s, List.of(List.of(3), List.of(4, 5), List.of(6, 7, 8)));
+            counts.add(model.lastForwardArrays());
+            model.nllAtTemperatures(s, List.of(3, 4, 5, 6), new double[] {0.5, 1.0});
+            counts.add(model.lastForwardArrays());
+            List<StateHandle> all = new ArrayList<>(List.of(s, a, b));
+            scored.forEach(x -> all.add(x.state()));
+            model.release(all);
+        }
+        assertEquals(BASELINE.get(key), counts, key + ": engine arrays of prefill, decode in place, decode beside,"
+                + " batched score, tempered NLL");
+    }
+}
