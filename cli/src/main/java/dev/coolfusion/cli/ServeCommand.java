@@ -8,11 +8,9 @@ import dev.coolfusion.server.FusionServer;
 import dev.coolfusion.serving.ServerLimits;
 import dev.coolfusion.spi.FusionException;
 import java.io.PrintWriter;
-import java.net.InetAddress;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -90,50 +88,32 @@ final class ServeCommand implements Callable<Integer> {
         } catch (FusionException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        boolean keyed = apiKey != null && !apiKey.isEmpty();
+        boolean keyed = Serving.keyed(apiKey, host, "the model", spec.commandLine().getErr());
         if (keyed) {
             builder.apiKey(apiKey);
-        } else if (!InetAddress.getByName(host).isLoopbackAddress()) {
-            spec.commandLine().getErr().println("warning: serving on " + host + " without --api-key: anyone who can"
-                    + " reach this port can use the model");
         }
         DjlThreads.configure();
         quietHttpLogs();
         FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config)
                 : GenerateCommand.fromModels(sources.models);
-        CountDownLatch closed = new CountDownLatch(1);
-        Thread hook = new Thread(() -> {
-            stop.countDown();
-            try {
-                closed.await(30, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        Serving.untilStopped(stop, "serve-shutdown", () -> {
+            try (ConfiguredFusion setup = FusionFactory.discover().create(config);
+                 FusionServer server = builder.fusion(setup).build().start()) {
+                out.printf("serving %s (sources %s) at %s (Ctrl-C stops)%n", server.modelName(), setup.sourceNames(),
+                        server.uri());
+                out.printf("OpenAI-compatible API: %s/v1 (POST /v1/chat/completions, POST /v1/completions, GET"
+                        + " /v1/models)%n", server.uri());
+                out.printf("playground: %s/%n", server.uri());
+                out.printf("generations: %d at once, %d queued, %d s per request; limits: body %d bytes, %d tokens per"
+                        + " request%n", server.maxConcurrent(), server.maxQueued(), requestTimeout, limits.maxBodyBytes(),
+                        limits.maxTokensPerRequest());
+                out.printf("try: curl %s/v1/chat/completions -H 'Content-Type: application/json'%s -d '{\"messages\":"
+                        + " [{\"role\": \"user\", \"content\": \"What is 2 + 3?\"}]}'%n", server.uri(),
+                        keyed ? " -H 'Authorization: Bearer <the key given to serve>'" : "");
+                out.flush();
+                stop.await();
             }
-        }, "serve-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
-        try (ConfiguredFusion setup = FusionFactory.discover().create(config);
-             FusionServer server = builder.fusion(setup).build().start()) {
-            out.printf("serving %s (sources %s) at %s (Ctrl-C stops)%n", server.modelName(), setup.sourceNames(),
-                    server.uri());
-            out.printf("OpenAI-compatible API: %s/v1 (POST /v1/chat/completions, POST /v1/completions, GET"
-                    + " /v1/models)%n", server.uri());
-            out.printf("playground: %s/%n", server.uri());
-            out.printf("generations: %d at once, %d queued, %d s per request; limits: body %d bytes, %d tokens per"
-                    + " request%n", server.maxConcurrent(), server.maxQueued(), requestTimeout, limits.maxBodyBytes(),
-                    limits.maxTokensPerRequest());
-            out.printf("try: curl %s/v1/chat/completions -H 'Content-Type: application/json'%s -d '{\"messages\":"
-                    + " [{\"role\": \"user\", \"content\": \"What is 2 + 3?\"}]}'%n", server.uri(),
-                    keyed ? " -H 'Authorization: Bearer <the key given to serve>'" : "");
-            out.flush();
-            stop.await();
-        } finally {
-            closed.countDown();
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook is running: it is waiting for 'closed', counted down above
-            }
-        }
+        });
         out.println("stopped");
         out.flush();
         return 0;

@@ -10,7 +10,6 @@ import dev.coolfusion.serving.ServerLimits;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.SourceModel;
 import java.io.PrintWriter;
-import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -19,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -109,44 +107,26 @@ final class WorkerCommand implements Callable<Integer> {
         }
         TableOneServer.Builder builder = TableOneServer.builder().host(host).port(port).threads(threads)
                 .stateTtl(Duration.ofSeconds(stateTtl)).limits(limits);
-        boolean keyed = apiKey != null && !apiKey.isEmpty();
+        boolean keyed = Serving.keyed(apiKey, host, "the models", spec.commandLine().getErr());
         if (keyed) {
             builder.apiKey(apiKey);
-        } else if (!InetAddress.getByName(host).isLoopbackAddress()) {
-            spec.commandLine().getErr().println("warning: serving on " + host + " without --api-key: anyone who can"
-                    + " reach this port can use the models");
         }
-        CountDownLatch closed = new CountDownLatch(1);
-        Thread hook = new Thread(() -> {
-            stop.countDown();
-            try {
-                closed.await(30, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        Serving.untilStopped(stop, "worker-shutdown", () -> {
+            try (ConfiguredFusion setup = FusionFactory.discover().create(config)) {
+                for (SourceModel model : setup.sources()) {
+                    builder.model(model);
+                }
+                try (TableOneServer server = builder.build()) {
+                    server.start();
+                    out.printf("worker serving %s at %s (Ctrl-C stops)%n", server.modelNames(), server.uri());
+                    out.printf("limits: %s%n", server.limits());
+                    out.println("a fusion config that uses them (for generate, eval or serve --config):");
+                    out.print(clientConfig(server, keyed, config));
+                    out.flush();
+                    stop.await();
+                }
             }
-        }, "worker-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
-        try (ConfiguredFusion setup = FusionFactory.discover().create(config)) {
-            for (SourceModel model : setup.sources()) {
-                builder.model(model);
-            }
-            try (TableOneServer server = builder.build()) {
-                server.start();
-                out.printf("worker serving %s at %s (Ctrl-C stops)%n", server.modelNames(), server.uri());
-                out.printf("limits: %s%n", server.limits());
-                out.println("a fusion config that uses them (for generate, eval or serve --config):");
-                out.print(clientConfig(server, keyed, config));
-                out.flush();
-                stop.await();
-            }
-        } finally {
-            closed.countDown();
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook is running: it is waiting for 'closed', counted down above
-            }
-        }
+        });
         out.println("stopped");
         out.flush();
         return 0;
