@@ -2,8 +2,8 @@ package dev.coolfusion.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import dev.coolfusion.core.SegmentAligner;
-import dev.coolfusion.core.SegmentChoice;
+import dev.coolfusion.segment.SegmentAligner;
+import dev.coolfusion.spi.SegmentChoice;
 import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.Span;

@@ -3,6 +3,7 @@ package dev.coolfusion.core;
 import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.segment.SegmentAligner;
 import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.ContextLengthExceededException;
 import dev.coolfusion.spi.FusionException;
@@ -10,6 +11,7 @@ import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -45,13 +47,13 @@ public final class CoolFusion {
     private final List<SourceModel> sources;
     private final RerankMetric metric;
     private final Executor executor;
-    private final SegmentAligner aligner;
+    private final List<TextCodec> codecs;
 
     private CoolFusion(List<SourceModel> sources, RerankMetric metric, Executor executor) {
         this.sources = List.copyOf(sources);
         this.metric = metric;
         this.executor = executor;
-        this.aligner = new SegmentAligner(sources.stream().map(SourceModel::codec).toList());
+        this.codecs = sources.stream().map(SourceModel::codec).toList();
     }
 
     public static Builder builder() {
@@ -152,7 +154,7 @@ public final class CoolFusion {
             this.tasks = tasks;
             this.options = options;
             this.listener = listener;
-            this.proposer = new SegmentProposer(aligner, options);
+            this.proposer = new SegmentProposer(codecs, options);
             this.holdBack = options.stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
         }
 
@@ -295,10 +297,8 @@ public final class CoolFusion {
             boolean ownWin = won.proposers().contains(s.index) && next != null && !won.endOfSequence()
                     && used > 0 && used < own.tokens().size() && own.states().get(used - 1).equals(next);
             if (ownWin && options.reuseLookahead()) {
-                s.aheadTokens.addAll(own.tokens().subList(used, own.tokens().size()));
-                s.aheadLogProbs.addAll(own.logProbs().subList(used, own.logProbs().size()));
-                s.aheadStates.addAll(own.states().subList(used, own.states().size()));
-                keep.addAll(s.aheadStates);
+                s.ahead.addAll(own.steps().subList(used, own.steps().size()));
+                s.ahead.forEach(step -> keep.add(step.state()));
             }
             for (StateHandle h : s.stepStates) {
                 if (!keep.contains(h)) {
@@ -394,7 +394,7 @@ public final class CoolFusion {
             }
             s.committed = null;
             s.stepStates.clear();
-            s.aheadStates.clear();
+            s.ahead.clear();
         }
         if (failure != null) {
             throw new FusionException("releasing model states failed: " + failure.getMessage(), failure);

@@ -2,6 +2,8 @@ package dev.coolfusion.core;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.coolfusion.spi.Alignment;
+import dev.coolfusion.spi.SegmentChoice;
 import java.util.ArrayList;
 import java.util.List;
 

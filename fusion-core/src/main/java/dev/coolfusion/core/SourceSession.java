@@ -3,6 +3,7 @@ package dev.coolfusion.core;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TokenStep;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -15,16 +16,13 @@ final class SourceSession {
     final int index;
     final SourceModel model;
     final TextCodec codec;
-    final SegmentAligner ownAligner;
     StateHandle committed;
     /** How many tokens the committed state holds: the prompt and every committed segment. */
     int tokens;
     /** The source's {@link SourceModel#maxContextTokens()}, or {@link Integer#MAX_VALUE} when unlimited. */
     final int maxContext;
-    /** Generated past the last won segment: tokens, their log-probs and the state after each. */
-    final List<Integer> aheadTokens = new ArrayList<>();
-    final List<Double> aheadLogProbs = new ArrayList<>();
-    final List<StateHandle> aheadStates = new ArrayList<>();
+    /** Generated past the last won segment: each token, its log-prob and the state after it. */
+    final List<TokenStep> ahead = new ArrayList<>();
     /** Temporary states created or carried into this step; all but the kept ones are released at its end. */
     final List<StateHandle> stepStates = new ArrayList<>();
 
@@ -32,7 +30,6 @@ final class SourceSession {
         this.index = index;
         this.model = model;
         this.codec = model.codec();
-        this.ownAligner = new SegmentAligner(List.of(codec));
         this.maxContext = model.maxContextTokens().orElse(Integer.MAX_VALUE);
     }
 
@@ -48,9 +45,9 @@ final class SourceSession {
     /** Every handle this session still holds. */
     List<StateHandle> allStates() {
         List<StateHandle> all = new ArrayList<>(stepStates);
-        for (StateHandle h : aheadStates) {
-            if (!all.contains(h)) {
-                all.add(h);
+        for (TokenStep step : ahead) {
+            if (!all.contains(step.state())) {
+                all.add(step.state());
             }
         }
         if (committed != null && !all.contains(committed)) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.core.metric.AveragePerplexity;
+import dev.coolfusion.spi.Alignment;
 import dev.coolfusion.core.metric.BitsPerByte;
 import dev.coolfusion.spi.CandidateEvidence;
 import dev.coolfusion.spi.FusionException;

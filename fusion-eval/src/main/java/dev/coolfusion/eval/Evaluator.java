@@ -2,7 +2,7 @@ package dev.coolfusion.eval;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.coolfusion.core.Alignment;
+import dev.coolfusion.spi.Alignment;
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;

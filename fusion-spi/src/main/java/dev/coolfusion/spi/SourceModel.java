@@ -43,6 +43,38 @@ public interface SourceModel extends AutoCloseable {
      */
     List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates);
 
+    /**
+     * T1 where the model is (Table 1's {@code next_text}): proposes one aligned segment after {@code request.from()}
+     * as the in-process loop would (same tokens, same text), for a backend that saves round trips by running it
+     * itself (a worker on another machine, an inference server that generates several tokens per request).
+     *
+     * @return the proposal, or empty when this backend leaves T1 to the caller, who then calls {@link #nextToken} per
+     *         token (the default)
+     */
+    default Optional<ProposedSegment> nextText(SegmentRequest request) {
+        requireNonNull(request, "request is null");
+        return Optional.empty();
+    }
+
+    /**
+     * Whether this model can score a given text ({@link #score} with log-probs). A proposer-only source (an inference
+     * server that generates but cannot score a given continuation) answers false: it proposes segments, the rerank
+     * metric averages over the sources that can score, and its state follows the winner through {@link #append}.
+     */
+    default boolean canScore() {
+        return true;
+    }
+
+    /**
+     * The state after {@code tokens} follow {@code state}, as a new temporary state (Table 1's {@code update_state}
+     * without log-probs). The default scores the tokens and keeps the state; a proposer-only source overrides it.
+     */
+    default StateHandle append(StateHandle state, List<Integer> tokens) {
+        requireNonNull(state, "state is null");
+        requireNonNull(tokens, "tokens is null");
+        return score(state, List.of(tokens)).get(0).state();
+    }
+
     /** M4: keeps {@code temporary} as a committed state of this conversation. */
     void commit(StateHandle temporary);
 

@@ -63,4 +63,16 @@ public interface TextCodec {
     default Optional<ChatTemplate> chatTemplate() {
         return Optional.empty();
     }
+
+    /**
+     * A digest of everything that decides this codec's encodings, decodings and special ids (for a Hugging Face
+     * tokenizer: SHA-256 over {@code tokenizer.json} and {@code tokenizer_config.json}), as lower-case hex. Equal
+     * digests encode and decode equally, so a worker in another process can use its own copy of a tokenizer the
+     * fusion names by digest.
+     *
+     * @return the digest, or empty when this codec cannot be identified (the default)
+     */
+    default Optional<String> digest() {
+        return Optional.empty();
+    }
 }

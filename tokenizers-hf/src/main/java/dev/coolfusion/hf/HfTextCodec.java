@@ -12,16 +12,21 @@ import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.TextCodec;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -57,10 +62,15 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     private final Optional<ChatTemplate> chatTemplate;
     private final Map<String, long[]> anchorIds;
     private final Map<String, String> anchorDecoded;
+    private final Path directory;
+    private final byte[] filesDigest;
 
-    private HfTextCodec(String name, HuggingFaceTokenizer tokenizer, Set<Integer> specialIds, Set<Integer> endOfSequenceIds,
-            OptionalInt beginOfSequenceId, boolean addBos, Optional<ChatTemplate> chatTemplate, AtomicInteger sharers) {
+    private HfTextCodec(String name, Path directory, byte[] filesDigest, HuggingFaceTokenizer tokenizer,
+            Set<Integer> specialIds, Set<Integer> endOfSequenceIds, OptionalInt beginOfSequenceId, boolean addBos,
+            Optional<ChatTemplate> chatTemplate, AtomicInteger sharers) {
         this.name = name;
+        this.directory = directory;
+        this.filesDigest = filesDigest;
         this.chatTemplate = chatTemplate;
         this.tokenizer = tokenizer;
         this.sharers = sharers;
@@ -109,7 +119,9 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
             boolean addBos = config.path("add_bos_token").asBoolean(false);
             String name = dir.getFileName() == null ? json.toString() : dir.getFileName().toString();
             Optional<ChatTemplate> template = HfModelFiles.chatTemplate(dir, config, null, dir.resolve("tokenizer_config.json").toString());
-            return new HfTextCodec(name, tokenizer, added.keySet(), eos, bos, addBos, template, new AtomicInteger(1));
+            byte[] files = filesDigest(json, dir.resolve("tokenizer_config.json"));
+            return new HfTextCodec(name, dir, files, tokenizer, added.keySet(), eos, bos, addBos, template,
+                    new AtomicInteger(1));
         } catch (RuntimeException e) {
             tokenizer.close();
             throw e;
@@ -126,7 +138,49 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
             throw new IllegalStateException("tokenizer " + name + " is closed");
         }
         sharers.incrementAndGet();
-        return new HfTextCodec(name, tokenizer, specialIds, ids, beginOfSequenceId, addBos, chatTemplate, sharers);
+        return new HfTextCodec(name, directory, filesDigest, tokenizer, specialIds, ids, beginOfSequenceId, addBos,
+                chatTemplate, sharers);
+    }
+
+    /** The folder this codec was loaded from (the one holding its {@code tokenizer.json}). */
+    public Path directory() {
+        return directory;
+    }
+
+    /**
+     * SHA-256 over {@code tokenizer.json}, {@code tokenizer_config.json} (when present) and the special ids in use
+     * (end-of-sequence, begin-of-sequence, whether it is added), as hex.
+     */
+    @Override
+    public Optional<String> digest() {
+        MessageDigest sha = sha256();
+        sha.update(filesDigest);
+        sha.update(("eos=" + new TreeSet<>(endOfSequenceIds) + ";bos=" + beginOfSequenceId + ";add=" + addBos)
+                .getBytes(StandardCharsets.UTF_8));
+        return Optional.of(HexFormat.of().formatHex(sha.digest()));
+    }
+
+    private static byte[] filesDigest(Path... files) {
+        MessageDigest sha = sha256();
+        for (Path file : files) {
+            try {
+                if (Files.isRegularFile(file)) {
+                    sha.update(file.getFileName().toString().getBytes(StandardCharsets.UTF_8));
+                    sha.update(Files.readAllBytes(file));
+                }
+            } catch (IOException e) {
+                throw new FusionException("cannot read " + file + ": " + e.getMessage(), e);
+            }
+        }
+        return sha.digest();
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("this JVM has no SHA-256", e);
+        }
     }
 
     /** The folder (or file) name this codec was loaded from. */

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.coolfusion.core.SegmentAligner;
-import dev.coolfusion.core.SegmentChoice;
+import dev.coolfusion.segment.SegmentAligner;
+import dev.coolfusion.spi.SegmentChoice;
 import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.TextCodec;

@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.coolfusion.core.Alignment;
+import dev.coolfusion.spi.Alignment;
 import dev.coolfusion.core.FusionOptions;
-import dev.coolfusion.core.SegmentChoice;
+import dev.coolfusion.spi.SegmentChoice;
 import dev.coolfusion.spi.FusionException;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package dev.coolfusion.core;
+package dev.coolfusion.spi;
 
 /** Whose word boundaries may end a segment. */
 public enum Alignment {

@@ -1,4 +1,4 @@
-package dev.coolfusion.core;
+package dev.coolfusion.spi;
 
 /** Which common boundary ends a segment once at least one exists. */
 public enum SegmentChoice {

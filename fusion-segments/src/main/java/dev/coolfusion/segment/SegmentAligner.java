@@ -1,8 +1,9 @@
-package dev.coolfusion.core;
+package dev.coolfusion.segment;
 
 import static java.util.Objects.requireNonNull;
 
 import dev.coolfusion.spi.Encoded;
+import dev.coolfusion.spi.SegmentChoice;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.TextCodec;
 import java.util.List;
