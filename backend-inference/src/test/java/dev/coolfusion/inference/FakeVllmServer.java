@@ -1,4 +1,4 @@
-package dev.coolfusion.remote;
+package dev.coolfusion.inference;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Stands in for a vLLM OpenAI-compatible server, which cannot run here: it answers {@code GET /v1/models},
- * {@code POST /tokenize} and {@code POST /v1/completions} (token-id prompts, single or batched, {@code max_tokens},
+ * {@code POST /tokenize} and {@code POST /v1/completions} (token-id prompts, single or batched, {@code max_tokens} generating until it or an end-of-sequence token,
  * {@code temperature}, {@code top_p}, {@code seed}, {@code logprobs}, {@code echo}, {@code return_tokens_as_token_ids})
  * in the formats vLLM documents, with the numbers computed by a real model behind the SPI. Errors use vLLM's
  * {@code {"object": "error", "message", "type", "param", "code"}} body.
@@ -31,7 +31,10 @@ final class FakeVllmServer implements AutoCloseable {
     private final SourceModel model;
     private final String id;
     private final HttpServer http;
+    /** Completion requests: all, those that generate (no echo) and those that score (echo). */
     final AtomicInteger completions = new AtomicInteger();
+    final AtomicInteger generations = new AtomicInteger();
+    final AtomicInteger scorings = new AtomicInteger();
 
     FakeVllmServer(SourceModel model, String id) throws IOException {
         this.model = model;
@@ -57,7 +60,7 @@ final class FakeVllmServer implements AutoCloseable {
             try {
                 String path = exchange.getRequestURI().getPath();
                 JsonNode request = exchange.getRequestMethod().equals("POST")
-                        ? Wire.JSON.readTree(exchange.getRequestBody().readAllBytes()) : null;
+                        ? Json.MAPPER.readTree(exchange.getRequestBody().readAllBytes()) : null;
                 if (request != null && request.has("model") && !request.path("model").asText().equals(id)) {
                     throw new Refused(404, "NotFoundError", "The model `" + request.path("model").asText() + "` does not exist.");
                 }
@@ -69,14 +72,14 @@ final class FakeVllmServer implements AutoCloseable {
                 };
             } catch (Refused e) {
                 status = e.status;
-                body = Wire.JSON.createObjectNode().put("object", "error").put("message", e.getMessage())
+                body = Json.MAPPER.createObjectNode().put("object", "error").put("message", e.getMessage())
                         .put("type", e.type).putNull("param").put("code", e.status);
             } catch (RuntimeException e) {
                 status = 400;
-                body = Wire.JSON.createObjectNode().put("object", "error").put("message", e.toString())
+                body = Json.MAPPER.createObjectNode().put("object", "error").put("message", e.toString())
                         .put("type", "BadRequestError").putNull("param").put("code", 400);
             }
-            byte[] bytes = Wire.JSON.writeValueAsBytes(body);
+            byte[] bytes = Json.MAPPER.writeValueAsBytes(body);
             exchange.getResponseHeaders().set("Content-Type", "application/json");
             exchange.sendResponseHeaders(status, bytes.length);
             try (OutputStream out = exchange.getResponseBody()) {
@@ -97,7 +100,7 @@ final class FakeVllmServer implements AutoCloseable {
     }
 
     private JsonNode models() {
-        ObjectNode root = Wire.JSON.createObjectNode().put("object", "list");
+        ObjectNode root = Json.MAPPER.createObjectNode().put("object", "list");
         ObjectNode m = root.putArray("data").addObject().put("id", id).put("object", "model").put("created", 0)
                 .put("owned_by", "vllm").put("root", id);
         model.maxContextTokens().ifPresent(n -> m.put("max_model_len", n));
@@ -110,7 +113,7 @@ final class FakeVllmServer implements AutoCloseable {
             model.codec().beginOfSequenceId().ifPresent(ids::add);
         }
         ids.addAll(model.codec().encode(request.path("prompt").asText()).ids());
-        ObjectNode out = Wire.JSON.createObjectNode().put("count", ids.size());
+        ObjectNode out = Json.MAPPER.createObjectNode().put("count", ids.size());
         model.maxContextTokens().ifPresent(n -> out.put("max_model_len", n));
         ArrayNode tokens = out.putArray("tokens");
         ids.forEach(tokens::add);
@@ -126,39 +129,64 @@ final class FakeVllmServer implements AutoCloseable {
         } else {
             prompts.add(ints(prompt));
         }
-        if (request.path("max_tokens").asInt(16) != 1) {
-            throw new Refused(400, "BadRequestError", "this stand-in generates exactly one token (max_tokens: 1)");
+        int maxTokens = request.path("max_tokens").asInt(16);
+        if (maxTokens < 1) {
+            throw new Refused(400, "BadRequestError", "max_tokens must be at least 1, got " + maxTokens);
         }
         boolean echo = request.path("echo").asBoolean(false);
+        (echo ? scorings : generations).incrementAndGet();
         boolean asIds = request.path("return_tokens_as_token_ids").asBoolean(false);
         double temperature = request.path("temperature").asDouble(1.0);
         double topP = request.path("top_p").asDouble(1.0);
-        Decoding decoding = temperature == 0 ? Decoding.GREEDY
-                : new Decoding(temperature, topP, new Random(request.path("seed").asLong(0)).nextDouble());
-        ObjectNode root = Wire.JSON.createObjectNode().put("id", "cmpl-fake").put("object", "text_completion")
+        Random seeded = new Random(request.path("seed").asLong(0));
+        ObjectNode root = Json.MAPPER.createObjectNode().put("id", "cmpl-fake").put("object", "text_completion")
                 .put("created", 0).put("model", id);
         ArrayNode choices = root.putArray("choices");
         int promptTokens = 0;
+        int completionTokens = 0;
         for (int i = 0; i < prompts.size(); i++) {
             List<Integer> p = prompts.get(i);
             promptTokens += p.size();
+            if (model.maxContextTokens().isPresent() && p.size() + maxTokens > model.maxContextTokens().getAsInt()) {
+                throw new Refused(400, "BadRequestError", "This model's maximum context length is "
+                        + model.maxContextTokens().getAsInt() + " tokens. However, you requested " + (p.size() + maxTokens)
+                        + " tokens (" + p.size() + " in the messages, " + maxTokens + " in the completion).");
+            }
             List<StateHandle> handles = new ArrayList<>();
             try {
                 StateHandle first = model.open(p.subList(0, 1));
                 handles.add(first);
                 ScoredTokens rest = model.score(first, List.of(p.subList(1, p.size()))).get(0);
                 handles.add(rest.state());
-                TokenStep step = model.nextToken(rest.state(), decoding);
-                handles.add(step.state());
+                // vLLM generates until max_tokens or an end-of-sequence token, which is part of the output
+                List<Integer> generated = new ArrayList<>();
+                List<Double> generatedLogProbs = new ArrayList<>();
+                StateHandle at = rest.state();
+                String finish = "length";
+                while (generated.size() < maxTokens) {
+                    Decoding decoding = temperature == 0 ? Decoding.GREEDY
+                            : new Decoding(temperature, topP, seeded.nextDouble());
+                    TokenStep step = model.nextToken(at, decoding);
+                    handles.add(step.state());
+                    at = step.state();
+                    generated.add(step.token());
+                    generatedLogProbs.add(step.logProb());
+                    if (model.codec().endOfSequenceIds().contains(step.token())) {
+                        finish = "stop";
+                        break;
+                    }
+                }
+                completionTokens += generated.size();
                 ObjectNode choice = choices.addObject().put("index", i);
                 List<Integer> shown = new ArrayList<>(echo ? p : List.of());
-                shown.add(step.token());
+                shown.addAll(generated);
                 choice.put("text", model.codec().decodeContinuation(shown));
                 ObjectNode logprobs = choice.putObject("logprobs");
                 ArrayNode tokens = logprobs.putArray("tokens");
                 ArrayNode values = logprobs.putArray("token_logprobs");
                 ArrayNode offsets = logprobs.putArray("text_offset");
                 ArrayNode top = logprobs.putArray("top_logprobs");
+                int skipped = shown.size() - generated.size();
                 for (int t = 0; t < shown.size(); t++) {
                     int token = shown.get(t);
                     String name = asIds ? "token_id:" + token : model.codec().decodeContinuation(List.of(token));
@@ -169,17 +197,17 @@ final class FakeVllmServer implements AutoCloseable {
                         top.addNull();
                         continue;
                     }
-                    double lp = echo && t < p.size() ? rest.logProbs().get(t - 1) : step.logProb();
+                    double lp = t < skipped ? rest.logProbs().get(t - 1) : generatedLogProbs.get(t - skipped);
                     values.add(lp);
                     top.addObject().put(name, lp);
                 }
-                choice.put("finish_reason", "length").putNull("stop_reason");
+                choice.put("finish_reason", finish).putNull("stop_reason");
             } finally {
                 model.release(handles);
             }
         }
-        root.putObject("usage").put("prompt_tokens", promptTokens).put("completion_tokens", prompts.size())
-                .put("total_tokens", promptTokens + prompts.size());
+        root.putObject("usage").put("prompt_tokens", promptTokens).put("completion_tokens", completionTokens)
+                .put("total_tokens", promptTokens + completionTokens);
         return root;
     }
 

@@ -1,4 +1,4 @@
-package dev.coolfusion.remote;
+package dev.coolfusion.inference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,12 +33,12 @@ class VllmSourceModelTest {
     static DjlSourceModel localC;
     static FakeVllmServer server;
     static VllmSourceModel vllm;
-    static final String TOKENIZER = RemoteSourceModelTest.bundledDir("a").toString();
+    static final String TOKENIZER = TestModels.bundledDir("a").toString();
 
     @BeforeAll
     static void start() throws IOException {
-        localA = RemoteSourceModelTest.bundled("a", "A");
-        localC = RemoteSourceModelTest.bundled("c", "C");
+        localA = TestModels.bundled("a", "A");
+        localC = TestModels.bundled("c", "C");
         server = new FakeVllmServer(localA, "demo/model-a");
         vllm = (VllmSourceModel) create(Map.of("url", server.uri().toString(), "tokenizer", TOKENIZER, "name", "A"));
     }
@@ -141,14 +141,14 @@ class VllmSourceModelTest {
     @Test
     void mistakesGetErrorsThatNameTheProblem() {
         String url = server.uri().toString();
-        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url)), "needs option 'tokenizer'");
-        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "model", "gpt-4")), "does not serve 'gpt-4'",
+        TestModels.assertMessage(() -> create(Map.of("url", url)), "needs option 'tokenizer'");
+        TestModels.assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "model", "gpt-4")), "does not serve 'gpt-4'",
                 "demo/model-a");
-        String otherTokenizer = RemoteSourceModelTest.bundledDir("b").toString();
-        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url, "tokenizer", otherTokenizer)), "does not match", "demo/model-a");
-        RemoteSourceModelTest.assertMessage(() -> vllm.nextToken(new StateHandle("nope"), Decoding.GREEDY), "unknown state");
-        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", "http://127.0.0.1:1", "tokenizer", TOKENIZER)), "cannot reach the vLLM server",
+        String otherTokenizer = TestModels.bundledDir("b").toString();
+        TestModels.assertMessage(() -> create(Map.of("url", url, "tokenizer", otherTokenizer)), "does not match", "demo/model-a");
+        TestModels.assertMessage(() -> vllm.nextToken(new StateHandle("nope"), Decoding.GREEDY), "unknown state");
+        TestModels.assertMessage(() -> create(Map.of("url", "http://127.0.0.1:1", "tokenizer", TOKENIZER)), "cannot reach the vLLM server",
                 "vllm serve");
-        RemoteSourceModelTest.assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "temperature", "0")), "does not know option");
+        TestModels.assertMessage(() -> create(Map.of("url", url, "tokenizer", TOKENIZER, "temperature", "0")), "does not know option");
     }
 }
