@@ -39,8 +39,11 @@ final class FakeSglangServer implements AutoCloseable {
     private final String path;
     private final HttpServer http;
     private final List<List<Integer>> seen = new ArrayList<>();
+    /** HTTP requests that generate, and prefill-only ones ({@code max_new_tokens: 0}: scoring, probes). */
     final AtomicInteger generateRequests = new AtomicInteger();
     final AtomicInteger scoreRequests = new AtomicInteger();
+    /** Sequences the prefill-only requests carried (a batch counts each). */
+    final AtomicInteger scoredSequences = new AtomicInteger();
     final AtomicLong promptTokens = new AtomicLong();
     final AtomicLong cachedTokens = new AtomicLong();
 
@@ -140,6 +143,8 @@ final class FakeSglangServer implements AutoCloseable {
                 inputs.add(ints(ids));
             }
         }
+        boolean prefillOnly = item(request.path("sampling_params"), 0, batch).path("max_new_tokens").asInt(128) == 0;
+        (prefillOnly ? scoreRequests : generateRequests).incrementAndGet();
         ArrayNode results = Json.MAPPER.createArrayNode();
         for (int i = 0; i < inputs.size(); i++) {
             results.add(one(inputs.get(i), item(request.path("sampling_params"), i, batch),
@@ -174,9 +179,7 @@ final class FakeSglangServer implements AutoCloseable {
                     + " tokens (" + input.size() + ").");
         }
         if (maxNew == 0) {
-            scoreRequests.incrementAndGet();
-        } else {
-            generateRequests.incrementAndGet();
+            scoredSequences.incrementAndGet();
         }
         int cached = 0;
         for (List<Integer> s : seen) {

@@ -88,9 +88,11 @@ class SglangSourceModelTest {
         List<List<Integer>> candidates = List.of(localB.codec().encodeContinuation(" 8 * 11 = 88.").ids(), List.of(),
                 localB.codec().encodeContinuation(" 19.").ids());
         int before = server.scoreRequests.get();
+        int sequences = server.scoredSequences.get();
         long cachedBefore = server.cachedTokens.get();
         List<ScoredTokens> rs = sglang.score(mine.get(0), candidates);
-        assertEquals(before + 2, server.scoreRequests.get(), "the two non-empty candidates go in one batched request");
+        assertEquals(before + 1, server.scoreRequests.get(), "all candidates go in one request");
+        assertEquals(sequences + 2, server.scoredSequences.get(), "a batch of the two non-empty candidates");
         assertEquals(2L * (prompt.size() - 1), server.cachedTokens.get() - cachedBefore,
                 "the radix cache supplies each candidate's prompt but its last token (logprob_start_len caps it)");
         List<ScoredTokens> ls = localB.score(theirs.get(0), candidates);
