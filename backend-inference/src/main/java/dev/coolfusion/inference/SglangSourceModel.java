@@ -27,7 +27,8 @@ import java.util.OptionalInt;
  *
  * <ul>
  *   <li>T1 ({@link #nextText}) and M2: {@code sampling_params.max_new_tokens} up to {@code chunk-tokens} (1 for M2),
- *       {@code return_logprob: true}, the generated tokens and their log-probs read from
+ *       {@code return_logprob: true} with {@code logprob_start_len} at the last input token (so the radix cache may
+ *       supply all the input before it), the generated tokens and their log-probs read from
  *       {@code meta_info.output_token_logprobs} ({@code [logprob, token_id, null]} triples). Greedy is
  *       {@code temperature: 0}; sampling sends the temperature, {@code top_p} and a {@code sampling_seed} derived from
  *       the caller's draw.</li>
@@ -117,7 +118,9 @@ final class SglangSourceModel implements SourceModel {
             sampling.put("temperature", decoding.temperature()).put("top_p", decoding.topP())
                     .put("sampling_seed", (long) (decoding.uniform() * Integer.MAX_VALUE));
         }
-        request.put("return_logprob", true).put("stream", false);
+        // logprob_start_len caps the radix-cache match: at the last input token, all the input before it may come from
+        // the cache (left out, older versions read it as 0 and then match no cache for a request with return_logprob).
+        request.put("return_logprob", true).put("logprob_start_len", tokens.size() - 1).put("stream", false);
         String what = maxTokens == 1 ? "next-token" : "next-text";
         JsonNode answer = post(request, what);
         JsonNode out = answer.path("meta_info").path("output_token_logprobs");

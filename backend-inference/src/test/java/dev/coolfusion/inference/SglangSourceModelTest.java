@@ -78,7 +78,12 @@ class SglangSourceModelTest {
         List<StateHandle> mine = new ArrayList<>(List.of(r));
         List<StateHandle> theirs = new ArrayList<>(List.of(l));
         for (int i = 0; i < 6; i++) {
+            long cached = server.cachedTokens.get();
             TokenStep rs = sglang.nextToken(r, Decoding.GREEDY);
+            if (i > 0) {
+                assertEquals(prompt.size() + i - 1, server.cachedTokens.get() - cached,
+                        "a generation request gets all its input but the last token from the radix cache");
+            }
             TokenStep ls = localB.nextToken(l, Decoding.GREEDY);
             assertEquals(ls.token(), rs.token(), "token " + i);
             assertEquals(ls.logProb(), rs.logProb(), 1e-4);
