@@ -194,6 +194,18 @@ class VllmSourceModelTest {
     }
 
     @Test
+    void aServerErrorNamesTheServerTheCallAndItsMessage() {
+        StateHandle s = vllm.open(List.of(5));
+        try {
+            List<Integer> tooLong = new ArrayList<>(java.util.Collections.nCopies(vllm.maxContextTokens().getAsInt(), 5));
+            TestModels.assertMessage(() -> vllm.score(s, List.of(tooLong)), "vLLM server", "refused score on model"
+                    + " 'demo/model-a'", "maximum context length");
+        } finally {
+            vllm.release(List.of(s));
+        }
+    }
+
+    @Test
     void mistakesGetErrorsThatNameTheProblem() {
         String url = server.uri().toString();
         TestModels.assertMessage(() -> create(Map.of("url", url)), "needs option 'tokenizer'");
