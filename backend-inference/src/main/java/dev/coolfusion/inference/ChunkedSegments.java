@@ -15,8 +15,8 @@ import java.util.List;
 /**
  * T1 ({@link dev.coolfusion.spi.SourceModel#nextText}) over a server that generates several tokens per request: a
  * chunk of up to {@code chunkTokens} tokens (never past the segment limit or the context's room) is asked for, its
- * tokens are fed to {@link SegmentGenerator} one by one, and another chunk is asked for only when one is used up
- * without a segment. The tokens of the last chunk past where T1 stopped are returned as extra
+ * tokens are fed to {@link SegmentGenerator} one by one, and another chunk, twice as long, is asked for only when one
+ * is used up without a segment. The tokens of the last chunk past where T1 stopped are returned as extra
  * {@link ProposedSegment#steps()}, which the fusion loop keeps as look-ahead when this source wins; so are replayed
  * look-ahead tokens T1 did not need. With greedy decoding the tokens are exactly those of one request per token.
  */
@@ -44,12 +44,14 @@ final class ChunkedSegments {
             Generator generator) {
         int base = states.tokens(request.from()).size();
         Deque<TokenStep> buffered = new ArrayDeque<>();
+        int[] size = {chunkTokens};
         SegmentGenerator.NextToken next = (from, decoding) -> {
             if (buffered.isEmpty()) {
                 List<Integer> context = states.tokens(from);
                 int sofar = context.size() - base;
                 int budget = Math.max(1, request.maxSegmentTokens() - sofar);
-                int max = Math.min(chunkTokens, Math.min(budget, request.room() - sofar));
+                int max = Math.min(size[0], Math.min(budget, request.room() - sofar));
+                size[0] = (int) Math.min(Integer.MAX_VALUE, 2L * size[0]);
                 Chunk chunk = generator.generate(context, max, decoding);
                 if (chunk.tokens().isEmpty() || chunk.tokens().size() > max) {
                     throw new FusionException("source '" + source + "': the server answered " + chunk.tokens().size()

@@ -26,7 +26,7 @@ import java.util.Set;
 public final class LlamaCppSourceModelProvider implements SourceModelProvider {
     static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds",
             "chunk-tokens");
-    static final int DEFAULT_CHUNK_TOKENS = 32;
+    static final int DEFAULT_CHUNK_TOKENS = 8;
     private static final String KIND = "llama.cpp server";
 
     @Override

@@ -24,7 +24,7 @@ import java.util.Set;
 public final class OllamaSourceModelProvider implements SourceModelProvider {
     static final Set<String> OPTIONS = Set.of("url", "model", "tokenizer", "name", "api-key", "timeout-seconds",
             "chunk-tokens", "num-ctx");
-    static final int DEFAULT_CHUNK_TOKENS = 32;
+    static final int DEFAULT_CHUNK_TOKENS = 8;
     static final int DEFAULT_NUM_CTX = 4096;
     private static final String KIND = "Ollama server";
 

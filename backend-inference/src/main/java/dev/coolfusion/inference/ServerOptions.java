@@ -42,8 +42,8 @@ final class ServerOptions {
     }
 
     /**
-     * The {@code chunk-tokens} option: the most tokens one generation request asks for (at least 1; 1 leaves T1 to the
-     * fusion loop, one request per token), or {@code otherwise}.
+     * The {@code chunk-tokens} option: the tokens the first generation request of a step asks for (at least 1; 1 leaves
+     * T1 to the fusion loop, one request per token), or {@code otherwise}.
      */
     static int chunkTokens(ProviderConfig config, int otherwise) {
         int value = config.getInt("chunk-tokens", otherwise);

@@ -21,15 +21,15 @@ import java.util.Set;
  * through its native API. Options: {@code url} (required, e.g. {@code http://127.0.0.1:30000}), {@code tokenizer}
  * (required: the model's folder or {@code tokenizer.json}), {@code model} (if given, checked against the served
  * model's path or name), {@code name}, {@code api-key} (the server's {@code --api-key}), {@code timeout-seconds}
- * (default 120) and {@code chunk-tokens} (the most tokens one generation request asks for, default
- * {@value #DEFAULT_CHUNK_TOKENS}; 1 asks for one token per request). On creation the server must say it serves a
+ * (default 120) and {@code chunk-tokens} (the tokens the first generation request of a step asks for, default
+ * {@value #DEFAULT_CHUNK_TOKENS}, twice as many for each further one; 1 asks for one token per request). On creation the server must say it serves a
  * generation model ({@code GET /get_model_info}), and the local tokenizer must tokenize probe texts as the server does
  * (a prefill-only {@code /generate} of each probe's text, whose {@code input_token_logprobs} carry the server's ids).
  */
 public final class SglangSourceModelProvider implements SourceModelProvider {
     static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds",
             "chunk-tokens");
-    static final int DEFAULT_CHUNK_TOKENS = 32;
+    static final int DEFAULT_CHUNK_TOKENS = 8;
     private static final String KIND = "SGLang server";
 
     @Override

@@ -20,13 +20,13 @@ import java.util.Set;
  * {@code url} (required, e.g. {@code http://127.0.0.1:8000}), {@code tokenizer} (required: the model's folder or
  * {@code tokenizer.json}, for the word-boundary checks that run after every generated token), {@code model} (the
  * served name; may be left out when the server serves one), {@code name}, {@code api-key} (if the server was started
- * with one), {@code timeout-seconds} (default 120) and {@code chunk-tokens} (the most tokens one generation request
- * asks for, default {@value #DEFAULT_CHUNK_TOKENS}; 1 asks for one token per request). The local tokenizer is checked against the server's
- * {@code /tokenize} when the model is created.
+ * with one), {@code timeout-seconds} (default 120) and {@code chunk-tokens} (the tokens the first generation request
+ * of a step asks for, default {@value #DEFAULT_CHUNK_TOKENS}, twice as many for each further one; 1 asks for one token
+ * per request). The local tokenizer is checked against the server's {@code /tokenize} when the model is created.
  */
 public final class VllmSourceModelProvider implements SourceModelProvider {
-    /** Tokens one generation request asks for at most: the fusion's default segment limit. */
-    static final int DEFAULT_CHUNK_TOKENS = 32;
+    /** Tokens the first generation request of a step asks for (a further one in the step asks for twice as many). */
+    static final int DEFAULT_CHUNK_TOKENS = 8;
     static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds",
             "chunk-tokens");
 

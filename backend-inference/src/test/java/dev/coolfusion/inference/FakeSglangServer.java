@@ -44,6 +44,8 @@ final class FakeSglangServer implements AutoCloseable {
     final AtomicInteger scoreRequests = new AtomicInteger();
     /** Sequences the prefill-only requests carried (a batch counts each). */
     final AtomicInteger scoredSequences = new AtomicInteger();
+    /** Tokens generated (the decoding work asked of the server). */
+    final AtomicInteger generatedTokens = new AtomicInteger();
     final AtomicLong promptTokens = new AtomicLong();
     final AtomicLong cachedTokens = new AtomicLong();
 
@@ -221,6 +223,7 @@ final class FakeSglangServer implements AutoCloseable {
             List<Integer> all = new ArrayList<>(input);
             all.addAll(generated);
             seen.add(all);
+            generatedTokens.addAndGet(generated.size());
             result.put("text", model.codec().decode(generated));
             ArrayNode outputIds = result.putArray("output_ids");
             generated.forEach(outputIds::add);

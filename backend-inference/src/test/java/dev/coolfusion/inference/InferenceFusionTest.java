@@ -67,11 +67,13 @@ class InferenceFusionTest {
     }
 
     /** The requests the fused generations of {@link #PROMPTS} sent, by server and kind, and their steps. */
-    private record Counts(int steps, int vllmGenerations, int vllmScorings, int sglangGenerations, int sglangScorings) {
+    private record Counts(int steps, int vllmGenerations, int vllmScorings, int sglangGenerations, int sglangScorings,
+            int vllmTokens, int sglangTokens) {
         String perStep() {
             return String.format(Locale.ROOT, "vLLM %.2f generation + %.2f scoring, SGLang %.2f generation + %.2f scoring"
-                    + " requests per step (%d steps)", vllmGenerations / (double) steps, vllmScorings / (double) steps,
-                    sglangGenerations / (double) steps, sglangScorings / (double) steps, steps);
+                    + " requests per step; tokens generated per step: vLLM %.2f, SGLang %.2f (%d steps)",
+                    vllmGenerations / (double) steps, vllmScorings / (double) steps, sglangGenerations / (double) steps,
+                    sglangScorings / (double) steps, vllmTokens / (double) steps, sglangTokens / (double) steps, steps);
         }
     }
 
@@ -81,12 +83,16 @@ class InferenceFusionTest {
         int vs;
         int sg;
         int ss;
+        int vt;
+        int st;
         try (SourceModel a = vllm(chunkTokens); SourceModel b = sglang(chunkTokens)) {
             // counted after creation, whose probes are requests too
             vg = vllmServer.generations.get();
             vs = vllmServer.scorings.get();
             sg = sglangServer.generateRequests.get();
             ss = sglangServer.scoreRequests.get();
+            vt = vllmServer.generatedTokens.get();
+            st = sglangServer.generatedTokens.get();
             CoolFusion fusion = CoolFusion.builder().addSource(a).addSource(b).addSource(localC).build();
             for (int p = 0; p < PROMPTS.size(); p++) {
                 Generation served = fusion.generate(PROMPTS.get(p), OPTIONS);
@@ -103,7 +109,8 @@ class InferenceFusionTest {
             assertEquals(0, ((SglangSourceModel) b).liveStates(), "SGLang states left behind");
         }
         return new Counts(steps, vllmServer.generations.get() - vg, vllmServer.scorings.get() - vs,
-                sglangServer.generateRequests.get() - sg, sglangServer.scoreRequests.get() - ss);
+                sglangServer.generateRequests.get() - sg, sglangServer.scoreRequests.get() - ss,
+                vllmServer.generatedTokens.get() - vt, sglangServer.generatedTokens.get() - st);
     }
 
     @Test
@@ -113,16 +120,19 @@ class InferenceFusionTest {
         assertTrue(expected.get(0).steps().size() > 3, "a fusion of several steps: " + expected.get(0).steps().size());
         Counts perToken = fuse(1, expected);
         Counts chunked = fuse(VllmSourceModelProvider.DEFAULT_CHUNK_TOKENS, expected);
+        Counts long32 = fuse(32, expected);
         System.out.println("one token per request: " + perToken.perStep());
-        System.out.println("chunks of " + VllmSourceModelProvider.DEFAULT_CHUNK_TOKENS + ": " + chunked.perStep());
-        assertEquals(perToken.steps(), chunked.steps());
-        assertTrue(chunked.vllmGenerations() <= chunked.steps(), "at most one vLLM generation request per step: "
-                + chunked.perStep());
-        assertTrue(chunked.sglangGenerations() <= chunked.steps(), "at most one SGLang generation request per step: "
-                + chunked.perStep());
-        assertTrue(perToken.vllmGenerations() > 2 * chunked.vllmGenerations(), perToken.perStep() + " against "
-                + chunked.perStep());
-        assertEquals(perToken.vllmScorings(), chunked.vllmScorings(), "scoring is one request per step either way");
-        assertTrue(chunked.vllmScorings() <= chunked.steps(), "one vLLM scoring request per step at most");
+        System.out.println("chunks of " + VllmSourceModelProvider.DEFAULT_CHUNK_TOKENS + " (default): " + chunked.perStep());
+        System.out.println("chunks of 32: " + long32.perStep());
+        for (Counts c : List.of(chunked, long32)) {
+            assertEquals(perToken.steps(), c.steps());
+            assertTrue(c.vllmGenerations() <= c.steps(), "at most one vLLM generation request per step: " + c.perStep());
+            assertTrue(c.sglangGenerations() <= c.steps(), "at most one SGLang generation request per step: "
+                    + c.perStep());
+            assertTrue(perToken.vllmGenerations() > 2 * c.vllmGenerations(), perToken.perStep() + " against "
+                    + c.perStep());
+            assertEquals(perToken.vllmScorings(), c.vllmScorings(), "scoring is one request per step either way");
+            assertTrue(c.vllmScorings() <= c.steps(), "one vLLM scoring request per step at most");
+        }
     }
 }
