@@ -1,4 +1,4 @@
-package dev.coolfusion.remote;
+package dev.coolfusion.inference;
 
 import static java.util.Objects.requireNonNull;
 
@@ -20,11 +20,15 @@ import java.util.Set;
  * {@code url} (required, e.g. {@code http://127.0.0.1:8000}), {@code tokenizer} (required: the model's folder or
  * {@code tokenizer.json}, for the word-boundary checks that run after every generated token), {@code model} (the
  * served name; may be left out when the server serves one), {@code name}, {@code api-key} (if the server was started
- * with one) and {@code timeout-seconds} (default 120). The local tokenizer is checked against the server's
- * {@code /tokenize} when the model is created.
+ * with one), {@code timeout-seconds} (default 120) and {@code chunk-tokens} (the tokens the first generation request
+ * of a step asks for, default {@value #DEFAULT_CHUNK_TOKENS}, twice as many for each further one; 1 asks for one token
+ * per request). The local tokenizer is checked against the server's {@code /tokenize} when the model is created.
  */
 public final class VllmSourceModelProvider implements SourceModelProvider {
-    static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds");
+    /** Tokens the first generation request of a step asks for (a further one in the step asks for twice as many). */
+    static final int DEFAULT_CHUNK_TOKENS = 8;
+    static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds",
+            "chunk-tokens");
 
     @Override
     public String name() {
@@ -34,21 +38,22 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
     @Override
     public String description() {
         return "vllm: a model served by vLLM's OpenAI-compatible API (completions with token-id prompts and echoed"
-                + " log-probs); options url, tokenizer, model, name, api-key, timeout-seconds";
+                + " log-probs); options url, tokenizer, model, name, api-key, timeout-seconds, chunk-tokens";
     }
 
     @Override
     public SourceModel create(ProviderConfig config) {
         requireNonNull(config, "config is null");
         config.requireOnly(OPTIONS);
-        URI uri = RemoteSourceModelProvider.httpUrl(config);
+        URI uri = ServerOptions.httpUrl(config);
         String tokenizer = config.require("tokenizer");
-        JsonHttp api = new JsonHttp(uri, RemoteSourceModelProvider.timeout(config, 120), config.get("api-key"), "vLLM server",
+        int chunkTokens = ServerOptions.chunkTokens(config, DEFAULT_CHUNK_TOKENS);
+        JsonHttp api = new JsonHttp(uri, ServerOptions.timeout(config, 120), config.get("api-key"), "vLLM server",
                 "start it (vllm serve <model>)");
         JsonNode models = api.get("/v1/models", JsonNode.class, "list models").path("data");
         List<String> served = new ArrayList<>();
         models.forEach(m -> served.add(m.path("id").asText()));
-        String model = RemoteSourceModelProvider.chooseModel(config, served, "vLLM server " + uri);
+        String model = ServerOptions.chooseModel(config, served, "vLLM server " + uri);
         OptionalInt maxContext = OptionalInt.empty();
         for (JsonNode m : models) {
             if (m.path("id").asText().equals(model) && m.path("max_model_len").isInt()) {
@@ -57,8 +62,8 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
         }
         TextCodec codec = LocalTokenizer.load(tokenizer);
         try {
-            for (String probe : RemoteSourceModelProvider.PROBES) {
-                ObjectNode request = Wire.JSON.createObjectNode().put("model", model).put("prompt", probe)
+            for (String probe : ServerOptions.PROBES) {
+                ObjectNode request = Json.MAPPER.createObjectNode().put("model", model).put("prompt", probe)
                         .put("add_special_tokens", false);
                 List<Integer> theirs = new ArrayList<>();
                 api.post("/tokenize", request, JsonNode.class, "tokenize").path("tokens")
@@ -73,7 +78,7 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
             LocalTokenizer.close(codec);
             throw e;
         }
-        return new VllmSourceModel(api, model, config.get("name", model), codec, maxContext);
+        return new VllmSourceModel(api, model, config.get("name", model), codec, maxContext, chunkTokens);
     }
 
 }

@@ -1,4 +1,4 @@
-package dev.coolfusion.remote;
+package dev.coolfusion.inference;
 
 import static java.util.Objects.requireNonNull;
 
@@ -7,7 +7,9 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProposedSegment;
 import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SegmentRequest;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
@@ -17,16 +19,20 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A source model behind a vLLM server's OpenAI-compatible completions API. vLLM keeps no state a client can extend,
- * so a state here is the token sequence itself, kept on this side; every call sends it as a token-id prompt and vLLM's
- * prefix cache avoids recomputing the shared part.
+ * so a state here is the token sequence itself, kept on this side ({@link TokenStates}); every call sends it as a
+ * token-id prompt and vLLM's automatic prefix cache spares recomputing generation prompts (not scoring ones: see the
+ * module's README).
  *
  * <ul>
- *   <li>M2: {@code max_tokens: 1, logprobs: 1, return_tokens_as_token_ids: true}; greedy is {@code temperature: 0},
+ *   <li>T1 ({@link #nextText}): completions of up to {@code chunk-tokens} tokens ({@code max_tokens}, never past the
+ *       segment limit or the context) with {@code logprobs: 1, return_tokens_as_token_ids: true}, cut at the common
+ *       word boundary here ({@link ChunkedSegments}); the rest of a chunk is look-ahead.</li>
+ *   <li>M2 ({@link #nextToken}): the same request with {@code max_tokens: 1}. Greedy is {@code temperature: 0};
  *       sampling passes the temperature, top-p and a {@code seed} derived from the caller's draw (reproducible, but
  *       vLLM's own sampler rather than the inverse-CDF draw of the DJL backend).</li>
  *   <li>M3: all candidates in one request ({@code prompt} as a list of token lists) with {@code echo: true}: vLLM
@@ -42,15 +48,18 @@ final class VllmSourceModel implements SourceModel {
     private final String name;
     private final TextCodec codec;
     private final OptionalInt maxContext;
-    private final Map<String, List<Integer>> states = new HashMap<>();
-    private final AtomicLong ids = new AtomicLong();
+    private final int chunkTokens;
+    private final TokenStates states;
 
-    VllmSourceModel(JsonHttp api, String servedModel, String name, TextCodec codec, OptionalInt maxContext) {
+    VllmSourceModel(JsonHttp api, String servedModel, String name, TextCodec codec, OptionalInt maxContext,
+            int chunkTokens) {
         this.api = api;
         this.servedModel = servedModel;
         this.name = name;
         this.codec = codec;
         this.maxContext = maxContext;
+        this.chunkTokens = chunkTokens;
+        this.states = new TokenStates(name);
     }
 
     @Override
@@ -64,7 +73,7 @@ final class VllmSourceModel implements SourceModel {
     }
 
     @Override
-    public synchronized StateHandle open(List<Integer> promptTokens) {
+    public StateHandle open(List<Integer> promptTokens) {
         requireNonNull(promptTokens, "promptTokens is null");
         if (promptTokens.isEmpty()) {
             throw new FusionException("model '" + name + "': the prompt has no tokens");
@@ -73,40 +82,69 @@ final class VllmSourceModel implements SourceModel {
             throw new FusionException("model '" + name + "': the prompt has " + promptTokens.size() + " tokens, the served"
                     + " model's context is " + maxContext.getAsInt() + "; shorten the prompt");
         }
-        return issue(List.copyOf(promptTokens));
+        return states.issue(promptTokens);
+    }
+
+    /** T1 in chunks of {@code chunk-tokens}; with {@code chunk-tokens: 1} the fusion loop runs T1 over {@link #nextToken}. */
+    @Override
+    public Optional<ProposedSegment> nextText(SegmentRequest request) {
+        requireNonNull(request, "request is null");
+        if (chunkTokens == 1) {
+            return Optional.empty();
+        }
+        return Optional.of(ChunkedSegments.propose(name, request, states, chunkTokens, this::generate));
     }
 
     @Override
     public TokenStep nextToken(StateHandle state, Decoding decoding) {
         requireNonNull(decoding, "decoding is null");
-        List<Integer> tokens = tokens(state);
-        ArrayNode prompt = Wire.JSON.createArrayNode();
+        List<Integer> tokens = states.tokens(state);
+        ChunkedSegments.Chunk chunk = generate(tokens, 1, decoding);
+        if (chunk.tokens().size() != 1) {
+            throw malformed("next-token", "expected one token, got " + chunk.tokens().size());
+        }
+        List<Integer> next = new ArrayList<>(tokens);
+        next.add(chunk.tokens().get(0));
+        return new TokenStep(chunk.tokens().get(0), chunk.logProbs().get(0), states.issue(next));
+    }
+
+    /** Up to {@code maxTokens} tokens after {@code tokens}, with their log-probs, in one completion request. */
+    private ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
+        ArrayNode prompt = Json.MAPPER.createArrayNode();
         tokens.forEach(prompt::add);
-        ObjectNode request = request(prompt);
+        ObjectNode request = request(prompt, maxTokens);
         if (decoding.greedy()) {
             request.put("temperature", 0);
         } else {
             request.put("temperature", decoding.temperature()).put("top_p", decoding.topP())
                     .put("seed", (long) (decoding.uniform() * Integer.MAX_VALUE));
         }
-        JsonNode logprobs = only(complete(request, "next-token"), "next-token").path("logprobs");
-        int token = tokenId(logprobs.path("tokens").path(0));
-        double logProb = logprobs.path("token_logprobs").path(0).asDouble(Double.NaN);
-        if (Double.isNaN(logProb)) {
-            throw malformed("next-token", "no token_logprobs for the generated token");
+        String what = maxTokens == 1 ? "next-token" : "next-text";
+        JsonNode logprobs = only(complete(request, what), what).path("logprobs");
+        JsonNode ids = logprobs.path("tokens");
+        JsonNode values = logprobs.path("token_logprobs");
+        if (!ids.isArray() || !values.isArray() || ids.size() != values.size()) {
+            throw malformed(what, "logprobs.tokens and logprobs.token_logprobs must be arrays of equal length");
         }
-        List<Integer> next = new ArrayList<>(tokens);
-        next.add(token);
-        return new TokenStep(token, logProb, issue(List.copyOf(next)));
+        List<Integer> out = new ArrayList<>();
+        List<Double> lps = new ArrayList<>();
+        for (int i = 0; i < ids.size(); i++) {
+            out.add(tokenId(ids.get(i)));
+            if (!values.get(i).isNumber()) {
+                throw malformed(what, "no token_logprobs for generated token " + i);
+            }
+            lps.add(values.get(i).asDouble());
+        }
+        return new ChunkedSegments.Chunk(out, lps);
     }
 
     @Override
     public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
         requireNonNull(candidates, "candidates is null");
-        List<Integer> tokens = tokens(state);
+        List<Integer> tokens = states.tokens(state);
         List<ScoredTokens> out = new ArrayList<>();
         List<Integer> asked = new ArrayList<>();
-        ArrayNode prompts = Wire.JSON.createArrayNode();
+        ArrayNode prompts = Json.MAPPER.createArrayNode();
         for (int c = 0; c < candidates.size(); c++) {
             if (!candidates.get(c).isEmpty()) {
                 asked.add(c);
@@ -117,7 +155,7 @@ final class VllmSourceModel implements SourceModel {
         }
         Map<Integer, JsonNode> choices = new HashMap<>();
         if (!asked.isEmpty()) {
-            ObjectNode request = request(prompts).put("temperature", 0).put("echo", true);
+            ObjectNode request = request(prompts, 1).put("temperature", 0).put("echo", true);
             for (JsonNode choice : complete(request, "score").path("choices")) {
                 choices.put(choice.path("index").asInt(-1), choice);
             }
@@ -145,20 +183,19 @@ final class VllmSourceModel implements SourceModel {
                     logProbs.add(v.asDouble());
                 }
             }
-            out.add(new ScoredTokens(logProbs, issue(List.copyOf(all))));
+            out.add(new ScoredTokens(logProbs, states.issue(all)));
         }
         return out;
     }
 
     @Override
     public void commit(StateHandle temporary) {
-        tokens(temporary); // a state is its tokens; committing only checks that it is known
+        states.tokens(temporary); // a state is its tokens; committing only checks that it is known
     }
 
     @Override
-    public synchronized void release(Collection<StateHandle> handles) {
-        requireNonNull(handles, "handles is null");
-        handles.forEach(h -> states.remove(h.id()));
+    public void release(Collection<StateHandle> handles) {
+        states.release(handles);
     }
 
     @Override
@@ -173,19 +210,19 @@ final class VllmSourceModel implements SourceModel {
     }
 
     /** How many states are held (for leak checks). */
-    synchronized int liveStates() {
-        return states.size();
+    int liveStates() {
+        return states.live();
     }
 
     private JsonNode complete(ObjectNode request, String what) {
         return api.post(COMPLETIONS, request, JsonNode.class, what + " on model '" + servedModel + "'");
     }
 
-    /** A one-token completion of {@code prompt} (token ids, or a list of them) with its log-prob, ids as tokens. */
-    private ObjectNode request(ArrayNode prompt) {
-        ObjectNode request = Wire.JSON.createObjectNode().put("model", servedModel);
+    /** A completion of {@code maxTokens} after {@code prompt} (token ids, or a list of them) with log-probs, ids as tokens. */
+    private ObjectNode request(ArrayNode prompt, int maxTokens) {
+        ObjectNode request = Json.MAPPER.createObjectNode().put("model", servedModel);
         request.set("prompt", prompt);
-        return request.put("max_tokens", 1).put("logprobs", 1).put("return_tokens_as_token_ids", true);
+        return request.put("max_tokens", maxTokens).put("logprobs", 1).put("return_tokens_as_token_ids", true);
     }
 
     private JsonNode only(JsonNode response, String what) {
@@ -202,27 +239,16 @@ final class VllmSourceModel implements SourceModel {
             throw malformed("a call", "token '" + s + "' is not of the form token_id:N; the server must honour"
                     + " return_tokens_as_token_ids (vLLM 0.4.1 or later)");
         }
-        return Integer.parseInt(s.substring("token_id:".length()));
+        try {
+            return Integer.parseInt(s.substring("token_id:".length()));
+        } catch (NumberFormatException e) {
+            throw malformed("a call", "token '" + s + "' is not of the form token_id:N");
+        }
     }
 
     private FusionException malformed(String what, String detail) {
         return new FusionException("vLLM server " + api.base() + " (model '" + servedModel + "') answered " + what
                 + " in a form this client does not understand: " + detail);
-    }
-
-    private synchronized StateHandle issue(List<Integer> tokens) {
-        String id = Long.toString(ids.incrementAndGet());
-        states.put(id, tokens);
-        return new StateHandle(id);
-    }
-
-    private synchronized List<Integer> tokens(StateHandle state) {
-        requireNonNull(state, "state is null");
-        List<Integer> tokens = states.get(state.id());
-        if (tokens == null) {
-            throw new FusionException("model '" + name + "': unknown state " + state + " (released, or from another model)");
-        }
-        return tokens;
     }
 
     @Override

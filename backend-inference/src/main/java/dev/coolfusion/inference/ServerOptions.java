@@ -1,0 +1,74 @@
+package dev.coolfusion.inference;
+
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProviderConfig;
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/** The options every inference-server provider reads the same way, each checked with a message naming it. */
+final class ServerOptions {
+    /** Probe texts a local tokenizer must encode exactly as the server does. */
+    static final List<String> PROBES = List.of("Question: Mia has 16 apples. She buys 7 more.\nAnswer: 16 + 7 = 23.",
+            " The answer is 1,234.56!", " naïve café – 東京 😀");
+
+    private ServerOptions() {}
+
+    /** The {@code url} option as an http(s) URI without a trailing slash, or an error naming the option. */
+    static URI httpUrl(ProviderConfig config) {
+        String url = config.require("url").trim();
+        URI uri;
+        try {
+            uri = URI.create(url.endsWith("/") ? url.substring(0, url.length() - 1) : url);
+        } catch (IllegalArgumentException e) {
+            throw new FusionException("provider '" + config.provider() + "' option 'url' is not a URL: '" + url + "'", e);
+        }
+        if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
+            throw new FusionException("provider '" + config.provider() + "' option 'url' must look like http://host:port,"
+                    + " got '" + url + "'");
+        }
+        return uri;
+    }
+
+    /** The {@code timeout-seconds} option (at least 1), or {@code seconds} when it is absent. */
+    static Duration timeout(ProviderConfig config, int seconds) {
+        int value = config.getInt("timeout-seconds", seconds);
+        if (value < 1) {
+            throw new FusionException("provider '" + config.provider() + "' option 'timeout-seconds' must be at least 1,"
+                    + " got " + value);
+        }
+        return Duration.ofSeconds(value);
+    }
+
+    /**
+     * The {@code chunk-tokens} option: the tokens the first generation request of a step asks for (at least 1; 1 leaves
+     * T1 to the fusion loop, one request per token), or {@code otherwise}.
+     */
+    static int chunkTokens(ProviderConfig config, int otherwise) {
+        int value = config.getInt("chunk-tokens", otherwise);
+        if (value < 1) {
+            throw new FusionException("provider '" + config.provider() + "' option 'chunk-tokens' must be at least 1"
+                    + " (1: one request per token), got " + value);
+        }
+        return value;
+    }
+
+    /**
+     * The served model the {@code model} option names, or the only one served; an error naming {@code server} and what
+     * it serves otherwise.
+     */
+    static String chooseModel(ProviderConfig config, List<String> served, String server) {
+        Optional<String> wanted = config.get("model");
+        if (wanted.isPresent()) {
+            if (!served.contains(wanted.get())) {
+                throw new FusionException(server + " does not serve '" + wanted.get() + "'; it serves " + served);
+            }
+            return wanted.get();
+        }
+        if (served.size() != 1) {
+            throw new FusionException(server + " serves " + served + "; choose one with the 'model' option");
+        }
+        return served.get(0);
+    }
+}

@@ -1,0 +1,237 @@
+package dev.coolfusion.inference;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProposedSegment;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SegmentRequest;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TokenStep;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+
+/**
+ * A source model behind an SGLang server's native {@code POST /generate}. A state is its token sequence, kept on this
+ * side ({@link TokenStates}); every request sends it as {@code input_ids}, and SGLang's radix cache supplies the KV
+ * cache of the longest prefix it has seen.
+ *
+ * <ul>
+ *   <li>T1 ({@link #nextText}) and M2: {@code sampling_params.max_new_tokens} up to {@code chunk-tokens} (1 for M2),
+ *       {@code return_logprob: true} with {@code logprob_start_len} at the last input token (so the radix cache may
+ *       supply all the input before it), the generated tokens and their log-probs read from
+ *       {@code meta_info.output_token_logprobs} ({@code [logprob, token_id, null]} triples). Greedy is
+ *       {@code temperature: 0}; sampling sends the temperature, {@code top_p} and a {@code sampling_seed} derived from
+ *       the caller's draw.</li>
+ *   <li>M3: one batched request, {@code input_ids} a list of prompt + candidate sequences, {@code max_new_tokens: 0}
+ *       (prefill only) and {@code logprob_start_len} = the prompt's length minus one, so that only the candidate's
+ *       tokens are scored ({@code meta_info.input_token_logprobs} from that position on; its first entry, the last
+ *       prompt token, has no log-prob) and the radix cache may supply the whole prompt but its last token.</li>
+ *   <li>T2/T3: a local copy of the model's tokenizer.</li>
+ * </ul>
+ */
+final class SglangSourceModel implements SourceModel {
+    static final String GENERATE = "/generate";
+
+    private final JsonHttp api;
+    private final String servedModel;
+    private final String name;
+    private final TextCodec codec;
+    private final OptionalInt maxContext;
+    private final int chunkTokens;
+    private final TokenStates states;
+
+    SglangSourceModel(JsonHttp api, String servedModel, String name, TextCodec codec, OptionalInt maxContext,
+            int chunkTokens) {
+        this.api = api;
+        this.servedModel = servedModel;
+        this.name = name;
+        this.codec = codec;
+        this.maxContext = maxContext;
+        this.chunkTokens = chunkTokens;
+        this.states = new TokenStates(name);
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public TextCodec codec() {
+        return codec;
+    }
+
+    @Override
+    public StateHandle open(List<Integer> promptTokens) {
+        requireNonNull(promptTokens, "promptTokens is null");
+        if (promptTokens.isEmpty()) {
+            throw new FusionException("model '" + name + "': the prompt has no tokens");
+        }
+        if (maxContext.isPresent() && promptTokens.size() >= maxContext.getAsInt()) {
+            throw new FusionException("model '" + name + "': the prompt has " + promptTokens.size() + " tokens, the served"
+                    + " model's context is " + maxContext.getAsInt() + "; shorten the prompt");
+        }
+        return states.issue(promptTokens);
+    }
+
+    /** T1 in chunks of {@code chunk-tokens}; with {@code chunk-tokens: 1} the fusion loop runs T1 over {@link #nextToken}. */
+    @Override
+    public Optional<ProposedSegment> nextText(SegmentRequest request) {
+        requireNonNull(request, "request is null");
+        if (chunkTokens == 1) {
+            return Optional.empty();
+        }
+        return Optional.of(ChunkedSegments.propose(name, request, states, chunkTokens, this::generate));
+    }
+
+    @Override
+    public TokenStep nextToken(StateHandle state, Decoding decoding) {
+        requireNonNull(decoding, "decoding is null");
+        List<Integer> tokens = states.tokens(state);
+        ChunkedSegments.Chunk chunk = generate(tokens, 1, decoding);
+        if (chunk.tokens().size() != 1) {
+            throw malformed("next-token", "expected one token, got " + chunk.tokens().size());
+        }
+        List<Integer> next = new ArrayList<>(tokens);
+        next.add(chunk.tokens().get(0));
+        return new TokenStep(chunk.tokens().get(0), chunk.logProbs().get(0), states.issue(next));
+    }
+
+    private ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
+        ObjectNode request = Json.MAPPER.createObjectNode();
+        ArrayNode ids = request.putArray("input_ids");
+        tokens.forEach(ids::add);
+        ObjectNode sampling = request.putObject("sampling_params").put("max_new_tokens", maxTokens);
+        if (decoding.greedy()) {
+            sampling.put("temperature", 0);
+        } else {
+            sampling.put("temperature", decoding.temperature()).put("top_p", decoding.topP())
+                    .put("sampling_seed", (long) (decoding.uniform() * Integer.MAX_VALUE));
+        }
+        // logprob_start_len caps the radix-cache match: at the last input token, all the input before it may come from
+        // the cache (left out, older versions read it as 0 and then match no cache for a request with return_logprob).
+        request.put("return_logprob", true).put("logprob_start_len", tokens.size() - 1).put("stream", false);
+        String what = maxTokens == 1 ? "next-token" : "next-text";
+        JsonNode answer = post(request, what);
+        JsonNode out = answer.path("meta_info").path("output_token_logprobs");
+        if (!out.isArray()) {
+            throw malformed(what, "no meta_info.output_token_logprobs (is return_logprob honoured?)");
+        }
+        List<Integer> generated = new ArrayList<>();
+        List<Double> logProbs = new ArrayList<>();
+        for (JsonNode entry : out) {
+            if (!entry.path(0).isNumber() || !entry.path(1).isIntegralNumber()) {
+                throw malformed(what, "an output_token_logprobs entry is not [logprob, token_id, text]: " + entry);
+            }
+            logProbs.add(entry.path(0).asDouble());
+            generated.add(entry.path(1).asInt());
+        }
+        return new ChunkedSegments.Chunk(generated, logProbs);
+    }
+
+    @Override
+    public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
+        requireNonNull(candidates, "candidates is null");
+        List<Integer> tokens = states.tokens(state);
+        List<Integer> asked = new ArrayList<>();
+        ObjectNode request = Json.MAPPER.createObjectNode();
+        ArrayNode inputs = request.putArray("input_ids");
+        for (int c = 0; c < candidates.size(); c++) {
+            if (!candidates.get(c).isEmpty()) {
+                asked.add(c);
+                ArrayNode p = inputs.addArray();
+                tokens.forEach(p::add);
+                candidates.get(c).forEach(p::add);
+            }
+        }
+        int start = tokens.size() - 1;
+        JsonNode results = null;
+        if (!asked.isEmpty()) {
+            request.putObject("sampling_params").put("max_new_tokens", 0).put("temperature", 0);
+            request.put("return_logprob", true).put("logprob_start_len", start).put("stream", false);
+            results = post(request, "score");
+            if (!results.isArray() || results.size() != asked.size()) {
+                throw malformed("score", "expected a list of " + asked.size() + " results for a batch of "
+                        + asked.size() + ", got " + (results.isArray() ? results.size() + " results" : results.getNodeType()));
+            }
+        }
+        List<ScoredTokens> out = new ArrayList<>();
+        for (int c = 0; c < candidates.size(); c++) {
+            List<Integer> candidate = candidates.get(c);
+            List<Integer> all = new ArrayList<>(tokens);
+            all.addAll(candidate);
+            List<Double> logProbs = new ArrayList<>();
+            if (!candidate.isEmpty()) {
+                JsonNode entries = results.get(asked.indexOf(c)).path("meta_info").path("input_token_logprobs");
+                if (!entries.isArray() || entries.size() != candidate.size() + 1) {
+                    throw malformed("score", "candidate " + c + ": expected " + (candidate.size() + 1)
+                            + " input_token_logprobs from logprob_start_len " + start + ", got "
+                            + (entries.isArray() ? entries.size() : entries.getNodeType()));
+                }
+                for (int i = 0; i < candidate.size(); i++) {
+                    JsonNode entry = entries.get(i + 1);
+                    if (entry.path(1).asInt(-1) != candidate.get(i)) {
+                        throw malformed("score", "input token " + (start + 1 + i) + " of candidate " + c
+                                + " is not the one sent: " + entry);
+                    }
+                    if (!entry.path(0).isNumber()) {
+                        throw malformed("score", "no log-prob for input token " + (start + 1 + i) + ": " + entry);
+                    }
+                    logProbs.add(entry.path(0).asDouble());
+                }
+            }
+            out.add(new ScoredTokens(logProbs, states.issue(all)));
+        }
+        return out;
+    }
+
+    @Override
+    public void commit(StateHandle temporary) {
+        states.tokens(temporary); // a state is its tokens; committing only checks that it is known
+    }
+
+    @Override
+    public void release(Collection<StateHandle> handles) {
+        states.release(handles);
+    }
+
+    @Override
+    public OptionalInt maxContextTokens() {
+        return maxContext;
+    }
+
+    /** Frees the local tokenizer; the served model stays on its server. */
+    @Override
+    public void close() {
+        LocalTokenizer.close(codec);
+    }
+
+    /** How many states are held (for leak checks). */
+    int liveStates() {
+        return states.live();
+    }
+
+    private JsonNode post(ObjectNode request, String what) {
+        return api.post(GENERATE, request, JsonNode.class, what + " on model '" + servedModel + "'");
+    }
+
+    private FusionException malformed(String what, String detail) {
+        return new FusionException("SGLang server " + api.base() + " (model '" + servedModel + "') answered " + what
+                + " in a form this client does not understand: " + detail);
+    }
+
+    @Override
+    public String toString() {
+        return "SGLang model '" + servedModel + "' at " + api.base();
+    }
+}
