@@ -146,7 +146,8 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
             credentials = TlsChannelCredentials.create();
         }
         ManagedChannelBuilder<?> b = Grpc.newChannelBuilderForAddress(target.host(), target.port(), credentials)
-                .maxInboundMessageSize(256 << 20);
+                .maxInboundMessageSize(256 << 20)
+                .intercept(WorkerCalls.COUNTER);
         Optional<String> key = config.get("api-key");
         if (key.isPresent()) {
             Metadata headers = new Metadata();
