@@ -42,6 +42,10 @@ final class WorkerCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     GenerateCommand.Sources sources;
 
+    @Option(names = "--source", paramLabel = "NAME", description = "Serve only this source of --config (its 'name'"
+            + " option; repeat for several): one worker per source, as on separate GPU nodes. Default: every source.")
+    List<String> only;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind (default: ${DEFAULT-VALUE};"
             + " 0.0.0.0 exposes the models to the network: set --api-key too).")
     String host;
@@ -106,8 +110,9 @@ final class WorkerCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         DjlThreads.configure();
-        FusionConfig config = sources.config != null ? FusionConfigLoader.load(sources.config)
+        FusionConfig loaded = sources.config != null ? FusionConfigLoader.load(sources.config)
                 : GenerateCommand.fromModels(sources.models);
+        FusionConfig config = only != null && !only.isEmpty() ? onlySources(loaded, only) : loaded;
         if (stateTtl < 0) {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--state-ttl must be 0 (never expire) or a number of seconds, got " + stateTtl);
@@ -153,6 +158,26 @@ final class WorkerCommand implements Callable<Integer> {
         out.println("stopped");
         out.flush();
         return 0;
+    }
+
+    /** The config with only the named sources (by their {@code name} option), in the config's order. */
+    private FusionConfig onlySources(FusionConfig config, List<String> names) {
+        List<ComponentSpec> kept = new ArrayList<>();
+        List<String> known = new ArrayList<>();
+        for (ComponentSpec source : config.sources()) {
+            String name = source.options().get("name");
+            known.add(String.valueOf(name));
+            if (name != null && names.contains(name)) {
+                kept.add(source);
+            }
+        }
+        for (String name : names) {
+            if (!known.contains(name)) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--source " + name + ": the config has no"
+                        + " source named so; its sources' names: " + known);
+            }
+        }
+        return new FusionConfig(kept, config.metric(), config.options());
     }
 
     /** The placeholder for the API key in the printed client config (the key itself is never printed). */

@@ -40,7 +40,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Three worker JVMs ({@code cool-fusion worker}, one bundled model each) on loopback: the fusion through them equals
+ * Three worker JVMs ({@code cool-fusion worker --config models/fusion.yaml --source X}, one bundled model each) on loopback: the fusion through them equals
  * the in-process one token for token; a worker killed mid-generation ({@code kill -9}) or paused ({@code kill -STOP})
  * fails the fusion (policy {@code fail}) within the deadline, with an error that names it.
  */
@@ -53,15 +53,11 @@ class WorkerJvmsTest {
 
     @BeforeAll
     static void startWorkers(@TempDir Path tmp) throws Exception {
-        Path models = BundledModels.dir();
-        String[] temperatures = {"0.763", "1.005", "0.649"};
+        Path fusionYaml = BundledModels.dir().resolve("fusion.yaml");
         for (int i = 0; i < NAMES.size(); i++) {
-            Path config = Files.writeString(tmp.resolve("worker-" + i + ".yaml"), "sources:\n  - provider: djl\n"
-                    + "    options: {path: " + models.resolve(NAMES.get(i).toLowerCase()) + ", name: " + NAMES.get(i)
-                    + ", calibration-temperature: " + temperatures[i] + "}\n");
             int port = freePort();
-            Process p = new ProcessBuilder(ChildJvms.jvmCommand(List.of("worker", "--config", config.toString(),
-                    "--port", Integer.toString(port)))).redirectErrorStream(true)
+            Process p = new ProcessBuilder(ChildJvms.jvmCommand(List.of("worker", "--config", fusionYaml.toString(),
+                    "--source", NAMES.get(i), "--port", Integer.toString(port)))).redirectErrorStream(true)
                     .redirectOutput(tmp.resolve("worker-" + i + ".log").toFile()).start();
             workers.add(p);
             urls.add("http://127.0.0.1:" + port);
