@@ -23,6 +23,7 @@ import dev.coolfusion.remote.proto.TokenizerFiles;
 import dev.coolfusion.remote.proto.TokenizerRef;
 import dev.coolfusion.remote.proto.WorkerGrpc;
 import dev.coolfusion.serving.ServerLimits;
+import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.serving.ServerLimits.Limit;
 import io.grpc.CallOptions;
 import io.grpc.Grpc;
@@ -286,6 +287,88 @@ class WorkerLimitsTest {
         }
         assertEquals(0, small.liveStates());
         assertServes(small);
+    }
+
+    @Test
+    void aCallTheClientGivesUpOnStopsGeneratingAndKeepsNoState() throws Exception {
+        // A slow model whose tokens decode to no text (<s>, a special token): T1 would go on for 64 tokens (26 s).
+        java.util.concurrent.atomic.AtomicInteger generated = new java.util.concurrent.atomic.AtomicInteger();
+        SourceModel slow = new Slow(localA, generated);
+        TableOneServer own = TableOneServer.builder().model(slow).build().start();
+        try {
+            WorkerGrpc.WorkerBlockingStub s = stub(own);
+            String state = open(s);
+            long t0 = System.nanoTime();
+            refused(Status.Code.DEADLINE_EXCEEDED, () -> s.withDeadlineAfter(1, TimeUnit.SECONDS)
+                    .nextText(nextText(state).build()));
+            assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(5));
+            Thread.sleep(1500); // the token in progress finishes; no further one starts
+            int after = generated.get();
+            Thread.sleep(1500);
+            assertEquals(after, generated.get(), "the worker stopped generating");
+            assertTrue(after <= 5, after + " tokens");
+            assertEquals(1, own.liveStates(), "only the opened state is left: the aborted NextText released its own");
+            release(s, state);
+            assertEquals(0, own.liveStates());
+        } finally {
+            own.close();
+        }
+    }
+
+    /** Model A, 400 ms per token, every generated token replaced by {@code <s>} (decodes to no text). */
+    static final class Slow implements SourceModel {
+        final SourceModel inner;
+        final java.util.concurrent.atomic.AtomicInteger generated;
+
+        Slow(SourceModel inner, java.util.concurrent.atomic.AtomicInteger generated) {
+            this.inner = inner;
+            this.generated = generated;
+        }
+
+        @Override
+        public String name() {
+            return inner.name();
+        }
+
+        @Override
+        public dev.coolfusion.spi.TextCodec codec() {
+            return inner.codec();
+        }
+
+        @Override
+        public dev.coolfusion.spi.StateHandle open(List<Integer> promptTokens) {
+            return inner.open(promptTokens);
+        }
+
+        @Override
+        public dev.coolfusion.spi.TokenStep nextToken(dev.coolfusion.spi.StateHandle state,
+                dev.coolfusion.spi.Decoding decoding) {
+            try {
+                Thread.sleep(400);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            generated.incrementAndGet();
+            dev.coolfusion.spi.TokenStep step = inner.nextToken(state, decoding);
+            return new dev.coolfusion.spi.TokenStep(inner.codec().beginOfSequenceId().orElseThrow(), step.logProb(),
+                    step.state());
+        }
+
+        @Override
+        public List<dev.coolfusion.spi.ScoredTokens> score(dev.coolfusion.spi.StateHandle state,
+                List<List<Integer>> candidates) {
+            return inner.score(state, candidates);
+        }
+
+        @Override
+        public void commit(dev.coolfusion.spi.StateHandle temporary) {
+            inner.commit(temporary);
+        }
+
+        @Override
+        public void release(java.util.Collection<dev.coolfusion.spi.StateHandle> states) {
+            inner.release(states);
+        }
     }
 
     // ------------------------------------------------------------------------------------------- helpers
