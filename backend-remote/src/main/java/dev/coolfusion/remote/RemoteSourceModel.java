@@ -2,32 +2,78 @@ package dev.coolfusion.remote;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.coolfusion.hf.HfTextCodec;
+import dev.coolfusion.remote.proto.AppendRequest;
+import dev.coolfusion.remote.proto.Candidate;
+import dev.coolfusion.remote.proto.CommitAndReleaseRequest;
+import dev.coolfusion.remote.proto.CommitRequest;
+import dev.coolfusion.remote.proto.ExportTokenizerRequest;
+import dev.coolfusion.remote.proto.ModelInfo;
+import dev.coolfusion.remote.proto.NextTextRequest;
+import dev.coolfusion.remote.proto.NextTextResponse;
+import dev.coolfusion.remote.proto.NextTokenRequest;
+import dev.coolfusion.remote.proto.NllAtTemperaturesRequest;
+import dev.coolfusion.remote.proto.NllAtTemperaturesResponse;
+import dev.coolfusion.remote.proto.OpenRequest;
+import dev.coolfusion.remote.proto.RegisterTokenizerRequest;
+import dev.coolfusion.remote.proto.ReleaseRequest;
+import dev.coolfusion.remote.proto.ScoreRequest;
+import dev.coolfusion.remote.proto.ScoreResponse;
+import dev.coolfusion.remote.proto.TokenizerFiles;
+import dev.coolfusion.remote.proto.TokenizerRef;
+import dev.coolfusion.spi.Alignment;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProposedSegment;
+import dev.coolfusion.spi.Sampling;
 import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SegmentChoice;
+import dev.coolfusion.spi.SegmentRequest;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TokenStep;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
-/** A source model served by a {@link TableOneServer}: each Table-1 call is one HTTP request. */
+/**
+ * A source model served by a worker ({@link TableOneServer}): each Table-1 call is one gRPC call with a deadline, and
+ * T1 ({@link #nextText}) is one {@code NextText} call per segment unless {@code worker-t1} is off.
+ */
 final class RemoteSourceModel implements SourceModel {
     private final ServedModel served;
+    private final ModelInfo info;
     private final String name;
     private final TextCodec codec;
     private final OptionalInt maxContext;
+    private final boolean workerT1;
+    private final Optional<Path> fetchedTokenizer;
+    /** Digests this client has registered with the worker (or found it already had). */
+    private final Set<String> registered = ConcurrentHashMap.newKeySet();
 
-    /** @param codec the served model's tokenizer: asked over the network, or a local copy checked to match it */
-    RemoteSourceModel(ServedModel served, Wire.ModelInfo info, String name, TextCodec codec) {
+    /**
+     * @param codec            the served model's tokenizer: asked over the network, or a local copy that matches it
+     * @param fetchedTokenizer the folder of a copy fetched from the worker, deleted on {@link #close()}
+     */
+    RemoteSourceModel(ServedModel served, ModelInfo info, String name, TextCodec codec, boolean workerT1,
+            Optional<Path> fetchedTokenizer) {
         this.served = served;
+        this.info = info;
         this.name = name;
         this.codec = codec;
-        this.maxContext = info.maxContext() == null ? OptionalInt.empty() : OptionalInt.of(info.maxContext());
+        this.workerT1 = workerT1;
+        this.fetchedTokenizer = fetchedTokenizer;
+        this.maxContext = info.getMaxContext() > 0 ? OptionalInt.of(info.getMaxContext()) : OptionalInt.empty();
+        served.source(name);
     }
 
     @Override
@@ -41,35 +87,142 @@ final class RemoteSourceModel implements SourceModel {
     }
 
     @Override
+    public boolean canScore() {
+        return info.getCanScore();
+    }
+
+    @Override
     public StateHandle open(List<Integer> promptTokens) {
         requireNonNull(promptTokens, "promptTokens is null");
-        return handle(served.call("open", new Wire.Open(promptTokens), Wire.State.class).state());
+        return handle(served.call("Open", s -> s.open(OpenRequest.newBuilder().setModel(served.name())
+                .addAllTokens(promptTokens).build())).getState());
     }
 
     @Override
     public TokenStep nextToken(StateHandle state, Decoding decoding) {
         requireNonNull(state, "state is null");
         requireNonNull(decoding, "decoding is null");
-        Wire.Step s = served.call("next-token",
-                new Wire.NextToken(state.id(), decoding.temperature(), decoding.topP(), decoding.uniform()), Wire.Step.class);
-        return new TokenStep(s.token(), s.logProb(), handle(s.state()));
+        var step = served.call("NextToken", s -> s.nextToken(NextTokenRequest.newBuilder().setModel(served.name())
+                .setState(state.id()).setDecoding(dev.coolfusion.remote.proto.Decoding.newBuilder()
+                        .setTemperature(decoding.temperature()).setTopP(decoding.topP()).setUniform(decoding.uniform()))
+                .build()));
+        return new TokenStep(step.getToken(), step.getLogProb(), handle(step.getState()));
+    }
+
+    /**
+     * T1 on the worker: one {@code NextText} call (two more, once per tokenizer the worker lacks, to register it). Empty
+     * (the caller then generates token by token) when {@code worker-t1} is off or a tokenizer of the fusion has no
+     * digest to name it by.
+     */
+    @Override
+    public Optional<ProposedSegment> nextText(SegmentRequest request) {
+        requireNonNull(request, "request is null");
+        if (!workerT1) {
+            return Optional.empty();
+        }
+        NextTextRequest.Builder b = NextTextRequest.newBuilder().setModel(served.name()).setState(request.from().id())
+                .setRoom(request.room()).setSelf(request.self()).setMaxSegmentTokens(request.maxSegmentTokens())
+                .setChoice(request.choice() == SegmentChoice.LONGEST
+                        ? dev.coolfusion.remote.proto.SegmentChoice.SEGMENT_CHOICE_LONGEST
+                        : dev.coolfusion.remote.proto.SegmentChoice.SEGMENT_CHOICE_SHORTEST)
+                .setAlignment(request.alignment() == Alignment.OWN ? dev.coolfusion.remote.proto.Alignment.ALIGNMENT_OWN
+                        : dev.coolfusion.remote.proto.Alignment.ALIGNMENT_ALL);
+        for (int i = 0; i < request.codecs().size(); i++) {
+            TextCodec c = request.codecs().get(i);
+            if (i == request.self()) {
+                b.addTokenizers(TokenizerRef.newBuilder().setDigest(info.getCodecDigest()));
+                continue;
+            }
+            Optional<String> digest = c.digest();
+            if (digest.isEmpty()) {
+                return Optional.empty(); // a tokenizer no worker can be told about: T1 runs here, token by token
+            }
+            b.addTokenizers(TokenizerRef.newBuilder().setDigest(digest.get())
+                    .setFolder(c instanceof HfTextCodec hf ? hf.directory().toString() : ""));
+        }
+        for (TokenStep a : request.ahead()) {
+            b.addAhead(dev.coolfusion.remote.proto.TokenStep.newBuilder().setToken(a.token()).setLogProb(a.logProb())
+                    .setState(a.state().id()));
+        }
+        Sampling sp = request.sampling();
+        b.setSampling(dev.coolfusion.remote.proto.Sampling.newBuilder().setTemperature(sp.temperature())
+                .setTopP(sp.topP()).setSeed(sp.seed()).setStep(sp.step()).setSource(sp.source()));
+        NextTextRequest call = b.build();
+        NextTextResponse r;
+        try {
+            r = served.attempt(s -> s.nextText(call));
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() != Status.Code.FAILED_PRECONDITION) {
+                throw served.failure("NextText", e);
+            }
+            Metadata trailers = Status.trailersFromThrowable(e);
+            Iterable<String> unknown = trailers == null ? null : trailers.getAll(TableOneServer.UNKNOWN_TOKENIZER);
+            if (unknown == null) {
+                throw served.failure("NextText", e);
+            }
+            for (String digest : unknown) {
+                if (!registered.add(digest)) {
+                    throw served.failure("NextText", e); // registered before and lost again: do not loop
+                }
+                register(digest, request.codecs());
+            }
+            r = served.call("NextText", s -> s.nextText(call));
+        }
+        List<TokenStep> steps = new ArrayList<>();
+        for (var step : r.getStepsList()) {
+            steps.add(new TokenStep(step.getToken(), step.getLogProb(), handle(step.getState())));
+        }
+        return Optional.of(new ProposedSegment(r.getText(), r.getEndOfSequence(), steps, r.getSegmentTokens(),
+                r.getContextFull()));
+    }
+
+    /** Sends the worker the files of the fusion's tokenizer with {@code digest}. */
+    private void register(String digest, List<TextCodec> codecs) {
+        TextCodec codec = codecs.stream().filter(c -> c.digest().filter(digest::equals).isPresent()).findFirst()
+                .orElseThrow(() -> new FusionException("worker " + served.target() + " asks for tokenizer " + digest
+                        + ", which no source of this fusion has"));
+        TokenizerFiles files;
+        Optional<TokenizerFiles> local = TokenizerTransfer.of(codec);
+        if (local.isPresent()) {
+            files = local.get();
+        } else if (codec instanceof RemoteTextCodec remote) {
+            ServedModel owner = remote.served();
+            files = owner.call("ExportTokenizer", s -> s.exportTokenizer(ExportTokenizerRequest.newBuilder()
+                    .setModel(owner.name()).build()));
+        } else {
+            throw new FusionException("worker " + served.target() + " lacks the tokenizer " + digest + " (" + codec
+                    + "), and this client has no files of it to send; set worker-t1: false for source '" + name + "'");
+        }
+        served.call("RegisterTokenizer", s -> s.registerTokenizer(RegisterTokenizerRequest.newBuilder()
+                .setTokenizer(files).build()));
     }
 
     @Override
     public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
         requireNonNull(state, "state is null");
         requireNonNull(candidates, "candidates is null");
-        Wire.ScoreResult r = served.call("score", new Wire.Score(state.id(), candidates), Wire.ScoreResult.class);
-        if (r.results() == null || r.results().size() != candidates.size()) {
-            int got = r.results() == null ? 0 : r.results().size();
-            throw new FusionException("model server " + served.base() + " scored " + got + " candidates of "
+        ScoreRequest.Builder b = ScoreRequest.newBuilder().setModel(served.name()).setState(state.id());
+        for (List<Integer> c : candidates) {
+            b.addCandidates(Candidate.newBuilder().addAllTokens(c));
+        }
+        ScoreResponse r = served.call("Score", s -> s.score(b.build()));
+        if (r.getResultsCount() != candidates.size()) {
+            throw new FusionException("worker " + served.target() + " scored " + r.getResultsCount() + " candidates of "
                     + candidates.size() + " for model '" + served.name() + "'");
         }
         List<ScoredTokens> out = new ArrayList<>();
-        for (Wire.Scored s : r.results()) {
-            out.add(new ScoredTokens(s.logProbs(), handle(s.state())));
+        for (var s : r.getResultsList()) {
+            out.add(new ScoredTokens(List.copyOf(s.getLogProbsList()), handle(s.getState())));
         }
         return out;
+    }
+
+    @Override
+    public StateHandle append(StateHandle state, List<Integer> tokens) {
+        requireNonNull(state, "state is null");
+        requireNonNull(tokens, "tokens is null");
+        return handle(served.call("Append", s -> s.append(AppendRequest.newBuilder().setModel(served.name())
+                .setState(state.id()).addAllTokens(tokens).build())).getState());
     }
 
     /** What the served model answers; empty where it cannot rescale its distribution. */
@@ -78,19 +231,27 @@ final class RemoteSourceModel implements SourceModel {
         requireNonNull(state, "state is null");
         requireNonNull(tokens, "tokens is null");
         requireNonNull(temperatures, "temperatures is null");
-        double[] nll = served.call("nll-at-temperatures", new Wire.Tempered(state.id(), tokens, temperatures),
-                Wire.TemperedNll.class).nll();
-        if (nll != null && nll.length != temperatures.length) {
-            throw new FusionException("model server " + served.base() + " answered " + nll.length + " NLLs for "
+        NllAtTemperaturesRequest.Builder b = NllAtTemperaturesRequest.newBuilder().setModel(served.name())
+                .setState(state.id()).addAllTokens(tokens);
+        for (double t : temperatures) {
+            b.addTemperatures(t);
+        }
+        NllAtTemperaturesResponse r = served.call("NllAtTemperatures", s -> s.nllAtTemperatures(b.build()));
+        if (!r.getSupported()) {
+            return Optional.empty();
+        }
+        if (r.getNllCount() != temperatures.length) {
+            throw new FusionException("worker " + served.target() + " answered " + r.getNllCount() + " NLLs for "
                     + temperatures.length + " temperatures for model '" + served.name() + "'");
         }
-        return Optional.ofNullable(nll);
+        return Optional.of(r.getNllList().stream().mapToDouble(Double::doubleValue).toArray());
     }
 
     @Override
     public void commit(StateHandle temporary) {
         requireNonNull(temporary, "temporary is null");
-        served.call("commit", new Wire.State(temporary.id()), Wire.Empty.class);
+        served.call("Commit", s -> s.commit(CommitRequest.newBuilder().setModel(served.name()).setState(temporary.id())
+                .build()));
     }
 
     @Override
@@ -99,14 +260,16 @@ final class RemoteSourceModel implements SourceModel {
         if (states.isEmpty()) {
             return;
         }
-        served.call("release", new Wire.Release(ids(states)), Wire.Empty.class);
+        served.call("Release", s -> s.release(ReleaseRequest.newBuilder().setModel(served.name())
+                .addAllStates(ids(states)).build()));
     }
 
     @Override
     public void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
         requireNonNull(temporary, "temporary is null");
         requireNonNull(states, "states is null");
-        served.call("commit-release", new Wire.CommitRelease(temporary.id(), ids(states)), Wire.Empty.class);
+        served.call("CommitAndRelease", s -> s.commitAndRelease(CommitAndReleaseRequest.newBuilder()
+                .setModel(served.name()).setState(temporary.id()).addAllStates(ids(states)).build()));
     }
 
     @Override
@@ -114,10 +277,21 @@ final class RemoteSourceModel implements SourceModel {
         return maxContext;
     }
 
-    /** Frees the local tokenizer copy, if any; the served model stays on its server. */
+    /** Frees the local tokenizer copy, if any, and the connection; the served model stays on its worker. */
     @Override
     public void close() {
-        LocalTokenizer.close(codec);
+        try {
+            LocalTokenizer.close(codec);
+        } finally {
+            served.close();
+            fetchedTokenizer.ifPresent(dir -> {
+                try {
+                    TokenizerTransfer.deleteTree(dir);
+                } catch (java.io.IOException e) {
+                    // a temporary directory; the operating system cleans it up eventually
+                }
+            });
+        }
     }
 
     private static List<String> ids(Collection<StateHandle> states) {
@@ -126,7 +300,7 @@ final class RemoteSourceModel implements SourceModel {
 
     private StateHandle handle(String id) {
         if (id == null || id.isEmpty()) {
-            throw new FusionException("model server " + served.base() + " returned no state for model '" + served.name()
+            throw new FusionException("worker " + served.target() + " returned no state for model '" + served.name()
                     + "'");
         }
         return new StateHandle(id);
@@ -134,6 +308,6 @@ final class RemoteSourceModel implements SourceModel {
 
     @Override
     public String toString() {
-        return "remote model '" + served.name() + "' at " + served.base();
+        return "remote model '" + served.name() + "' at " + served.target();
     }
 }

@@ -1,5 +1,10 @@
 package dev.coolfusion.remote;
 
+import dev.coolfusion.remote.proto.DecodeRequest;
+import dev.coolfusion.remote.proto.EncodeRequest;
+import dev.coolfusion.remote.proto.EncodeResponse;
+import dev.coolfusion.remote.proto.IsSpecialRequest;
+import dev.coolfusion.remote.proto.ModelInfo;
 import dev.coolfusion.spi.ChatTemplate;
 import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.Span;
@@ -25,18 +30,32 @@ final class RemoteTextCodec implements TextCodec {
     private final Set<Integer> endOfSequence;
     private final OptionalInt beginOfSequence;
     private final Optional<ChatTemplate> template;
+    private final Optional<String> digest;
     private final Map<Integer, Boolean> special = new ConcurrentHashMap<>();
     private final Map<String, Encoded> encodings = lru();
     private final Map<String, Encoded> continuations = lru();
     private final Map<List<Integer>, String> decodings = lru();
     private final Map<List<Integer>, String> continuationDecodings = lru();
 
-    RemoteTextCodec(ServedModel served, Wire.ModelInfo info) {
+    RemoteTextCodec(ServedModel served, ModelInfo info) {
         this.served = served;
-        this.endOfSequence = Set.copyOf(info.endOfSequence() == null ? List.of() : info.endOfSequence());
-        this.beginOfSequence = info.beginOfSequence() == null ? OptionalInt.empty() : OptionalInt.of(info.beginOfSequence());
-        this.template = Optional.ofNullable(info.chatTemplate())
-                .map(t -> ChatTemplate.of(t.source(), t.specialTokens() == null ? Map.of() : t.specialTokens()));
+        this.endOfSequence = Set.copyOf(info.getEndOfSequenceList());
+        this.beginOfSequence = info.hasBeginOfSequence() ? OptionalInt.of(info.getBeginOfSequence()) : OptionalInt.empty();
+        this.template = info.hasChatTemplate()
+                ? Optional.of(ChatTemplate.of(info.getChatTemplate().getSource(), info.getChatTemplate().getSpecialTokensMap()))
+                : Optional.empty();
+        this.digest = info.getCodecDigest().isEmpty() ? Optional.empty() : Optional.of(info.getCodecDigest());
+    }
+
+    /** The served tokenizer's digest, as the worker tells it. */
+    @Override
+    public Optional<String> digest() {
+        return digest;
+    }
+
+    /** The worker that serves this tokenizer. */
+    ServedModel served() {
+        return served;
     }
 
     private static <K, V> Map<K, V> lru() {
@@ -63,12 +82,13 @@ final class RemoteTextCodec implements TextCodec {
         if (hit != null) {
             return hit;
         }
-        Wire.Encoding e = served.call("encode", new Wire.Encode(text, continuation), Wire.Encoding.class);
+        EncodeResponse e = served.call("Encode", stub -> stub.encode(EncodeRequest.newBuilder().setModel(served.name())
+                .setText(text).setContinuation(continuation).build()));
         List<Span> words = new ArrayList<>();
-        for (int[] w : e.words()) {
-            words.add(new Span(w[0], w[1]));
+        for (dev.coolfusion.remote.proto.Span w : e.getWordsList()) {
+            words.add(new Span(w.getStart(), w.getEnd()));
         }
-        Encoded out = new Encoded(e.text(), e.ids(), e.tokens(), words);
+        Encoded out = new Encoded(e.getText(), List.copyOf(e.getIdsList()), List.copyOf(e.getTokensList()), words);
         cache.put(text, out);
         return out;
     }
@@ -87,7 +107,8 @@ final class RemoteTextCodec implements TextCodec {
         List<Integer> key = List.copyOf(ids);
         String hit = cache.get(key);
         if (hit == null) {
-            hit = served.call("decode", new Wire.Decode(key, continuation), Wire.Text.class).text();
+            hit = served.call("Decode", stub -> stub.decode(DecodeRequest.newBuilder().setModel(served.name())
+                    .addAllIds(key).setContinuation(continuation).build())).getText();
             cache.put(key, hit);
         }
         return hit;
@@ -107,7 +128,8 @@ final class RemoteTextCodec implements TextCodec {
     public boolean isSpecial(int id) {
         Boolean known = special.get(id);
         if (known == null) {
-            known = served.call("is-special", new Wire.SpecialQuery(List.of(id)), Wire.Special.class).special().get(0);
+            known = served.call("IsSpecial", stub -> stub.isSpecial(IsSpecialRequest.newBuilder().setModel(served.name())
+                    .addIds(id).build())).getSpecial(0);
             special.put(id, known);
         }
         return known;

@@ -2,96 +2,154 @@ package dev.coolfusion.remote;
 
 import static java.util.Objects.requireNonNull;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonMappingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.exc.MismatchedInputException;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
+import dev.coolfusion.remote.proto.AppendRequest;
+import dev.coolfusion.remote.proto.Candidate;
+import dev.coolfusion.remote.proto.CommitAndReleaseRequest;
+import dev.coolfusion.remote.proto.CommitRequest;
+import dev.coolfusion.remote.proto.DecodeRequest;
+import dev.coolfusion.remote.proto.DecodeResponse;
+import dev.coolfusion.remote.proto.DescribeRequest;
+import dev.coolfusion.remote.proto.DescribeResponse;
+import dev.coolfusion.remote.proto.Empty;
+import dev.coolfusion.remote.proto.EncodeRequest;
+import dev.coolfusion.remote.proto.EncodeResponse;
+import dev.coolfusion.remote.proto.ExportTokenizerRequest;
+import dev.coolfusion.remote.proto.IsSpecialRequest;
+import dev.coolfusion.remote.proto.IsSpecialResponse;
+import dev.coolfusion.remote.proto.ModelInfo;
+import dev.coolfusion.remote.proto.NextTextRequest;
+import dev.coolfusion.remote.proto.NextTextResponse;
+import dev.coolfusion.remote.proto.NextTokenRequest;
+import dev.coolfusion.remote.proto.NllAtTemperaturesRequest;
+import dev.coolfusion.remote.proto.NllAtTemperaturesResponse;
+import dev.coolfusion.remote.proto.OpenRequest;
+import dev.coolfusion.remote.proto.RegisterTokenizerRequest;
+import dev.coolfusion.remote.proto.RegisterTokenizerResponse;
+import dev.coolfusion.remote.proto.ReleaseRequest;
+import dev.coolfusion.remote.proto.ScoreRequest;
+import dev.coolfusion.remote.proto.ScoreResponse;
+import dev.coolfusion.remote.proto.Scored;
+import dev.coolfusion.remote.proto.StateReply;
+import dev.coolfusion.remote.proto.TokenizerFiles;
+import dev.coolfusion.remote.proto.TokenizerRef;
+import dev.coolfusion.remote.proto.WorkerGrpc;
+import dev.coolfusion.segment.SegmentGenerator;
 import dev.coolfusion.serving.ServerLimits;
 import dev.coolfusion.serving.ServerLimits.Limit;
+import dev.coolfusion.spi.Alignment;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.Encoded;
 import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProposedSegment;
+import dev.coolfusion.spi.Sampling;
 import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SegmentChoice;
+import dev.coolfusion.spi.SegmentRequest;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TokenStep;
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Grpc;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerMethodDefinition;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerCredentials;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.TlsServerCredentials;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.grpc.stub.StreamObserver;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
- * Serves {@link SourceModel}s over HTTP with the Table-1 protocol, for the {@code remote} provider
- * ({@link RemoteSourceModelProvider}) to use from another process or machine.
+ * A worker: serves {@link SourceModel}s over gRPC with the Table-1 protocol ({@code coolfusion.worker.v1.Worker}, see
+ * {@code src/main/proto/coolfusion/worker/v1/worker.proto}), for the {@code remote} provider
+ * ({@link RemoteSourceModelProvider}) to use from another process or machine. Besides Table 1's calls it runs T1 itself
+ * ({@code NextText}, with {@link SegmentGenerator} and the tokenizers of every source of the client's fusion), so a
+ * fused step costs a client three calls per worker: NextText, Score, CommitAndRelease.
  *
  * <p>Binds to the loopback interface unless told otherwise. Calls on one model are serialised (the SPI allows one
  * thread per state lineage; clients of one server may share a model). The server keeps track of every state it handed
- * out: a state no request has used for the {@linkplain Builder#stateTtl(Duration) state time-to-live} (10 minutes by
- * default) is released, so a client that vanished without releasing its states does not keep them forever, and every
- * state still held is released when the server closes. It does not close the models, which stay the caller's.
+ * out: a state no call has used for the {@linkplain Builder#stateTtl(Duration) state time-to-live} (10 minutes by
+ * default) is released, and every state still held is released when the server closes. It does not close the models,
+ * which stay the caller's.
  *
- * <p>With an {@linkplain Builder#apiKey(String) API key}, every request must carry {@code Authorization: Bearer <key>}
- * (the {@code remote} provider's {@code api-key} option); others get HTTP 401. There is no TLS: to cross an untrusted
- * network, put the server behind a TLS-terminating proxy.
+ * <p>With an {@linkplain Builder#apiKey(String) API key}, every call must carry the metadata
+ * {@code authorization: Bearer <key>}; others get {@code UNAUTHENTICATED}. With a {@linkplain Builder#tls(Path, Path)
+ * certificate and key} it speaks TLS. It also serves the standard health service ({@code grpc.health.v1.Health},
+ * without a key) and server reflection ({@code grpc.reflection.v1}).
  *
- * <p>No request can make the server allocate without bound: it enforces its {@linkplain Builder#limits(ServerLimits)
- * limits} (request body size, candidates per {@code score}, tokens per candidate and per request, live states per
- * server and per client) before it reads a body past the size limit and before it asks a model for anything, and
- * answers what is over with HTTP 413 (too large) or 429 (too many live states) and a message that names the limit,
- * its value and the option that raises it. Requests are read strictly: a token id must be a JSON integer inside the
- * model's vocabulary (when the model tells its size, see {@link Builder#vocabularySize(String, int)}), and a missing
- * field is named in a 400 answer rather than replaced by a default.
- *
- * <pre>{@code
- * try (TableOneServer server = TableOneServer.builder().model(model).port(8765).build()) {
- *     server.start();
- *     // clients: provider "remote", options url=http://127.0.0.1:8765, model=<name>
- * }
- * }</pre>
+ * <p>No call can make the server allocate without bound: messages larger than
+ * {@link ServerLimits#maxBodyBytes()} are refused by gRPC ({@code RESOURCE_EXHAUSTED}), and the other
+ * {@linkplain Builder#limits(ServerLimits) limits} (candidates per Score, tokens per candidate and per call, live states
+ * per server and per client) are checked before a model runs, answered with {@code RESOURCE_EXHAUSTED} and a message
+ * that names the limit, its value and the option that raises it. Bad input (an id outside the vocabulary, a missing
+ * field, an unknown or expired state) gets {@code INVALID_ARGUMENT} or {@code NOT_FOUND} naming the field; the worker
+ * keeps serving. A call whose client gives up (deadline, cancellation) stops: NextText checks before every token.
  */
 public final class TableOneServer implements AutoCloseable {
-    static {
-        // The JDK server writes a response's headers and body separately; with Nagle's algorithm on, the body waits for
-        // the client's delayed ACK of the headers: about 40 ms per request on Linux loopback instead of well under one.
-        // The JDK reads this property once, when its first server starts; a value the user set is kept.
-        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
-            System.setProperty("sun.net.httpserver.nodelay", "true");
-        }
-    }
+    /** The protocol version {@code Describe} answers. */
+    public static final int PROTOCOL = 1;
+    /** The {@code Worker} service's full name, as the health service knows it. */
+    public static final String SERVICE = WorkerGrpc.SERVICE_NAME;
+    /** Trailing metadata of a FAILED_PRECONDITION NextText: one value per tokenizer digest the worker lacks. */
+    public static final Metadata.Key<String> UNKNOWN_TOKENIZER = Metadata.Key.of("coolfusion-unknown-tokenizer",
+            Metadata.ASCII_STRING_MARSHALLER);
+    static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
     /** How many expired state ids each model remembers. */
     private static final int EXPIRED_REMEMBERED = 4096;
+    /** The most tokenizers one NextText may name. */
+    static final int MAX_TOKENIZERS = 64;
+    private static final Context.Key<Client> CLIENT = Context.key("coolfusion-client");
 
     private final Map<String, Served> models;
-    private final HttpServer http;
+    private final Server grpc;
+    private final HealthStatusManager health = new HealthStatusManager();
     private final ExecutorService executor;
     private final Optional<byte[]> authorization;
     private final ServerLimits limits;
@@ -99,18 +157,20 @@ public final class TableOneServer implements AutoCloseable {
     private final Duration stateTtl;
     private final LongSupplier nanoClock;
     private final ScheduledExecutorService sweeper;
-    private final AtomicLong requests = new AtomicLong();
+    private final TokenizerRegistry tokenizers;
+    private final boolean tls;
+    private final LongAdder requests = new LongAdder();
+    private final Map<String, LongAdder> perMethod = new ConcurrentHashMap<>();
     private final AtomicLong expired = new AtomicLong();
     private boolean started;
 
-    /** One model and the states it issued through this server, each with when a request last used it and its client. */
+    /** One model and the states it issued through this server, each with when a call last used it and its client. */
     private static final class Served {
         final String name;
         final SourceModel model;
         /** Ids are 0 until this; empty when the model does not tell its vocabulary size. */
         final OptionalInt vocabulary;
         final Map<String, Live> live = new HashMap<>();
-        /** The latest expired ids (at most {@link #EXPIRED_REMEMBERED}), to tell a late client why its state is gone. */
         final Set<String> recentlyExpired = Collections.newSetFromMap(new LinkedHashMap<>() {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
@@ -125,7 +185,6 @@ public final class TableOneServer implements AutoCloseable {
         }
     }
 
-    /** A state this server issued: when a request last used it, and which client it counts against. */
     private static final class Live {
         long used;
         final String client;
@@ -136,8 +195,24 @@ public final class TableOneServer implements AutoCloseable {
         }
     }
 
-    /** Who a request counts against for the per-client limit: the API key when the server has one, else the address. */
+    /** Who a call counts against for the per-client limit: the API key when the server has one, else the address. */
     private record Client(String id, String description) {}
+
+    /** A refusal with its gRPC status code. */
+    private static final class Refused extends RuntimeException {
+        final Status.Code code;
+        final Metadata trailers;
+
+        Refused(Status.Code code, String message) {
+            this(code, message, new Metadata());
+        }
+
+        Refused(Status.Code code, String message, Metadata trailers) {
+            super(message);
+            this.code = code;
+            this.trailers = trailers;
+        }
+    }
 
     private TableOneServer(Builder b, InetSocketAddress address) {
         this.models = new LinkedHashMap<>();
@@ -148,33 +223,38 @@ public final class TableOneServer implements AutoCloseable {
         this.quota = new Quota(b.limits);
         this.stateTtl = b.stateTtl;
         this.nanoClock = b.nanoClock;
-        int threads = b.threads;
-        try {
-            this.http = HttpServer.create(address, 0);
-        } catch (java.net.BindException e) {
-            boolean notHere = String.valueOf(e.getMessage()).contains("assign requested address");
-            throw new FusionException("cannot listen on " + address.getHostString() + ":" + address.getPort() + " ("
-                    + e.getMessage() + "); " + (notHere
-                            ? address.getHostString() + " is not an address of this machine: give --host 127.0.0.1,"
-                                    + " 0.0.0.0 (every interface) or one of its interface addresses"
-                            : "choose another --port, or stop what is using it"), e);
-        } catch (IOException e) {
-            throw new FusionException("cannot listen on " + address.getHostString() + ":" + address.getPort() + " ("
-                    + e.getMessage() + "); choose another --port, or stop what is using it", e);
-        }
+        this.tls = b.tlsCert != null;
+        this.tokenizers = new TokenizerRegistry(b.models.values().stream().map(SourceModel::codec).toList(),
+                b.tokenizerCache, b.maxTokenizers);
         AtomicInteger n = new AtomicInteger();
-        this.executor = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "table-one-server-" + n.incrementAndGet());
+        this.executor = Executors.newFixedThreadPool(b.threads, r -> {
+            Thread t = new Thread(r, "worker-call-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
         });
-        http.setExecutor(executor);
-        http.createContext(Wire.MODELS, this::handle);
+        ServerCredentials credentials;
+        try {
+            credentials = tls ? TlsServerCredentials.create(b.tlsCert.toFile(), b.tlsKey.toFile())
+                    : InsecureServerCredentials.create();
+        } catch (IOException | RuntimeException e) {
+            tokenizers.close();
+            executor.shutdownNow();
+            throw new FusionException("cannot read the TLS certificate " + b.tlsCert + " and key " + b.tlsKey + ": "
+                    + e.getMessage() + " (PEM files: the certificate chain, and a PKCS#8 private key)", e);
+        }
+        this.grpc = NettyServerBuilder.forAddress(address, credentials)
+                .executor(executor)
+                .maxInboundMessageSize((int) Math.min(Integer.MAX_VALUE, limits.maxBodyBytes()))
+                .maxInboundMetadataSize(64 << 10)
+                .addService(ServerInterceptors.intercept(strictlyParsed(new Service().bindService()), new Gate()))
+                .addService(health.getHealthService())
+                .addService(ProtoReflectionServiceV1.newInstance())
+                .build();
         if (stateTtl.isZero()) {
             this.sweeper = null;
         } else {
             this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "table-one-server-expiry");
+                Thread t = new Thread(r, "worker-state-expiry");
                 t.setDaemon(true);
                 return t;
             });
@@ -185,10 +265,24 @@ public final class TableOneServer implements AutoCloseable {
         return new Builder();
     }
 
-    /** Starts answering requests. */
+    /** Starts answering calls. */
     public synchronized TableOneServer start() {
         if (!started) {
-            http.start();
+            try {
+                grpc.start();
+            } catch (IOException e) {
+                InetSocketAddress a = boundAddressOrNull();
+                String where = a == null ? "the given address" : a.getHostString() + ":" + a.getPort();
+                boolean notHere = String.valueOf(e.getMessage()).contains("assign requested address")
+                        || (e.getCause() != null && String.valueOf(e.getCause().getMessage()).contains("assign requested"));
+                close();
+                throw new FusionException("cannot listen on " + where + " (" + e.getMessage() + "); " + (notHere
+                        ? "it is not an address of this machine: give --host 127.0.0.1, 0.0.0.0 (every interface) or"
+                                + " one of its interface addresses"
+                        : "choose another --port, or stop what is using it"), e);
+            }
+            health.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+            health.setStatus(SERVICE, io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
             if (sweeper != null) {
                 long every = Math.max(1000, stateTtl.toMillis() / 4);
                 sweeper.scheduleWithFixedDelay(this::expireIdleStates, every, every, TimeUnit.MILLISECONDS);
@@ -198,14 +292,33 @@ public final class TableOneServer implements AutoCloseable {
         return this;
     }
 
-    /** Where clients reach this server, e.g. {@code http://127.0.0.1:8765}. */
+    private InetSocketAddress boundAddressOrNull() {
+        try {
+            for (SocketAddress a : grpc.getListenSockets()) {
+                if (a instanceof InetSocketAddress inet) {
+                    return inet;
+                }
+            }
+        } catch (IllegalStateException notStarted) {
+            // fall through
+        }
+        return null;
+    }
+
+    /**
+     * Where clients reach this server: {@code http://127.0.0.1:8765} ({@code https://...} with TLS), the
+     * {@code remote} provider's {@code url}.
+     */
     public URI uri() {
-        InetSocketAddress a = http.getAddress();
+        InetSocketAddress a = boundAddressOrNull();
+        if (a == null) {
+            throw new IllegalStateException("the server is not started");
+        }
         String host = a.getAddress().isAnyLocalAddress() ? "127.0.0.1" : a.getAddress().getHostAddress();
         if (host.contains(":")) {
             host = "[" + host + "]";
         }
-        return URI.create("http://" + host + ":" + a.getPort());
+        return URI.create((tls ? "https" : "http") + "://" + host + ":" + a.getPort());
     }
 
     /** The served models' names, in order. */
@@ -213,9 +326,16 @@ public final class TableOneServer implements AutoCloseable {
         return List.copyOf(models.keySet());
     }
 
-    /** How many requests this server has answered (for measurements). */
+    /** How many Worker calls this server has received, answered or refused (health checks not counted). */
     public long requestCount() {
-        return requests.get();
+        return requests.sum();
+    }
+
+    /** {@link #requestCount()} by method name ({@code NextText}, {@code Score}, ...), for monitoring. */
+    public Map<String, Long> requestCounts() {
+        Map<String, Long> out = new TreeMap<>();
+        perMethod.forEach((k, v) -> out.put(k, v.sum()));
+        return out;
     }
 
     /** How many states clients hold on {@code model} (issued and not yet released). */
@@ -229,7 +349,7 @@ public final class TableOneServer implements AutoCloseable {
         }
     }
 
-    /** How many states clients hold on this server, over all its models (what {@link ServerLimits#maxLiveStates} bounds). */
+    /** How many states clients hold on this server, over all its models. */
     public int liveStates() {
         return quota.total();
     }
@@ -248,15 +368,19 @@ public final class TableOneServer implements AutoCloseable {
         return s.vocabulary;
     }
 
-    /** How many states this server released because no request used them for the state time-to-live. */
+    /** How many tokenizers clients registered (or named by folder) that are held besides the models' own. */
+    public int registeredTokenizers() {
+        return tokenizers.size();
+    }
+
+    /** How many states this server released because no call used them for the state time-to-live. */
     public long expiredStates() {
         return expired.get();
     }
 
     /**
-     * Releases every state that no request has used for longer than the state time-to-live. The server does this by
-     * itself every quarter of that time (at least every second); this runs it now. Does nothing when the time-to-live
-     * is zero (states never expire).
+     * Releases every state that no call has used for longer than the state time-to-live. The server does this by itself
+     * every quarter of that time (at least every second); this runs it now.
      *
      * @return how many states were released
      */
@@ -289,10 +413,16 @@ public final class TableOneServer implements AutoCloseable {
         return n;
     }
 
-    /** Stops listening, then releases every state clients still hold. The models stay open. */
+    /** Stops listening (cancelling calls in progress), then releases every state clients still hold. */
     @Override
     public void close() {
-        http.stop(0);
+        health.enterTerminalState();
+        grpc.shutdownNow();
+        try {
+            grpc.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         executor.shutdownNow();
         if (sweeper != null) {
             sweeper.shutdownNow();
@@ -304,355 +434,694 @@ public final class TableOneServer implements AutoCloseable {
                 s.live.clear();
             }
         }
+        tokenizers.close();
     }
 
-    // ------------------------------------------------------------------------------------------------ requests
+    // ------------------------------------------------------------------------------------------------ calls
 
-    private void handle(HttpExchange exchange) throws IOException {
-        requests.incrementAndGet();
-        try (exchange) {
-            int status = 200;
-            Object body;
-            try {
-                authorize(exchange);
-                body = dispatch(exchange);
-            } catch (BadRequest e) {
-                status = e.status;
-                body = new Wire.Error(e.getMessage());
-            } catch (JsonProcessingException e) {
-                status = 400;
-                body = new Wire.Error("malformed JSON request: " + e.getOriginalMessage());
-            } catch (FusionException | IllegalArgumentException | IllegalStateException e) {
-                status = 400;
-                body = new Wire.Error(e.getMessage());
-            } catch (RuntimeException e) {
-                status = 500;
-                body = new Wire.Error("server error: " + e);
+    /** Counts calls, checks the API key and tells the service who the client is. */
+    private final class Gate implements ServerInterceptor {
+        @Override
+        public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                ServerCallHandler<Q, R> next) {
+            requests.increment();
+            perMethod.computeIfAbsent(call.getMethodDescriptor().getBareMethodName(), k -> new LongAdder()).increment();
+            Client client;
+            if (authorization.isPresent()) {
+                String given = headers.get(AUTHORIZATION);
+                byte[] bytes = given == null ? new byte[0] : given.getBytes(StandardCharsets.UTF_8);
+                if (!MessageDigest.isEqual(bytes, authorization.get())) {
+                    call.close(Status.UNAUTHENTICATED.withDescription((given == null ? "missing" : "wrong")
+                            + " API key: this worker requires the metadata 'authorization: Bearer <key>' (set the"
+                            + " remote provider's 'api-key' option to the key given to cool-fusion worker)"),
+                            new Metadata());
+                    return new ServerCall.Listener<>() {};
+                }
+                client = new Client("api-key", "the holders of this worker's API key");
+            } else {
+                SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+                String host = remote instanceof InetSocketAddress inet && inet.getAddress() != null
+                        ? inet.getAddress().getHostAddress() : String.valueOf(remote);
+                client = new Client("address:" + host, "client " + host);
             }
-            byte[] bytes = Wire.JSON.writeValueAsBytes(body);
-            exchange.getResponseHeaders().set("Content-Type", "application/json");
-            exchange.sendResponseHeaders(status, bytes.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(bytes);
-            }
-        }
-    }
-
-    /** With an API key, the request must carry it as a bearer token (compared in constant time). */
-    private void authorize(HttpExchange exchange) {
-        if (authorization.isEmpty()) {
-            return;
-        }
-        String given = exchange.getRequestHeaders().getFirst("Authorization");
-        byte[] bytes = given == null ? new byte[0] : given.getBytes(StandardCharsets.UTF_8);
-        if (!MessageDigest.isEqual(bytes, authorization.get())) {
-            throw new BadRequest(401, (given == null ? "missing" : "wrong") + " API key: this server requires the header"
-                    + " 'Authorization: Bearer <key>' (set the remote provider's 'api-key' option to the key given to"
-                    + " cool-fusion worker)");
-        }
-    }
-
-    /** The client a request counts against: the API key when the server has one, else the remote address. */
-    private Client client(HttpExchange exchange) {
-        if (authorization.isPresent()) {
-            return new Client("api-key", "the holders of this server's API key");
-        }
-        InetSocketAddress remote = exchange.getRemoteAddress();
-        String host = remote.getAddress() == null ? remote.getHostString() : remote.getAddress().getHostAddress();
-        return new Client("address:" + host, "client " + host);
-    }
-
-    private static final class BadRequest extends RuntimeException {
-        final int status;
-
-        BadRequest(int status, String message) {
-            super(message);
-            this.status = status;
-        }
-    }
-
-    private Object dispatch(HttpExchange exchange) throws IOException {
-        String path = exchange.getRequestURI().getPath();
-        String method = exchange.getRequestMethod();
-        if (path.equals(Wire.MODELS) || path.equals(Wire.MODELS + "/")) {
-            if (!method.equals("GET")) {
-                throw new BadRequest(405, "use GET " + Wire.MODELS);
-            }
-            List<Wire.ModelInfo> infos = new ArrayList<>();
-            models.forEach((name, s) -> infos.add(info(name, s.model)));
-            return new Wire.Models(Wire.PROTOCOL, infos);
-        }
-        String[] parts = path.substring(Wire.MODELS.length() + 1).split("/");
-        if (parts.length != 2) {
-            throw new BadRequest(404, "no such endpoint: " + path + "; operations are POST " + Wire.MODELS
-                    + "/{model}/{open|next-token|score|nll-at-temperatures|commit|release|commit-release|encode|decode"
-                    + "|is-special}");
-        }
-        Served served = models.get(parts[0]);
-        if (served == null) {
-            throw new BadRequest(404, "model '" + parts[0] + "' is not served here; served: " + models.keySet());
-        }
-        if (!method.equals("POST")) {
-            throw new BadRequest(405, "use POST for " + path);
-        }
-        Client client = client(exchange);
-        byte[] request = readBody(exchange, parts[1]);
-        synchronized (served) {
-            return operation(served, parts[1], request, client);
+            return Contexts.interceptCall(Context.current().withValue(CLIENT, client), call, headers, next);
         }
     }
 
     /**
-     * The request body, never more than {@link ServerLimits#maxBodyBytes} of it: a body whose Content-Length is over
-     * the limit is refused before a byte of it is read, a chunked one as soon as it passes the limit. What the client
-     * still sends is left to the HTTP server, which discards a little of it and then closes the connection.
+     * The service with each request parsed by the method itself, so that a message that is not the method's protobuf
+     * gets INVALID_ARGUMENT naming the method (gRPC's own parsing would answer UNKNOWN, "Application error").
      */
-    private byte[] readBody(HttpExchange exchange, String op) throws IOException {
-        long max = limits.maxBodyBytes();
-        String encoding = exchange.getRequestHeaders().getFirst("Transfer-Encoding");
-        String length = exchange.getRequestHeaders().getFirst("Content-Length");
-        String advice = "send less per request";
-        if ((encoding == null || !encoding.toLowerCase(Locale.ROOT).contains("chunked")) && length != null) {
-            long declared;
+    private static ServerServiceDefinition strictlyParsed(ServerServiceDefinition service) {
+        ServerServiceDefinition.Builder b = ServerServiceDefinition.builder(service.getServiceDescriptor().getName());
+        for (ServerMethodDefinition<?, ?> method : service.getMethods()) {
+            b.addMethod(strictlyParsed(method));
+        }
+        return b.build();
+    }
+
+    private static <Q, R> ServerMethodDefinition<byte[], R> strictlyParsed(ServerMethodDefinition<Q, R> method) {
+        MethodDescriptor<Q, R> typed = method.getMethodDescriptor();
+        MethodDescriptor<byte[], R> raw = typed.toBuilder(new RawBytes(), typed.getResponseMarshaller()).build();
+        ServerCallHandler<byte[], R> handler = (call, headers) -> {
+            ServerCall<Q, R> typedCall = new ServerCall<>() {
+                @Override
+                public void request(int numMessages) {
+                    call.request(numMessages);
+                }
+
+                @Override
+                public void sendHeaders(Metadata h) {
+                    call.sendHeaders(h);
+                }
+
+                @Override
+                public void sendMessage(R message) {
+                    call.sendMessage(message);
+                }
+
+                @Override
+                public void close(Status status, Metadata trailers) {
+                    call.close(status, trailers);
+                }
+
+                @Override
+                public boolean isCancelled() {
+                    return call.isCancelled();
+                }
+
+                @Override
+                public boolean isReady() {
+                    return call.isReady();
+                }
+
+                @Override
+                public void setMessageCompression(boolean enabled) {
+                    call.setMessageCompression(enabled);
+                }
+
+                @Override
+                public void setCompression(String compressor) {
+                    call.setCompression(compressor);
+                }
+
+                @Override
+                public io.grpc.Attributes getAttributes() {
+                    return call.getAttributes();
+                }
+
+                @Override
+                public String getAuthority() {
+                    return call.getAuthority();
+                }
+
+                @Override
+                public MethodDescriptor<Q, R> getMethodDescriptor() {
+                    return typed;
+                }
+            };
+            ServerCall.Listener<Q> inner = method.getServerCallHandler().startCall(typedCall, headers);
+            return new ServerCall.Listener<>() {
+                private boolean refused;
+
+                @Override
+                public void onMessage(byte[] message) {
+                    if (refused) {
+                        return;
+                    }
+                    Q parsed;
+                    try {
+                        parsed = typed.getRequestMarshaller().parse(new java.io.ByteArrayInputStream(message));
+                    } catch (RuntimeException e) {
+                        refused = true;
+                        Throwable why = e.getCause() != null ? e.getCause() : e;
+                        call.close(Status.INVALID_ARGUMENT.withDescription("malformed " + typed.getBareMethodName()
+                                + " message (not a " + typed.getBareMethodName() + " request of "
+                                + "coolfusion.worker.v1): " + why.getMessage()), new Metadata());
+                        return;
+                    }
+                    inner.onMessage(parsed);
+                }
+
+                @Override
+                public void onHalfClose() {
+                    if (!refused) {
+                        inner.onHalfClose();
+                    }
+                }
+
+                @Override
+                public void onCancel() {
+                    inner.onCancel();
+                }
+
+                @Override
+                public void onComplete() {
+                    inner.onComplete();
+                }
+
+                @Override
+                public void onReady() {
+                    if (!refused) {
+                        inner.onReady();
+                    }
+                }
+            };
+        };
+        return ServerMethodDefinition.create(raw, handler);
+    }
+
+    /** A message as its bytes (the size limit still applies: gRPC checks it before this runs). */
+    private static final class RawBytes implements MethodDescriptor.Marshaller<byte[]> {
+        @Override
+        public java.io.InputStream stream(byte[] value) {
+            return new java.io.ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(java.io.InputStream stream) {
             try {
-                declared = Long.parseLong(length.trim());
-            } catch (NumberFormatException e) {
-                throw new BadRequest(400, "malformed Content-Length '" + length + "'");
+                return stream.readAllBytes();
+            } catch (IOException e) {
+                throw Status.INTERNAL.withDescription("cannot read a message: " + e.getMessage()).asRuntimeException();
             }
-            if (declared > max) {
-                throw new BadRequest(413, limits.refusal(Limit.BODY_BYTES, op + " request body of " + declared
-                        + " bytes (its Content-Length)", advice));
-            }
-            byte[] body = new byte[(int) declared];
-            int read = exchange.getRequestBody().readNBytes(body, 0, body.length);
-            if (read < body.length) {
-                throw new BadRequest(400, "request body ended after " + read + " of its " + declared + " bytes");
-            }
-            return body;
-        }
-        // Not closed here: closing drains what the client still sends, which must wait until the answer is out.
-        InputStream in = exchange.getRequestBody();
-        byte[] body = in.readNBytes((int) max + 1); // reads as the bytes arrive: never more than the limit and one
-        if (body.length > max) {
-            throw new BadRequest(413, limits.refusal(Limit.BODY_BYTES, op + " request body is longer than " + max
-                    + " bytes (refused after reading " + body.length + " of it)", advice));
-        }
-        return body;
-    }
-
-    private Object operation(Served s, String op, byte[] body, Client client) throws IOException {
-        SourceModel m = s.model;
-        TextCodec codec = m.codec();
-        switch (op) {
-            case "open" -> {
-                Wire.Open r = read(body, Wire.Open.class);
-                List<Integer> tokens = required(r.tokens(), "tokens");
-                perRequest("open request has " + tokens.size() + " tokens", tokens.size());
-                tokenIds(s, "tokens", tokens);
-                try (Reservation held = quota.reserve(client, 1, "open")) {
-                    return new Wire.State(issue(s, m.open(tokens), held));
-                }
-            }
-            case "next-token" -> {
-                Wire.NextToken r = read(body, Wire.NextToken.class);
-                String missing = r.temperature() == null ? "temperature" : r.topP() == null ? "topP"
-                        : r.uniform() == null ? "uniform" : null;
-                if (missing != null) {
-                    throw new BadRequest(400, "request field '" + missing + "' is missing: next-token needs temperature,"
-                            + " topP and uniform (greedy: temperature 0, topP 1, uniform 0)");
-                }
-                Decoding decoding = new Decoding(r.temperature(), r.topP(), r.uniform());
-                StateHandle state = known(s, r.state());
-                try (Reservation held = quota.reserve(client, 1, "next-token")) {
-                    TokenStep step = m.nextToken(state, decoding);
-                    return new Wire.Step(step.token(), step.logProb(), issue(s, step.state(), held));
-                }
-            }
-            case "score" -> {
-                Wire.Score r = read(body, Wire.Score.class);
-                List<List<Integer>> candidates = required(r.candidates(), "candidates");
-                if (candidates.size() > limits.maxCandidates()) {
-                    throw new BadRequest(413, limits.refusal(Limit.CANDIDATES, "score request has " + candidates.size()
-                            + " candidates", "split them over several requests"));
-                }
-                int longest = 0;
-                for (int i = 0; i < candidates.size(); i++) {
-                    List<Integer> c = candidates.get(i);
-                    if (c == null) {
-                        throw new BadRequest(400, "request field 'candidates[" + i + "]' is null; an empty candidate is []");
-                    }
-                    if (c.size() > limits.maxTokensPerCandidate()) {
-                        throw new BadRequest(413, limits.refusal(Limit.TOKENS_PER_CANDIDATE, "candidates[" + i + "] has "
-                                + c.size() + " tokens", ""));
-                    }
-                    longest = Math.max(longest, c.size());
-                }
-                long batch = (long) candidates.size() * longest;
-                perRequest("score request has " + candidates.size() + " candidates of up to " + longest + " tokens, a"
-                        + " batch of " + batch + " tokens (candidates times the longest, as a batched backend pads them)",
-                        batch);
-                for (int i = 0; i < candidates.size(); i++) {
-                    tokenIds(s, "candidates[" + i + "]", candidates.get(i));
-                }
-                StateHandle state = known(s, r.state());
-                try (Reservation held = quota.reserve(client, candidates.size(), "score")) {
-                    List<ScoredTokens> scored = m.score(state, candidates);
-                    List<Wire.Scored> out = new ArrayList<>();
-                    for (ScoredTokens t : scored) {
-                        out.add(new Wire.Scored(t.logProbs(), issue(s, t.state(), held)));
-                    }
-                    return new Wire.ScoreResult(out);
-                }
-            }
-            case "nll-at-temperatures" -> {
-                Wire.Tempered r = read(body, Wire.Tempered.class);
-                List<Integer> tokens = required(r.tokens(), "tokens");
-                double[] temperatures = required(r.temperatures(), "temperatures");
-                if (tokens.size() > limits.maxTokensPerCandidate()) {
-                    throw new BadRequest(413, limits.refusal(Limit.TOKENS_PER_CANDIDATE, "nll-at-temperatures request has "
-                            + tokens.size() + " tokens", ""));
-                }
-                perRequest("nll-at-temperatures request has " + tokens.size() + " tokens", tokens.size());
-                tokenIds(s, "tokens", tokens);
-                return new Wire.TemperedNll(m.nllAtTemperatures(known(s, r.state()), tokens, temperatures).orElse(null));
-            }
-            case "commit" -> {
-                m.commit(known(s, read(body, Wire.State.class).state()));
-                return new Wire.Empty();
-            }
-            case "release" -> {
-                m.release(forget(s, required(read(body, Wire.Release.class).states(), "states")));
-                return new Wire.Empty();
-            }
-            case "commit-release" -> {
-                Wire.CommitRelease r = read(body, Wire.CommitRelease.class);
-                StateHandle kept = known(s, r.state());
-                m.commitAndRelease(kept, forget(s, required(r.states(), "states")));
-                return new Wire.Empty();
-            }
-            case "encode" -> {
-                Wire.Encode r = read(body, Wire.Encode.class);
-                String text = required(r.text(), "text");
-                Encoded e = r.continuation() ? codec.encodeContinuation(text) : codec.encode(text);
-                List<int[]> words = new ArrayList<>();
-                for (Span w : e.words()) {
-                    words.add(new int[] {w.start(), w.end()});
-                }
-                return new Wire.Encoding(e.text(), e.ids(), e.tokens(), words);
-            }
-            case "decode" -> {
-                Wire.Decode r = read(body, Wire.Decode.class);
-                List<Integer> ids = required(r.ids(), "ids");
-                perRequest("decode request has " + ids.size() + " ids", ids.size());
-                tokenIds(s, "ids", ids);
-                return new Wire.Text(r.continuation() ? codec.decodeContinuation(ids) : codec.decode(ids));
-            }
-            case "is-special" -> {
-                List<Integer> ids = required(read(body, Wire.SpecialQuery.class).ids(), "ids");
-                perRequest("is-special request has " + ids.size() + " ids", ids.size());
-                List<Boolean> out = new ArrayList<>();
-                for (int i = 0; i < ids.size(); i++) {
-                    if (ids.get(i) == null) {
-                        throw new BadRequest(400, "request field 'ids[" + i + "]' is null; token ids are integers");
-                    }
-                    out.add(codec.isSpecial(ids.get(i)));
-                }
-                return new Wire.Special(out);
-            }
-            default -> throw new BadRequest(404, "unknown operation '" + op
-                    + "'; use open, next-token, score, nll-at-temperatures, commit, release, commit-release, encode, decode"
-                    + " or is-special");
         }
     }
 
-    private static <T> T read(byte[] body, Class<T> type) throws IOException {
-        if (body.length == 0) {
-            throw new BadRequest(400, "empty request body; send a JSON object");
-        }
+    /** Runs one call: its answer, or its refusal as a status with a clear message. */
+    private static <T> void answer(StreamObserver<T> observer, Supplier<T> call) {
+        T reply;
         try {
-            return Wire.REQUESTS.readValue(body, type);
-        } catch (JsonMappingException e) {
-            throw new BadRequest(400, invalidField(e, body));
+            reply = call.get();
+        } catch (Refused e) {
+            observer.onError(Status.fromCode(e.code).withDescription(e.getMessage()).asRuntimeException(e.trailers));
+            return;
+        } catch (StatusRuntimeException e) {
+            observer.onError(e);
+            return;
+        } catch (FusionException | IllegalArgumentException e) {
+            observer.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            return;
+        } catch (IllegalStateException e) {
+            observer.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
+            return;
+        } catch (RuntimeException e) {
+            observer.onError(Status.INTERNAL.withDescription("worker error: " + e).withCause(e).asRuntimeException());
+            return;
+        }
+        observer.onNext(reply);
+        observer.onCompleted();
+    }
+
+    private final class Service extends WorkerGrpc.WorkerImplBase {
+        @Override
+        public void describe(DescribeRequest request, StreamObserver<DescribeResponse> observer) {
+            answer(observer, () -> {
+                DescribeResponse.Builder b = DescribeResponse.newBuilder().setProtocol(PROTOCOL);
+                models.values().forEach(s -> b.addModels(info(s)));
+                return b.build();
+            });
+        }
+
+        @Override
+        public void open(OpenRequest r, StreamObserver<StateReply> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                List<Integer> tokens = r.getTokensList();
+                if (tokens.isEmpty()) {
+                    throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'tokens' is empty: open needs the prompt's"
+                            + " token ids");
+                }
+                perRequest("Open has " + tokens.size() + " tokens", tokens.size());
+                tokenIds(s, "tokens", tokens);
+                synchronized (s) {
+                    try (Reservation held = quota.reserve(client(), 1, "Open")) {
+                        return StateReply.newBuilder().setState(issue(s, s.model.open(tokens), held)).build();
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void nextToken(NextTokenRequest r, StreamObserver<dev.coolfusion.remote.proto.TokenStep> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                if (!r.hasDecoding()) {
+                    throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'decoding' is missing: NextToken needs"
+                            + " temperature, top_p and uniform (greedy: temperature 0, top_p 1, uniform 0)");
+                }
+                Decoding decoding = decoding(r.getDecoding());
+                synchronized (s) {
+                    StateHandle state = known(s, r.getState(), "state");
+                    try (Reservation held = quota.reserve(client(), 1, "NextToken")) {
+                        TokenStep step = s.model.nextToken(state, decoding);
+                        return step(step.token(), step.logProb(), issue(s, step.state(), held));
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void nextText(NextTextRequest r, StreamObserver<NextTextResponse> observer) {
+            answer(observer, () -> TableOneServer.this.nextText(r));
+        }
+
+        @Override
+        public void score(ScoreRequest r, StreamObserver<ScoreResponse> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                List<List<Integer>> candidates = candidates(s, r.getCandidatesList());
+                synchronized (s) {
+                    StateHandle state = known(s, r.getState(), "state");
+                    try (Reservation held = quota.reserve(client(), candidates.size(), "Score")) {
+                        List<ScoredTokens> scored = s.model.score(state, candidates);
+                        if (scored.size() != candidates.size()) {
+                            throw new IllegalStateException("model '" + s.name + "' scored " + scored.size()
+                                    + " candidates of " + candidates.size());
+                        }
+                        ScoreResponse.Builder out = ScoreResponse.newBuilder();
+                        for (ScoredTokens t : scored) {
+                            out.addResults(Scored.newBuilder().addAllLogProbs(t.logProbs())
+                                    .setState(issue(s, t.state(), held)));
+                        }
+                        return out.build();
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void append(AppendRequest r, StreamObserver<StateReply> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                List<Integer> tokens = r.getTokensList();
+                tokensPerCandidate("Append has " + tokens.size() + " tokens", tokens.size());
+                perRequest("Append has " + tokens.size() + " tokens", tokens.size());
+                tokenIds(s, "tokens", tokens);
+                synchronized (s) {
+                    StateHandle state = known(s, r.getState(), "state");
+                    try (Reservation held = quota.reserve(client(), 1, "Append")) {
+                        return StateReply.newBuilder().setState(issue(s, s.model.append(state, tokens), held)).build();
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void commit(CommitRequest r, StreamObserver<Empty> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                synchronized (s) {
+                    s.model.commit(known(s, r.getState(), "state"));
+                }
+                return Empty.getDefaultInstance();
+            });
+        }
+
+        @Override
+        public void release(ReleaseRequest r, StreamObserver<Empty> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                synchronized (s) {
+                    List<StateHandle> gone = forget(s, r.getStatesList());
+                    if (!gone.isEmpty()) {
+                        s.model.release(gone);
+                    }
+                }
+                return Empty.getDefaultInstance();
+            });
+        }
+
+        @Override
+        public void commitAndRelease(CommitAndReleaseRequest r, StreamObserver<Empty> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                synchronized (s) {
+                    StateHandle kept = known(s, r.getState(), "state");
+                    List<String> others = new ArrayList<>(r.getStatesList());
+                    others.remove(kept.id()); // the kept state stays tracked even if the client lists it
+                    s.model.commitAndRelease(kept, forget(s, others));
+                }
+                return Empty.getDefaultInstance();
+            });
+        }
+
+        @Override
+        public void nllAtTemperatures(NllAtTemperaturesRequest r, StreamObserver<NllAtTemperaturesResponse> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                List<Integer> tokens = r.getTokensList();
+                tokensPerCandidate("NllAtTemperatures has " + tokens.size() + " tokens", tokens.size());
+                perRequest("NllAtTemperatures has " + tokens.size() + " tokens", tokens.size());
+                tokenIds(s, "tokens", tokens);
+                double[] temperatures = r.getTemperaturesList().stream().mapToDouble(Double::doubleValue).toArray();
+                if (temperatures.length > limits.maxTokensPerRequest()) {
+                    throw new Refused(Status.Code.RESOURCE_EXHAUSTED, limits.refusal(Limit.TOKENS_PER_REQUEST,
+                            "NllAtTemperatures has " + temperatures.length + " temperatures", ""));
+                }
+                synchronized (s) {
+                    Optional<double[]> nll = s.model.nllAtTemperatures(known(s, r.getState(), "state"), tokens,
+                            temperatures);
+                    NllAtTemperaturesResponse.Builder out = NllAtTemperaturesResponse.newBuilder()
+                            .setSupported(nll.isPresent());
+                    nll.ifPresent(v -> {
+                        for (double x : v) {
+                            out.addNll(x);
+                        }
+                    });
+                    return out.build();
+                }
+            });
+        }
+
+        @Override
+        public void encode(EncodeRequest r, StreamObserver<EncodeResponse> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                TextCodec codec = s.model.codec();
+                Encoded e = r.getContinuation() ? codec.encodeContinuation(r.getText()) : codec.encode(r.getText());
+                EncodeResponse.Builder out = EncodeResponse.newBuilder().setText(e.text()).addAllIds(e.ids())
+                        .addAllTokens(e.tokens());
+                for (Span w : e.words()) {
+                    out.addWords(dev.coolfusion.remote.proto.Span.newBuilder().setStart(w.start()).setEnd(w.end()));
+                }
+                return out.build();
+            });
+        }
+
+        @Override
+        public void decode(DecodeRequest r, StreamObserver<DecodeResponse> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                List<Integer> ids = r.getIdsList();
+                perRequest("Decode has " + ids.size() + " ids", ids.size());
+                tokenIds(s, "ids", ids);
+                TextCodec codec = s.model.codec();
+                return DecodeResponse.newBuilder()
+                        .setText(r.getContinuation() ? codec.decodeContinuation(ids) : codec.decode(ids)).build();
+            });
+        }
+
+        @Override
+        public void isSpecial(IsSpecialRequest r, StreamObserver<IsSpecialResponse> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                List<Integer> ids = r.getIdsList();
+                perRequest("IsSpecial has " + ids.size() + " ids", ids.size());
+                IsSpecialResponse.Builder out = IsSpecialResponse.newBuilder();
+                for (int id : ids) {
+                    out.addSpecial(s.model.codec().isSpecial(id));
+                }
+                return out.build();
+            });
+        }
+
+        @Override
+        public void registerTokenizer(RegisterTokenizerRequest r, StreamObserver<RegisterTokenizerResponse> observer) {
+            answer(observer, () -> {
+                if (!r.hasTokenizer()) {
+                    throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'tokenizer' is missing");
+                }
+                return RegisterTokenizerResponse.newBuilder().setDigest(tokenizers.register(r.getTokenizer())).build();
+            });
+        }
+
+        @Override
+        public void exportTokenizer(ExportTokenizerRequest r, StreamObserver<TokenizerFiles> observer) {
+            answer(observer, () -> {
+                Served s = served(r.getModel());
+                return TokenizerTransfer.of(s.model.codec()).orElseThrow(() -> new Refused(Status.Code.UNIMPLEMENTED,
+                        "model '" + s.name + "' has no tokenizer files to export (not a Hugging Face tokenizer loaded"
+                                + " from a folder)"));
+            });
         }
     }
 
-    /** Refuses a request of more than {@link ServerLimits#maxTokensPerRequest} tokens. */
+    /** T1 on the worker: resolves the fusion's tokenizers, then runs {@link SegmentGenerator#propose}. */
+    private NextTextResponse nextText(NextTextRequest r) {
+        Served s = served(r.getModel());
+        int count = r.getTokenizersCount();
+        if (count == 0) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'tokenizers' is empty: name every tokenizer of the"
+                    + " fusion, in source order");
+        }
+        if (count > MAX_TOKENIZERS) {
+            throw new Refused(Status.Code.RESOURCE_EXHAUSTED, "NextText names " + count + " tokenizers, more than this"
+                    + " worker's " + MAX_TOKENIZERS);
+        }
+        if (r.getSelf() < 0 || r.getSelf() >= count) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'self' must index 'tokenizers' (0.." + (count - 1)
+                    + "), got " + r.getSelf());
+        }
+        if (r.getMaxSegmentTokens() < 1 || r.getMaxSegmentTokens() > limits.maxTokensPerCandidate()) {
+            throw new Refused(r.getMaxSegmentTokens() < 1 ? Status.Code.INVALID_ARGUMENT : Status.Code.RESOURCE_EXHAUSTED,
+                    r.getMaxSegmentTokens() < 1 ? "field 'max_segment_tokens' must be at least 1, got "
+                            + r.getMaxSegmentTokens()
+                            : limits.refusal(Limit.TOKENS_PER_CANDIDATE, "NextText's max_segment_tokens is "
+                                    + r.getMaxSegmentTokens(), ""));
+        }
+        if (r.getRoom() < 0) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'room' must be >= 0, got " + r.getRoom());
+        }
+        if (!r.hasSampling()) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'sampling' is missing (greedy: temperature 0, top_p 1)");
+        }
+        if (r.getAheadCount() > limits.maxTokensPerCandidate()) {
+            throw new Refused(Status.Code.RESOURCE_EXHAUSTED, limits.refusal(Limit.TOKENS_PER_CANDIDATE, "NextText has "
+                    + r.getAheadCount() + " ahead tokens", ""));
+        }
+        var sp = r.getSampling();
+        Sampling sampling;
+        try {
+            sampling = new Sampling(sp.getTemperature(), sp.getTopP(), sp.getSeed(), sp.getStep(), sp.getSource());
+        } catch (IllegalArgumentException e) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'sampling' is invalid: " + e.getMessage());
+        }
+        List<TextCodec> codecs = new ArrayList<>();
+        Metadata unknown = new Metadata();
+        List<String> missing = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            TokenizerRef ref = r.getTokenizers(i);
+            if (i == r.getSelf()) {
+                codecs.add(s.model.codec());
+                continue;
+            }
+            Optional<TextCodec> codec = tokenizers.resolve(ref.getDigest(), ref.getFolder());
+            if (codec.isEmpty()) {
+                String d = ref.getDigest().isEmpty() ? "(no digest)" : TokenizerTransfer.abbreviate(ref.getDigest());
+                missing.add(d);
+                unknown.put(UNKNOWN_TOKENIZER, ref.getDigest().matches("[0-9a-f]{64}") ? ref.getDigest() : "invalid");
+            } else {
+                codecs.add(codec.get());
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new Refused(Status.Code.FAILED_PRECONDITION, "unknown tokenizer " + String.join(", ", missing)
+                    + ": register it (RegisterTokenizer with its files) and retry", unknown);
+        }
+        Client client = client();
+        Context context = Context.current();
+        synchronized (s) {
+            StateHandle from = known(s, r.getState(), "state");
+            List<TokenStep> ahead = new ArrayList<>();
+            for (int i = 0; i < r.getAheadCount(); i++) {
+                var a = r.getAhead(i);
+                tokenIds(s, "ahead[" + i + "].token", List.of(a.getToken()));
+                ahead.add(new TokenStep(a.getToken(), a.getLogProb(), known(s, a.getState(), "ahead[" + i + "].state")));
+            }
+            SegmentRequest request = new SegmentRequest(from, ahead, r.getRoom(), codecs, r.getSelf(),
+                    r.getChoice() == dev.coolfusion.remote.proto.SegmentChoice.SEGMENT_CHOICE_LONGEST
+                            ? SegmentChoice.LONGEST : SegmentChoice.SHORTEST,
+                    r.getAlignment() == dev.coolfusion.remote.proto.Alignment.ALIGNMENT_OWN ? Alignment.OWN
+                            : Alignment.COMMON,
+                    r.getMaxSegmentTokens(), sampling);
+            Tracked tracked = new Tracked(s, client, context);
+            ProposedSegment segment;
+            try {
+                segment = SegmentGenerator.propose(tracked, request);
+                // A model that runs T1 itself issued its states without passing through Tracked.nextToken.
+                try (Reservation held = quota.reserve(client, 0, "NextText")) {
+                    for (TokenStep step : segment.steps()) {
+                        if (!s.live.containsKey(step.state().id())) {
+                            quota.take(client, 1, "NextText");
+                            held.add(1);
+                            issue(s, step.state(), held);
+                        }
+                    }
+                }
+            } catch (RuntimeException e) {
+                List<StateHandle> gone = forget(s, tracked.issued.stream().map(StateHandle::id).toList());
+                if (!gone.isEmpty()) {
+                    s.model.release(gone);
+                }
+                throw e;
+            }
+            NextTextResponse.Builder out = NextTextResponse.newBuilder().setText(segment.text())
+                    .setEndOfSequence(segment.endOfSequence()).setSegmentTokens(segment.segmentTokens())
+                    .setContextFull(segment.contextFull());
+            for (TokenStep step : segment.steps()) {
+                out.addSteps(step(step.token(), step.logProb(), step.state().id()));
+            }
+            return out.build();
+        }
+    }
+
+    /** The served model as T1 sees it: each token counted against the client's live states, and cancellable. */
+    private final class Tracked implements SourceModel {
+        final Served s;
+        final Client client;
+        final Context context;
+        final List<StateHandle> issued = new ArrayList<>();
+
+        Tracked(Served s, Client client, Context context) {
+            this.s = s;
+            this.client = client;
+            this.context = context;
+        }
+
+        @Override
+        public String name() {
+            return s.name;
+        }
+
+        @Override
+        public TextCodec codec() {
+            return s.model.codec();
+        }
+
+        @Override
+        public OptionalInt maxContextTokens() {
+            return s.model.maxContextTokens();
+        }
+
+        @Override
+        public Optional<ProposedSegment> nextText(SegmentRequest request) {
+            return s.model.nextText(request);
+        }
+
+        @Override
+        public TokenStep nextToken(StateHandle state, Decoding decoding) {
+            if (context.isCancelled()) {
+                Throwable why = context.cancellationCause();
+                throw new Refused(Status.Code.CANCELLED, "NextText stopped after " + issued.size() + " tokens: the client"
+                        + " gave up (" + (why == null ? "cancelled" : why.getMessage()) + ")");
+            }
+            try (Reservation held = quota.reserve(client, 1, "NextText")) {
+                TokenStep step = s.model.nextToken(state, decoding);
+                issue(s, step.state(), held);
+                issued.add(step.state());
+                return step;
+            }
+        }
+
+        @Override
+        public StateHandle open(List<Integer> promptTokens) {
+            throw new UnsupportedOperationException("T1 only generates");
+        }
+
+        @Override
+        public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
+            throw new UnsupportedOperationException("T1 only generates");
+        }
+
+        @Override
+        public void commit(StateHandle temporary) {
+            throw new UnsupportedOperationException("T1 only generates");
+        }
+
+        @Override
+        public void release(Collection<StateHandle> states) {
+            throw new UnsupportedOperationException("T1 only generates");
+        }
+    }
+
+    private static dev.coolfusion.remote.proto.TokenStep step(int token, double logProb, String state) {
+        return dev.coolfusion.remote.proto.TokenStep.newBuilder().setToken(token).setLogProb(logProb).setState(state)
+                .build();
+    }
+
+    private Served served(String name) {
+        if (name.isEmpty()) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'model' is missing; this worker serves "
+                    + models.keySet());
+        }
+        Served s = models.get(name);
+        if (s == null) {
+            throw new Refused(Status.Code.NOT_FOUND, "model '" + TokenizerTransfer.abbreviate(name)
+                    + "' is not served here; served: " + models.keySet());
+        }
+        return s;
+    }
+
+    private static Client client() {
+        Client c = CLIENT.get();
+        return c == null ? new Client("unknown", "an unknown client") : c;
+    }
+
+    private static Decoding decoding(dev.coolfusion.remote.proto.Decoding d) {
+        try {
+            return new Decoding(d.getTemperature(), d.getTopP(), d.getUniform());
+        } catch (IllegalArgumentException e) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field 'decoding' is invalid: " + e.getMessage()
+                    + " (greedy: temperature 0, top_p 1, uniform 0)");
+        }
+    }
+
+    private List<List<Integer>> candidates(Served s, List<Candidate> given) {
+        if (given.size() > limits.maxCandidates()) {
+            throw new Refused(Status.Code.RESOURCE_EXHAUSTED, limits.refusal(Limit.CANDIDATES, "Score has "
+                    + given.size() + " candidates", "split them over several calls"));
+        }
+        int longest = 0;
+        List<List<Integer>> out = new ArrayList<>();
+        for (int i = 0; i < given.size(); i++) {
+            List<Integer> c = given.get(i).getTokensList();
+            tokensPerCandidate("candidates[" + i + "] has " + c.size() + " tokens", c.size());
+            longest = Math.max(longest, c.size());
+            out.add(c);
+        }
+        long batch = (long) given.size() * longest;
+        perRequest("Score has " + given.size() + " candidates of up to " + longest + " tokens, a batch of " + batch
+                + " tokens (candidates times the longest, as a batched backend pads them)", batch);
+        for (int i = 0; i < out.size(); i++) {
+            tokenIds(s, "candidates[" + i + "]", out.get(i));
+        }
+        return out;
+    }
+
+    private void tokensPerCandidate(String what, int tokens) {
+        if (tokens > limits.maxTokensPerCandidate()) {
+            throw new Refused(Status.Code.RESOURCE_EXHAUSTED, limits.refusal(Limit.TOKENS_PER_CANDIDATE, what, ""));
+        }
+    }
+
+    /** Refuses a call of more than {@link ServerLimits#maxTokensPerRequest} tokens. */
     private void perRequest(String what, long tokens) {
         if (tokens > limits.maxTokensPerRequest()) {
-            throw new BadRequest(413, limits.refusal(Limit.TOKENS_PER_REQUEST, what, "split it over several requests"));
+            throw new Refused(Status.Code.RESOURCE_EXHAUSTED, limits.refusal(Limit.TOKENS_PER_REQUEST, what,
+                    "split it over several calls"));
         }
     }
 
-    /** Refuses a null or negative token id, and one outside the model's vocabulary when the server knows its size. */
+    /** Refuses a negative token id, and one outside the model's vocabulary when the server knows its size. */
     private static void tokenIds(Served s, String field, List<Integer> ids) {
         int vocabulary = s.vocabulary.orElse(Integer.MAX_VALUE);
         for (int i = 0; i < ids.size(); i++) {
-            Integer id = ids.get(i);
-            if (id == null) {
-                throw new BadRequest(400, "request field '" + field + "[" + i + "]' is null; token ids are integers");
-            }
+            int id = ids.get(i);
             if (id < 0 || id >= vocabulary) {
-                throw new BadRequest(400, "token id " + id + " (request field '" + field + "[" + i + "]') is outside the"
+                throw new Refused(Status.Code.INVALID_ARGUMENT, "token id " + id + " (field '" + field
+                        + (ids.size() > 1 || !field.endsWith("token") ? "[" + i + "]" : "") + "') is outside the"
                         + " vocabulary of model '" + s.name + "'" + (s.vocabulary.isPresent() ? ": its " + vocabulary
                         + " ids are 0.." + (vocabulary - 1) : ": ids are not negative"));
             }
         }
     }
 
-    /** A 400 message for a body that is JSON but not the request: which field, what it must be, what it was. */
-    private static String invalidField(JsonMappingException e, byte[] body) {
-        StringBuilder field = new StringBuilder();
-        JsonNode value;
-        try {
-            value = Wire.JSON.readTree(body); // small: the body is within its limit, and this runs only on a mistake
-        } catch (IOException notJson) {
-            return "malformed JSON request: " + e.getOriginalMessage();
-        }
-        for (JsonMappingException.Reference r : e.getPath()) {
-            if (r.getFieldName() != null) {
-                field.append(field.isEmpty() ? "" : ".").append(r.getFieldName());
-                value = value == null ? null : value.get(r.getFieldName());
-            } else if (r.getIndex() >= 0) {
-                field.append('[').append(r.getIndex()).append(']');
-                value = value == null ? null : value.get(r.getIndex());
-            }
-        }
-        if (field.isEmpty()) {
-            return "malformed request: " + e.getOriginalMessage();
-        }
-        Class<?> target = e instanceof MismatchedInputException m ? m.getTargetType() : null;
-        String expected = target == null ? null
-                : target == Integer.class || target == int.class ? "an integer"
-                : target == Double.class || target == double.class ? "a number"
-                : target == Boolean.class || target == boolean.class ? "true or false"
-                : target == String.class ? "a string"
-                : List.class.isAssignableFrom(target) || target.isArray() ? "an array"
-                : null;
-        String got = value == null ? null
-                : value.isTextual() ? "the string " + value
-                : value.isValueNode() ? value.toString()
-                : value.isArray() ? "an array"
-                : value.isObject() ? "an object"
-                : null;
-        if (expected != null && got != null) {
-            return "request field '" + field + "' must be " + expected + (expected.equals("an integer") ? " (token ids"
-                    + " are whole numbers)" : "") + ", got " + got;
-        }
-        return "request field '" + field + "' is invalid: " + e.getOriginalMessage();
-    }
-
-    private static <T> T required(T value, String field) {
-        if (value == null) {
-            throw new BadRequest(400, "request field '" + field + "' is missing");
-        }
-        return value;
-    }
-
-    /** The given states this server issued, no longer tracked; unknown ones are skipped (releasing them is a no-op). */
+    /** The given states this server issued, no longer tracked; unknown ones are skipped. */
     private List<StateHandle> forget(Served s, List<String> ids) {
         List<StateHandle> handles = new ArrayList<>();
         for (String id : ids) {
-            Live live = id == null ? null : s.live.remove(id);
+            Live live = s.live.remove(id);
             if (live != null) {
                 quota.free(live.client, 1);
                 handles.add(new StateHandle(id));
@@ -661,49 +1130,56 @@ public final class TableOneServer implements AutoCloseable {
         return handles;
     }
 
-    /** Tracks a state the model issued for a request, counting it against the request's reservation. */
+    /** Tracks a state the model issued for a call, counting it against the call's reservation. */
     private String issue(Served s, StateHandle handle, Reservation held) {
         long now = nanoClock.getAsLong();
         Live before = s.live.putIfAbsent(handle.id(), new Live(now, held.client.id()));
         if (before == null) {
             held.used++;
         } else {
-            before.used = now; // the model handed out a state it had issued before: still one state
+            before.used = now;
         }
         return handle.id();
     }
 
     /** A state this server issued and still holds; using it restarts its time-to-live. */
-    private StateHandle known(Served s, String id) {
-        required(id, "state");
+    private StateHandle known(Served s, String id, String field) {
+        if (id.isEmpty()) {
+            throw new Refused(Status.Code.INVALID_ARGUMENT, "field '" + field + "' is missing");
+        }
         Live live = s.live.get(id);
         if (live != null) {
             live.used = nanoClock.getAsLong();
-        } else {
-            if (s.recentlyExpired.contains(id)) {
-                throw new BadRequest(404, "state '" + id + "' expired: no request used it for " + stateTtl.toSeconds()
-                        + " s, the server's state time-to-live (cool-fusion worker --state-ttl); open the prompt again");
-            }
-            throw new BadRequest(404, "unknown state '" + id + "': it was released, or was not issued by this server"
-                    + " (a restarted server forgets every state; open the prompt again)");
+            return new StateHandle(id);
         }
-        return new StateHandle(id);
+        String shown = TokenizerTransfer.abbreviate(id);
+        if (s.recentlyExpired.contains(id)) {
+            throw new Refused(Status.Code.NOT_FOUND, "state '" + shown + "' expired: no call used it for "
+                    + stateTtl.toSeconds() + " s, the worker's state time-to-live (cool-fusion worker --state-ttl);"
+                    + " open the prompt again");
+        }
+        throw new Refused(Status.Code.NOT_FOUND, "unknown state '" + shown + "': it was released, or was not issued"
+                + " by this worker (a restarted worker forgets every state; open the prompt again)");
     }
 
     /**
-     * States a request may issue, taken from the live-state limits before the model runs; closing it gives back what
-     * the request did not issue (all of it when the model failed).
+     * States a call may issue, taken from the live-state limits before the model runs; closing it gives back what the
+     * call did not issue (all of it when the model failed).
      */
     private static final class Reservation implements AutoCloseable {
         final Quota quota;
         final Client client;
-        final int reserved;
+        int reserved;
         int used;
 
         Reservation(Quota quota, Client client, int reserved) {
             this.quota = quota;
             this.client = client;
             this.reserved = reserved;
+        }
+
+        void add(int states) {
+            reserved += states;
         }
 
         @Override
@@ -723,20 +1199,25 @@ public final class TableOneServer implements AutoCloseable {
         }
 
         synchronized Reservation reserve(Client client, int states, String op) {
+            take(client, states, op);
+            return new Reservation(this, client, states);
+        }
+
+        synchronized void take(Client client, int states, String op) {
             int mine = perClient.getOrDefault(client.id(), 0);
             String what = op + " would issue " + states + (states == 1 ? " state" : " states");
-            String advice = "release the states you no longer need (release, commit-release); states no request uses"
+            String advice = "release the states you no longer need (Release, CommitAndRelease); states no call uses"
                     + " for the state time-to-live expire by themselves";
             if ((long) total + states > limits.maxLiveStates()) {
-                throw new BadRequest(429, limits.refusal(Limit.LIVE_STATES, what + " while " + live(total), advice));
+                throw new Refused(Status.Code.RESOURCE_EXHAUSTED, limits.refusal(Limit.LIVE_STATES, what + " while "
+                        + live(total), advice));
             }
             if ((long) mine + states > limits.maxLiveStatesPerClient()) {
-                throw new BadRequest(429, limits.refusal(Limit.LIVE_STATES_PER_CLIENT, what + " while " + live(mine)
-                        + " for " + client.description(), advice));
+                throw new Refused(Status.Code.RESOURCE_EXHAUSTED, limits.refusal(Limit.LIVE_STATES_PER_CLIENT, what
+                        + " while " + live(mine) + " for " + client.description(), advice));
             }
             total += states;
             perClient.merge(client.id(), states, Integer::sum);
-            return new Reservation(this, client, states);
         }
 
         private static String live(int n) {
@@ -773,12 +1254,20 @@ public final class TableOneServer implements AutoCloseable {
         return OptionalInt.empty();
     }
 
-    private static Wire.ModelInfo info(String name, SourceModel m) {
+    private static ModelInfo info(Served s) {
+        SourceModel m = s.model;
         TextCodec c = m.codec();
-        return new Wire.ModelInfo(name, m.maxContextTokens().isPresent() ? m.maxContextTokens().getAsInt() : null,
-                c.endOfSequenceIds().stream().sorted().toList(),
-                c.beginOfSequenceId().isPresent() ? c.beginOfSequenceId().getAsInt() : null,
-                c.chatTemplate().map(t -> new Wire.Template(t.source(), t.specialTokens())).orElse(null));
+        ModelInfo.Builder b = ModelInfo.newBuilder().setName(s.name)
+                .setMaxContext(m.maxContextTokens().orElse(0))
+                .setVocabularySize(s.vocabulary.orElse(0))
+                .addAllEndOfSequence(c.endOfSequenceIds().stream().sorted().toList())
+                .setCodecDigest(c.digest().orElse(""))
+                .setCanScore(m.canScore())
+                .setTokenizerExportable(TokenizerTransfer.of(c).isPresent());
+        c.beginOfSequenceId().ifPresent(b::setBeginOfSequence);
+        c.chatTemplate().ifPresent(t -> b.setChatTemplate(dev.coolfusion.remote.proto.ChatTemplate.newBuilder()
+                .setSource(t.source()).putAllSpecialTokens(t.specialTokens())));
+        return b.build();
     }
 
     /** A fail-fast builder; each setter checks its value. */
@@ -792,6 +1281,10 @@ public final class TableOneServer implements AutoCloseable {
         private ServerLimits limits = ServerLimits.DEFAULTS;
         private final Map<String, Integer> vocabularies = new HashMap<>();
         private LongSupplier nanoClock = System::nanoTime;
+        private Path tlsCert;
+        private Path tlsKey;
+        private Optional<Path> tokenizerCache = Optional.empty();
+        private int maxTokenizers = 32;
 
         private Builder() {}
 
@@ -833,7 +1326,7 @@ public final class TableOneServer implements AutoCloseable {
             return this;
         }
 
-        /** Request threads (calls on one model still run one at a time). */
+        /** Call threads (calls on one model still run one at a time). */
         public Builder threads(int threads) {
             if (threads < 1) {
                 throw new FusionException("threads must be at least 1, got " + threads);
@@ -842,13 +1335,36 @@ public final class TableOneServer implements AutoCloseable {
             return this;
         }
 
-        /** Requires {@code Authorization: Bearer <key>} on every request (no key by default). */
+        /** Requires the metadata {@code authorization: Bearer <key>} on every call (no key by default). */
         public Builder apiKey(String key) {
             requireNonNull(key, "key is null");
             if (key.isEmpty() || !key.chars().allMatch(c -> c > ' ' && c < 127)) {
                 throw new FusionException("an API key must be non-empty printable ASCII without spaces");
             }
             this.apiKey = Optional.of(key);
+            return this;
+        }
+
+        /** Speaks TLS with this certificate chain and PKCS#8 private key (PEM files); plaintext by default. */
+        public Builder tls(Path certificateChain, Path privateKey) {
+            requireNonNull(certificateChain, "certificateChain is null");
+            requireNonNull(privateKey, "privateKey is null");
+            for (Path p : List.of(certificateChain, privateKey)) {
+                if (!Files.isReadable(p)) {
+                    throw new FusionException("cannot read TLS file " + p.toAbsolutePath());
+                }
+            }
+            this.tlsCert = certificateChain;
+            this.tlsKey = privateKey;
+            return this;
+        }
+
+        /**
+         * Where tokenizers that clients register are kept (their files, one folder per digest), so that a restarted
+         * worker still knows them; default a temporary directory removed on close.
+         */
+        public Builder tokenizerCache(Path dir) {
+            this.tokenizerCache = Optional.of(requireNonNull(dir, "dir is null"));
             return this;
         }
 
@@ -865,17 +1381,16 @@ public final class TableOneServer implements AutoCloseable {
             return this;
         }
 
-        /** What one request, one client and all clients may ask of the server (default {@link ServerLimits#DEFAULTS}). */
+        /** What one call, one client and all clients may ask of the server (default {@link ServerLimits#DEFAULTS}). */
         public Builder limits(ServerLimits limits) {
             this.limits = requireNonNull(limits, "limits is null");
             return this;
         }
 
         /**
-         * The vocabulary size of the model served as {@code name}, which the server checks every token id of
-         * {@code open}, {@code score}, {@code nll-at-temperatures} and {@code decode} against (HTTP 400 for one outside
-         * it). Needed only for a model without a public {@code int vocabularySize()}; without either, ids are checked by
-         * the model alone (and {@code decode} answers what the tokenizer makes of them).
+         * The vocabulary size of the model served as {@code name}, which the server checks every token id against
+         * ({@code INVALID_ARGUMENT} for one outside it). Needed only for a model without a public
+         * {@code int vocabularySize()}.
          */
         public Builder vocabularySize(String name, int size) {
             requireNonNull(name, "name is null");
@@ -906,6 +1421,20 @@ public final class TableOneServer implements AutoCloseable {
             if (address.isUnresolved()) {
                 throw new FusionException("unknown host '" + host + "': give an address of this machine (127.0.0.1, the"
                         + " default; 0.0.0.0 for every interface; or an interface address or name)");
+            }
+            InetAddress ip = address.getAddress();
+            boolean local = ip.isAnyLocalAddress() || ip.isLoopbackAddress();
+            if (!local) {
+                try {
+                    local = java.net.NetworkInterface.getByInetAddress(ip) != null;
+                } catch (java.net.SocketException cannotTell) {
+                    local = true; // let the bind decide
+                }
+            }
+            if (!local) {
+                throw new FusionException("cannot listen on " + host + ":" + port + ": " + host + " is not an address of"
+                        + " this machine: give --host 127.0.0.1, 0.0.0.0 (every interface) or one of its interface"
+                        + " addresses");
             }
             return new TableOneServer(this, address);
         }

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code worker} (the Table-1 server) on the bundled models with an API key, and {@code generate} over the network
+ * {@code worker} (the gRPC Table-1 worker) on the bundled models with an API key, and {@code generate} over the network
  * giving what it gives in process.
  */
 class WorkerCommandTest {
@@ -111,22 +111,29 @@ class WorkerCommandTest {
     }
 
     @Test
-    void benchRemoteFusesInProcessAndOverHttpIdentically() {
+    void benchRemoteFusesInProcessAndThroughWorkersIdentically() {
         Cli.Result r = Cli.run("bench-remote", "--config", BundledModels.dir().resolve("fusion.yaml").toString(), "--data",
                 BundledModels.dir().resolve("heldout.jsonl").toString(), "--items", "1");
         assertEquals(0, r.exitCode(), r.err() + r.out());
-        for (String way : new String[] {"in process", "over HTTP", "HTTP, local tokenizers"}) {
+        double[] perStep = new double[3];
+        String[] ways = {"in process", "workers, T1", "workers, per token"};
+        for (int w = 0; w < ways.length; w++) {
+            String way = ways[w];
             String row = r.out().lines().filter(l -> l.startsWith(way + " ")).findFirst().orElseThrow(() ->
                     new AssertionError(way + " missing: " + r.out()));
             String[] cells = row.trim().split("\\s+");
-            double requestsPerStep = Double.parseDouble(cells[cells.length - 3]);
+            double requestsPerStep = Double.parseDouble(cells[cells.length - 4]);
+            perStep[w] = requestsPerStep;
             if (way.equals("in process")) {
                 assertEquals(0, requestsPerStep, 0.0, "in process is the reference and makes no requests: " + row);
             } else {
                 assertTrue(row.trim().endsWith("1/1"), "identical to in process: " + row);
-                assertTrue(requestsPerStep > 0, "fused over HTTP: " + row);
+                assertTrue(requestsPerStep > 0, "fused through workers: " + row);
             }
         }
+        assertTrue(perStep[1] <= 3 * 3 + 1, "T1 on the workers: at most 3 calls per worker per step, and the opening: "
+                + r.out());
+        assertTrue(perStep[1] < perStep[2], "the per-token path makes more calls: " + r.out());
         Cli.Result bad = Cli.run("bench-remote", "--items", "0");
         assertTrue(bad.exitCode() != 0 && bad.err().contains("--items must be at least 1"), bad.err());
     }

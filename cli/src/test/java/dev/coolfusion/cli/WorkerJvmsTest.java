@@ -1,0 +1,261 @@
+package dev.coolfusion.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.Generation;
+import dev.coolfusion.core.config.ConfiguredFusion;
+import dev.coolfusion.core.config.FusionFactory;
+import dev.coolfusion.remote.RemoteSourceModelProvider;
+import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProposedSegment;
+import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.SegmentRequest;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TokenStep;
+import dev.coolfusion.testkit.BundledModels;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three worker JVMs ({@code cool-fusion worker --config models/fusion.yaml --source X}, one bundled model each) on loopback: the fusion through them equals
+ * the in-process one token for token; a worker killed mid-generation ({@code kill -9}) or paused ({@code kill -STOP})
+ * fails the fusion (policy {@code fail}) within the deadline, with an error that names it.
+ */
+class WorkerJvmsTest {
+    static final List<String> NAMES = List.of("A", "B", "C");
+    static final String PROMPT = "Question: Jack has 35 stamps. He gives away 15 of them. How many stamps does he have"
+            + " left?\nAnswer:";
+    static final List<Process> workers = new ArrayList<>();
+    static final List<String> urls = new ArrayList<>();
+
+    @BeforeAll
+    static void startWorkers(@TempDir Path tmp) throws Exception {
+        Path fusionYaml = BundledModels.dir().resolve("fusion.yaml");
+        for (int i = 0; i < NAMES.size(); i++) {
+            int port = freePort();
+            Process p = new ProcessBuilder(ChildJvms.jvmCommand(List.of("worker", "--config", fusionYaml.toString(),
+                    "--source", NAMES.get(i), "--port", Integer.toString(port)))).redirectErrorStream(true)
+                    .redirectOutput(tmp.resolve("worker-" + i + ".log").toFile()).start();
+            workers.add(p);
+            urls.add("http://127.0.0.1:" + port);
+        }
+        for (int i = 0; i < NAMES.size(); i++) {
+            awaitServing(i, tmp.resolve("worker-" + i + ".log"));
+        }
+    }
+
+    @AfterAll
+    static void stopWorkers() {
+        for (Process p : workers) {
+            signal(p, "CONT");
+            p.destroyForcibly();
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return probe.getLocalPort();
+        }
+    }
+
+    private static void awaitServing(int i, Path log) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        while (true) {
+            try (SourceModel probe = remote(i, 5)) {
+                return;
+            } catch (FusionException notYet) {
+                if (!workers.get(i).isAlive() || System.nanoTime() > deadline) {
+                    throw new AssertionError("worker " + NAMES.get(i) + " did not come up: " + Files.readString(log),
+                            notYet);
+                }
+                Thread.sleep(250);
+            }
+        }
+    }
+
+    static SourceModel remote(int i, int timeoutSeconds) {
+        return new RemoteSourceModelProvider().create(ProviderConfig.of("remote", Map.of("url", urls.get(i),
+                "timeout-seconds", Integer.toString(timeoutSeconds))));
+    }
+
+    static void signal(Process p, String signal) {
+        try {
+            new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).inheritIO().start().waitFor();
+        } catch (IOException | InterruptedException e) {
+            throw new AssertionError("cannot send SIG" + signal + " to " + p.pid(), e);
+        }
+    }
+
+    @Test
+    void threeWorkerJvmsFuseAsInProcessAndAFailedWorkerIsNamedWithinTheDeadline() throws Exception {
+        Path fusionYaml = BundledModels.dir().resolve("fusion.yaml");
+        FusionOptions options;
+        Generation local;
+        try (ConfiguredFusion setup = FusionFactory.discover().create(fusionYaml)) {
+            options = setup.options();
+            local = setup.fusion().generate(PROMPT, options);
+        }
+        List<SourceModel> remote = new ArrayList<>();
+        try {
+            for (int i = 0; i < NAMES.size(); i++) {
+                remote.add(remote(i, 5));
+            }
+            Generation fused = CoolFusion.builder().sources(remote).build().generate(PROMPT, options);
+            assertEquals(local.text(), fused.text());
+            assertEquals(local.steps().size(), fused.steps().size());
+            for (int s = 0; s < local.steps().size(); s++) {
+                assertEquals(local.steps().get(s).winner(), fused.steps().get(s).winner(), "step " + s);
+                assertEquals(local.steps().get(s).emitted(), fused.steps().get(s).emitted(), "step " + s);
+            }
+            assertTrue(local.steps().size() > 3, "several steps: " + local.steps().size());
+
+            // kill -STOP: the paused worker C answers nothing; its NextText's deadline (5 s) fails the fusion.
+            AtomicInteger calls = new AtomicInteger();
+            List<SourceModel> pausing = new ArrayList<>(remote);
+            pausing.set(2, new Intercepted(remote.get(2), () -> {
+                if (calls.incrementAndGet() == 3) {
+                    signal(workers.get(2), "STOP");
+                }
+            }));
+            long t0 = System.nanoTime();
+            FusionException paused = assertThrows(FusionException.class,
+                    () -> CoolFusion.builder().sources(pausing).build().generate(PROMPT, options));
+            double pausedSeconds = (System.nanoTime() - t0) / 1e9;
+            String address = urls.get(2).substring("http://".length());
+            assertTrue(paused.getMessage().contains("worker " + address + " did not answer NextText")
+                    && paused.getMessage().contains("within 5 s"), all(paused));
+            assertTrue(pausedSeconds < 30, "failed after " + pausedSeconds + " s");
+            signal(workers.get(2), "CONT");
+
+            // kill -9 mid-generation: the fusion fails at once, naming worker B and the call.
+            AtomicInteger bCalls = new AtomicInteger();
+            List<SourceModel> killing = new ArrayList<>(remote);
+            killing.set(1, new Intercepted(remote.get(1), () -> {
+                if (bCalls.incrementAndGet() == 3) {
+                    workers.get(1).destroyForcibly();
+                    try {
+                        workers.get(1).waitFor(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }));
+            t0 = System.nanoTime();
+            FusionException killed = assertThrows(FusionException.class,
+                    () -> CoolFusion.builder().sources(killing).build().generate(PROMPT, options));
+            double killedSeconds = (System.nanoTime() - t0) / 1e9;
+            String b = urls.get(1).substring("http://".length());
+            assertTrue(killed.getMessage().contains(b) && killed.getMessage().contains("NextText")
+                    && killed.getMessage().contains("source 'B'"), "the first failure names worker B: " + all(killed));
+            assertTrue(killedSeconds < 15, "failed after " + killedSeconds + " s");
+        } finally {
+            remote.forEach(SourceModel::close);
+        }
+    }
+
+    static String all(Throwable e) {
+        StringBuilder b = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            b.append(t.getMessage()).append(" | ");
+            for (Throwable s : t.getSuppressed()) {
+                b.append("suppressed: ").append(s.getMessage()).append(" | ");
+            }
+        }
+        return b.toString();
+    }
+
+    /** A source that runs {@code before} ahead of each of its T1 calls (to kill or pause its worker then). */
+    static final class Intercepted implements SourceModel {
+        final SourceModel inner;
+        final Runnable before;
+
+        Intercepted(SourceModel inner, Runnable before) {
+            this.inner = inner;
+            this.before = before;
+        }
+
+        @Override
+        public Optional<ProposedSegment> nextText(SegmentRequest request) {
+            before.run();
+            return inner.nextText(request);
+        }
+
+        @Override
+        public String name() {
+            return inner.name();
+        }
+
+        @Override
+        public TextCodec codec() {
+            return inner.codec();
+        }
+
+        @Override
+        public StateHandle open(List<Integer> promptTokens) {
+            return inner.open(promptTokens);
+        }
+
+        @Override
+        public TokenStep nextToken(StateHandle state, Decoding decoding) {
+            return inner.nextToken(state, decoding);
+        }
+
+        @Override
+        public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
+            return inner.score(state, candidates);
+        }
+
+        @Override
+        public boolean canScore() {
+            return inner.canScore();
+        }
+
+        @Override
+        public StateHandle append(StateHandle state, List<Integer> tokens) {
+            return inner.append(state, tokens);
+        }
+
+        @Override
+        public void commit(StateHandle temporary) {
+            inner.commit(temporary);
+        }
+
+        @Override
+        public void release(Collection<StateHandle> states) {
+            inner.release(states);
+        }
+
+        @Override
+        public void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
+            inner.commitAndRelease(temporary, states);
+        }
+
+        @Override
+        public OptionalInt maxContextTokens() {
+            return inner.maxContextTokens();
+        }
+    }
+}
