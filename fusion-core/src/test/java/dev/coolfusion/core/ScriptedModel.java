@@ -28,7 +28,7 @@ final class ScriptedModel implements SourceModel {
     static final int VOCAB = 1000;
 
     private final String name;
-    private final CharCodec codec;
+    private final TextCodec codec;
     private final String script;
     private final double confidence;
     private final Map<String, List<Integer>> states = new ConcurrentHashMap<>();
@@ -57,7 +57,7 @@ final class ScriptedModel implements SourceModel {
         this(name, new CharCodec(words), script, confidence);
     }
 
-    ScriptedModel(String name, CharCodec codec, String script, double confidence) {
+    ScriptedModel(String name, TextCodec codec, String script, double confidence) {
         this.name = name;
         this.codec = codec;
         this.script = script;
