@@ -217,6 +217,13 @@ public final class CoolFusion {
             for (SourceTasks.Failure failure : results.failures()) {
                 drop(failure, step);
             }
+            if (!results.failures().isEmpty() && (active.isEmpty() || active.stream().noneMatch(a -> a.model.canScore()))) {
+                String why = dropped.stream().map(DroppedSource::describe).collect(Collectors.joining("; "));
+                throw new FusionException((active.isEmpty() ? "every source failed"
+                        : "no source that can score is left (" + active.stream().map(SourceSession::name)
+                                .collect(Collectors.joining(", ")) + " only propose)")
+                        + " (on-source-failure: drop): " + why, results.failures().get(0).cause());
+            }
             return bySource;
         }
 
@@ -239,14 +246,6 @@ public final class CoolFusion {
             DroppedSource record = new DroppedSource(s.name(), step, failure.phase(), failure.message(), releaseError);
             dropped.add(record);
             droppedNow.add(record);
-            if (active.isEmpty() || active.stream().noneMatch(a -> a.model.canScore())) {
-                String why = dropped.stream().map(DroppedSource::describe).collect(Collectors.joining("; "));
-                FusionException e = new FusionException((active.isEmpty() ? "every source failed"
-                        : "no source that can score is left (" + active.stream().map(SourceSession::name)
-                                .collect(Collectors.joining(", ")) + " only propose)")
-                        + " (on-source-failure: drop): " + why, failure.cause());
-                throw e;
-            }
         }
 
         private FinishReason step(int index) {

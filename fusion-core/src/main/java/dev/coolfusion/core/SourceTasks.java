@@ -7,20 +7,27 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 
 /**
  * Runs one task per source for a phase and waits for them.
  *
  * <p>{@link #run} (the {@link SourceFailurePolicy#FAIL} policy) returns as soon as every task has finished or one has
- * failed, whichever comes first: the first failure in time is reported, naming its source and the phase, and the
- * loop never waits on the other tasks of a failed phase (one that hangs on a dead worker until its time-out, for
- * example). Tasks still running then are remembered ({@link #whenIdle}) so that their sessions are cleaned up once
- * they finish and never while they run. {@link #runAll} (the {@link SourceFailurePolicy#DROP} policy) waits for
+ * failed: the first failure in time is reported, naming its source and the phase. The other tasks of a failed
+ * phase get {@value #GRACE_MILLIS} ms to finish (they usually do at once, and their states are then released with the
+ * rest); the loop never waits longer on one (hung on a dead worker until its time-out, for example). Tasks still
+ * running then are remembered ({@link #whenIdle}) so that their sessions are cleaned up once they finish and never
+ * while they run. {@link #runAll} (the {@link SourceFailurePolicy#DROP} policy) waits for
  * every task and returns each failure with its session.
  */
 final class SourceTasks {
+    /** How long a failed phase waits for its other tasks before it leaves them behind. */
+    static final long GRACE_MILLIS = 5_000;
+
     private final Executor executor;
     /** Tasks of an abandoned phase that had not finished, by session. */
     private final Map<SourceSession, CompletableFuture<?>> running = new IdentityHashMap<>();
@@ -55,8 +62,19 @@ final class SourceTasks {
                 }
             });
         }
-        CompletableFuture.anyOf(CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)), firstFailure)
-                .exceptionally(e -> null).join();
+        CompletableFuture<Void> all = CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new));
+        CompletableFuture.anyOf(all, firstFailure).exceptionally(e -> null).join();
+        if (!all.isDone()) {
+            // A task failed: the others usually finish at once and are cleaned up now; one that does not (hung on a
+            // dead worker until its time-out) is left behind after a short grace rather than waited for.
+            try {
+                all.get(GRACE_MILLIS, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException | ExecutionException ignored) {
+                // reported below from the futures themselves
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         // Failures in the order they happened; one whose callback has not run yet (allOf can complete first) follows.
         List<Integer> failed;
         synchronized (failedOrder) {
