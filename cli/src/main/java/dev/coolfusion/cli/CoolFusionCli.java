@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             GenerateCommand.class,
             ServeCommand.class, WorkerCommand.class, BenchServeCommand.class,
             BenchRemoteCommand.class,
+            BenchFusionCommand.class,
             BoundariesCommand.class,
             ChatTemplateCommand.class,
             ScoreCommand.class,

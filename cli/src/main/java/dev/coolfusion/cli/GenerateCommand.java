@@ -3,7 +3,9 @@ package dev.coolfusion.cli;
 import dev.coolfusion.core.CandidateTrace;
 import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FinishReason;
+import dev.coolfusion.core.DroppedSource;
 import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.SourceFailurePolicy;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.StepTrace;
 import dev.coolfusion.core.config.ComponentSpec;
@@ -47,6 +49,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--max-new-tokens", description = "Override the config's limit (first source's tokens).")
     Integer maxNewTokens;
 
+    @Option(names = "--on-source-failure", paramLabel = "fail|drop", description = "Override the config's fault policy:"
+            + " fail (a failing source ends the generation, the default) or drop (go on without it).")
+    String onSourceFailure;
+
     @Option(names = "--metric", description = "Override the config's rerank metric (see 'cool-fusion providers').")
     String metric;
 
@@ -64,8 +70,18 @@ final class GenerateCommand implements Callable<Integer> {
         if (metric != null) {
             config = new FusionConfig(config.sources(), ComponentSpec.of(metric), config.options());
         }
-        FusionOptions options = maxNewTokens == null ? config.options()
-                : config.options().toBuilder().maxNewTokens(maxNewTokens).build();
+        FusionOptions.Builder overrides = config.options().toBuilder();
+        if (maxNewTokens != null) {
+            overrides.maxNewTokens(maxNewTokens);
+        }
+        if (onSourceFailure != null) {
+            try {
+                overrides.onSourceFailure(SourceFailurePolicy.fromConfigName(onSourceFailure));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--on-source-failure: " + e.getMessage(), e);
+            }
+        }
+        FusionOptions options = overrides.build();
         try (ConfiguredFusion setup = FusionFactory.discover().create(config)) {
             CoolFusion fusion = setup.fusion();
             PrintWriter out = spec.commandLine().getOut();
@@ -79,6 +95,9 @@ final class GenerateCommand implements Callable<Integer> {
             }
             out.println(g.text());
             out.printf(Locale.ROOT, "(%s, %d steps, %d tokens)%n", finish(g, options), g.steps().size(), g.outputTokens());
+            for (DroppedSource d : g.dropped()) {
+                out.println("dropped source " + d.describe());
+            }
             out.flush();
             return 0;
         }

@@ -28,6 +28,20 @@ class GenerateCommandTest {
     }
 
     @Test
+    void theFaultPolicyCanBeSetAndABadOneIsAClearError() {
+        Path llama = ScoreCommandTest.tiny("llama");
+        Path qwen2 = ScoreCommandTest.tiny("qwen2");
+        Cli.Result ok = Cli.run("generate", "--model", llama.toString(), "--model", qwen2.toString(), "--prompt",
+                "<s> t5 t9", "--max-new-tokens", "3", "--on-source-failure", "drop");
+        assertEquals(0, ok.exitCode(), ok.err());
+        assertFalse(ok.out().contains("dropped source"), "nothing failed: " + ok.out());
+        Cli.Result bad = Cli.run("generate", "--model", llama.toString(), "--prompt", "<s> t5",
+                "--on-source-failure", "skip");
+        assertEquals(1, bad.exitCode());
+        assertTrue(bad.err().contains("--on-source-failure: unknown source failure policy 'skip': use 'fail'"), bad.err());
+    }
+
+    @Test
     void readsAFusionConfig(@TempDir Path dir) throws IOException {
         Path config = Files.writeString(dir.resolve("fusion.yaml"), """
                 sources:

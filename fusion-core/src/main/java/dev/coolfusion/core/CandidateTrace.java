@@ -14,7 +14,9 @@ import java.util.Map;
  * @param text          the segment text
  * @param endOfSequence whether it ends the generation
  * @param proposers     names of the sources that proposed it (several when they agreed)
- * @param logProbs      every source's per-token log-probs for it, in its own tokenization, in source order
+ * @param logProbs      every scoring source's per-token log-probs for it, in its own tokenization, in source order
+ *                      (a proposer-only source, {@link dev.coolfusion.spi.SourceModel#canScore()} false, and a
+ *                      dropped one are not among them; {@link #scorers()} names them)
  * @param modelScores   every source's value of it under the fusion's rerank metric ({@link
  *                      dev.coolfusion.spi.RerankMetric#modelScores}), by source name, in source order (NaN without
  *                      tokens): each source's perplexity for {@code avg-ppl}, its bits per byte for {@code
@@ -33,5 +35,10 @@ public record CandidateTrace(
         proposers = List.copyOf(requireNonNull(proposers, "proposers is null"));
         logProbs = List.copyOf(requireNonNull(logProbs, "logProbs is null"));
         modelScores = Collections.unmodifiableMap(new LinkedHashMap<>(requireNonNull(modelScores, "modelScores is null")));
+    }
+
+    /** The sources that scored this candidate, in source order: the models of {@link #logProbs()}. */
+    public List<String> scorers() {
+        return logProbs.stream().map(ModelLogProbs::model).toList();
     }
 }

@@ -11,7 +11,7 @@ import dev.coolfusion.spi.ModelLogProbs;
 import dev.coolfusion.spi.RerankMetric;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
-import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TokenStep;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Executor;
+import java.util.stream.Collectors;
 
 /**
  * Cool-Fusion: fuses source models with different tokenizers, one segment per step.
@@ -29,6 +30,15 @@ import java.util.concurrent.Executor;
  * JointAssessor}, M3); the {@link RerankMetric} picks the winner (Eq. 3 by default); every source commits the
  * winner's state (M4) and releases the rest. The loop ends at end-of-sequence, a length limit or a stop string,
  * or when a source's context is full.
+ *
+ * <p>Proposer-only sources ({@link SourceModel#canScore()} false) propose segments but are not asked to score: the
+ * metric sees the scoring sources only, and such a source follows the winner through {@link SourceModel#append}
+ * (its own generation state where it won with its own tokens). A fusion needs at least one source that scores.
+ *
+ * <p>Failures: with {@link SourceFailurePolicy#FAIL} (the default) the first failing call ends the generation with
+ * its error, naming the source and the phase, and clean-up failures attached as suppressed. With {@link
+ * SourceFailurePolicy#DROP} a failing source is left out from that step on (its states released best effort) and
+ * the step goes on with the others; {@link StepTrace#dropped()} and {@link Generation#dropped()} say who and why.
  *
  * <p>Context: the fusion counts the tokens of every source's state and never asks a source for more than its
  * {@link SourceModel#maxContextTokens()}. A prompt that leaves a source no room for one new token is a {@link
@@ -47,13 +57,11 @@ public final class CoolFusion {
     private final List<SourceModel> sources;
     private final RerankMetric metric;
     private final Executor executor;
-    private final List<TextCodec> codecs;
 
     private CoolFusion(List<SourceModel> sources, RerankMetric metric, Executor executor) {
         this.sources = List.copyOf(sources);
         this.metric = metric;
         this.executor = executor;
-        this.codecs = sources.stream().map(SourceModel::codec).toList();
     }
 
     public static Builder builder() {
@@ -105,22 +113,19 @@ public final class CoolFusion {
         SourceTasks tasks = new SourceTasks(executor);
         Generation result;
         try {
-            tasks.run("open (M1)", sessions, s -> {
-                s.committed = s.model.open(promptTokens.get(s.index));
-                s.tokens = promptTokens.get(s.index).size();
-                return s.committed;
-            });
-            result = new Run(sessions, tasks, options, listener).loop(promptTokens);
+            Run run = new Run(sessions, tasks, options, listener);
+            run.open(promptTokens);
+            result = run.loop(promptTokens);
         } catch (RuntimeException | Error failure) {
             // The error that ended the generation is the one to report; a failing clean-up is attached to it.
             try {
-                releaseAll(sessions);
+                releaseAll(sessions, tasks);
             } catch (RuntimeException cleanup) {
                 failure.addSuppressed(cleanup);
             }
             throw failure;
         }
-        releaseAll(sessions);
+        releaseAll(sessions, tasks);
         return result;
     }
 
@@ -137,25 +142,45 @@ public final class CoolFusion {
 
     /** The state of one generation. */
     private final class Run {
+        private static final String OPEN = "open (M1)";
+        private static final String T1 = "segment generation (T1)";
+        private static final String M3 = "joint assessment (M3)";
+        private static final String M4 = "state update (M4)";
+
         private final List<SourceSession> sessions;
+        /** The sources still in the fusion, in source order: all of them unless a failure dropped some. */
+        private final List<SourceSession> active;
         private final SourceTasks tasks;
         private final FusionOptions options;
         private final StepListener listener;
         private final SegmentProposer proposer;
-        private final JointAssessor assessor = new JointAssessor();
+        private final JointAssessor assessor;
         private final StringBuilder text = new StringBuilder();
         private final List<StepTrace> steps = new ArrayList<>();
+        private final List<DroppedSource> dropped = new ArrayList<>();
+        /** The sources dropped in the current step (reset by each step). */
+        private List<DroppedSource> droppedNow = new ArrayList<>();
         private final int holdBack;
         private int emittedChars;
         private int outputTokens;
 
         Run(List<SourceSession> sessions, SourceTasks tasks, FusionOptions options, StepListener listener) {
             this.sessions = sessions;
+            this.active = new ArrayList<>(sessions);
             this.tasks = tasks;
             this.options = options;
             this.listener = listener;
-            this.proposer = new SegmentProposer(codecs, options);
+            this.proposer = new SegmentProposer(options);
+            this.assessor = new JointAssessor(options);
             this.holdBack = options.stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
+        }
+
+        void open(List<List<Integer>> promptTokens) {
+            phase(OPEN, 0, s -> {
+                s.committed = s.model.open(promptTokens.get(s.index));
+                s.tokens = promptTokens.get(s.index).size();
+                return s.committed;
+            });
         }
 
         Generation loop(List<List<Integer>> promptTokens) {
@@ -167,28 +192,82 @@ public final class CoolFusion {
             for (SourceSession s : sessions) {
                 prompt.put(s.name(), promptTokens.get(s.index).size());
             }
-            return new Generation(text.toString(), finish, steps, prompt, outputTokens);
+            return new Generation(text.toString(), finish, steps, prompt, outputTokens, dropped);
+        }
+
+        /**
+         * Runs one phase on the active sources. Under {@link SourceFailurePolicy#FAIL} the first failure ends the
+         * generation; under {@link SourceFailurePolicy#DROP} each failing source is dropped and the others' results
+         * come back. Results are indexed by source index (null for a source not active or dropped now).
+         */
+        private <T> List<T> phase(String phase, int step, java.util.function.Function<SourceSession, T> task) {
+            List<SourceSession> running = List.copyOf(active);
+            List<T> bySource = new ArrayList<>(java.util.Collections.nCopies(sessions.size(), null));
+            if (options.onSourceFailure() == SourceFailurePolicy.FAIL) {
+                List<T> results = tasks.run(phase, running, task);
+                for (int i = 0; i < running.size(); i++) {
+                    bySource.set(running.get(i).index, results.get(i));
+                }
+                return bySource;
+            }
+            SourceTasks.Results<T> results = tasks.runAll(phase, running, task);
+            for (int i = 0; i < running.size(); i++) {
+                bySource.set(running.get(i).index, results.results().get(i));
+            }
+            for (SourceTasks.Failure failure : results.failures()) {
+                drop(failure, step);
+            }
+            if (!results.failures().isEmpty() && (active.isEmpty() || active.stream().noneMatch(a -> a.model.canScore()))) {
+                String why = dropped.stream().map(DroppedSource::describe).collect(Collectors.joining("; "));
+                throw new FusionException((active.isEmpty() ? "every source failed"
+                        : "no source that can score is left (" + active.stream().map(SourceSession::name)
+                                .collect(Collectors.joining(", ")) + " only propose)")
+                        + " (on-source-failure: drop): " + why, results.failures().get(0).cause());
+            }
+            return bySource;
+        }
+
+        /** Leaves a failed source out from now on: releases its states (best effort) and records why. */
+        private void drop(SourceTasks.Failure failure, int step) {
+            SourceSession s = failure.session();
+            active.remove(s);
+            Optional<String> releaseError = Optional.empty();
+            try {
+                List<StateHandle> all = s.allStates();
+                if (!all.isEmpty()) {
+                    s.model.release(all);
+                }
+            } catch (RuntimeException e) {
+                releaseError = Optional.of(e.getMessage() == null ? e.toString() : e.getMessage());
+            }
+            s.committed = null;
+            s.stepStates.clear();
+            s.ahead.clear();
+            DroppedSource record = new DroppedSource(s.name(), step, failure.phase(), failure.message(), releaseError);
+            dropped.add(record);
+            droppedNow.add(record);
         }
 
         private FinishReason step(int index) {
             long start = System.nanoTime();
+            droppedNow = new ArrayList<>();
             // T1: every source proposes a segment.
-            List<Proposal> proposals = tasks.run("segment generation (T1)", sessions, s -> proposer.propose(s, index));
+            List<Proposal> proposals = phase(T1, index, s -> proposer.propose(s, index, List.copyOf(active)));
             // Only a candidate that fits every source's context can be scored and committed by all.
             List<Candidate> candidates = new ArrayList<>();
             List<List<List<Integer>>> ids = new ArrayList<>();
             sessions.forEach(s -> ids.add(new ArrayList<>()));
             for (Candidate candidate : distinct(proposals)) {
-                List<List<Integer>> bySource = new ArrayList<>(sessions.size());
+                List<List<Integer>> bySource = new ArrayList<>(java.util.Collections.nCopies(sessions.size(), null));
                 boolean fits = true;
-                for (SourceSession s : sessions) {
+                for (SourceSession s : active) {
                     List<Integer> own = JointAssessor.ids(s, candidate, proposals.get(s.index));
                     fits &= own.size() <= s.room();
-                    bySource.add(own);
+                    bySource.set(s.index, own);
                 }
                 if (fits) {
                     candidates.add(candidate);
-                    for (SourceSession s : sessions) {
+                    for (SourceSession s : active) {
                         ids.get(s.index).add(bySource.get(s.index));
                     }
                 }
@@ -196,27 +275,44 @@ public final class CoolFusion {
             if (candidates.isEmpty()) {
                 return outOfContext(index, start);
             }
-            // M3: every source scores every candidate in its own tokenization.
-            List<JointAssessor.Assessment> assessments = tasks.run("joint assessment (M3)", sessions,
+            // M3: every source that can scores every candidate in its own tokenization.
+            List<JointAssessor.Assessment> assessments = phase(M3, index,
                     s -> assessor.assess(s, candidates, proposals.get(s.index), ids.get(s.index)));
-            // Rerank: the metric scores every candidate once and picks the winner.
-            List<CandidateEvidence> evidence = evidence(candidates, assessments);
+            // A source dropped in M3 proposed nothing that counts: its candidates go unless another proposed them too.
+            List<Integer> kept = new ArrayList<>();
+            List<Candidate> standing = new ArrayList<>();
+            for (int c = 0; c < candidates.size(); c++) {
+                List<Integer> proposers = candidates.get(c).proposers().stream()
+                        .filter(p -> active.contains(sessions.get(p))).toList();
+                if (!proposers.isEmpty()) {
+                    kept.add(c);
+                    Candidate was = candidates.get(c);
+                    standing.add(new Candidate(was.text(), was.endOfSequence(), proposers));
+                }
+            }
+            if (standing.isEmpty()) {
+                return outOfContext(index, start);
+            }
+            // Rerank: the metric scores every candidate once, from the sources that can score, and picks the winner.
+            List<CandidateEvidence> evidence = evidence(standing, kept, assessments);
             RerankMetric.Ranking ranking = metric.rank(evidence);
             int winner = ranking.winner();
-            Candidate won = candidates.get(winner);
+            Candidate won = standing.get(winner);
+            int wonAt = kept.get(winner);
             // M4: every source commits the winner and releases everything else.
-            tasks.run("state update (M4)", sessions, s -> {
-                commit(s, assessments.get(s.index), winner, won, proposals.get(s.index));
+            phase(M4, index, s -> {
+                commit(s, assessments.get(s.index), wonAt, won, proposals.get(s.index));
                 return Boolean.TRUE;
             });
 
-            FinishReason finish = append(won, assessments.get(0).ids().get(winner), sessions.get(0));
-            if (finish == null && sessions.stream().anyMatch(s -> s.room() < 1)) {
+            SourceSession first = active.get(0);
+            FinishReason finish = append(won, assessments.get(first.index).ids().get(wonAt), first);
+            if (finish == null && active.stream().anyMatch(s -> s.room() < 1)) {
                 finish = FinishReason.LENGTH; // a source's context is full
             }
             String emitted = emit(finish != null);
-            StepTrace trace = new StepTrace(index, traces(candidates, evidence, ranking), winner, emitted,
-                    Optional.ofNullable(finish), System.nanoTime() - start);
+            StepTrace trace = new StepTrace(index, traces(standing, evidence, ranking), winner, emitted,
+                    Optional.ofNullable(finish), System.nanoTime() - start, droppedNow);
             steps.add(trace);
             listener.onStep(trace);
             return finish;
@@ -227,10 +323,11 @@ public final class CoolFusion {
          * candidate that nobody proposed and that adds nothing, and emits the text still held back.
          */
         private FinishReason outOfContext(int index, long start) {
-            List<ModelLogProbs> none = sessions.stream().map(s -> new ModelLogProbs(s.name(), List.of())).toList();
+            List<ModelLogProbs> none = active.stream().filter(s -> s.model.canScore())
+                    .map(s -> new ModelLogProbs(s.name(), List.of())).toList();
             CandidateTrace nothing = new CandidateTrace("", false, List.of(), none, Map.of(), Double.NaN);
             StepTrace trace = new StepTrace(index, List.of(nothing), 0, emit(true), Optional.of(FinishReason.LENGTH),
-                    System.nanoTime() - start);
+                    System.nanoTime() - start, droppedNow);
             steps.add(trace);
             listener.onStep(trace);
             return FinishReason.LENGTH;
@@ -241,7 +338,7 @@ public final class CoolFusion {
             Map<String, List<Integer>> byKey = new LinkedHashMap<>();
             Map<String, Proposal> first = new LinkedHashMap<>();
             for (Proposal p : proposals) {
-                if (p.text().isEmpty() && !p.endOfSequence()) {
+                if (p == null || (p.text().isEmpty() && !p.endOfSequence())) {
                     continue;
                 }
                 String key = (p.endOfSequence() ? "1" : "0") + p.text();
@@ -249,7 +346,7 @@ public final class CoolFusion {
                 first.putIfAbsent(key, p);
             }
             if (byKey.isEmpty()) {
-                if (proposals.stream().anyMatch(Proposal::contextFull)) {
+                if (proposals.stream().anyMatch(p -> p != null && p.contextFull())) {
                     return List.of();
                 }
                 throw new FusionException("no source proposed a segment in this step");
@@ -259,12 +356,17 @@ public final class CoolFusion {
             return out;
         }
 
-        private List<CandidateEvidence> evidence(List<Candidate> candidates, List<JointAssessor.Assessment> assessments) {
+        /** The evidence of the scoring sources for each standing candidate ({@code at[c]} indexes the assessments). */
+        private List<CandidateEvidence> evidence(List<Candidate> candidates, List<Integer> at,
+                List<JointAssessor.Assessment> assessments) {
             List<CandidateEvidence> out = new ArrayList<>(candidates.size());
             for (int c = 0; c < candidates.size(); c++) {
-                List<ModelLogProbs> byModel = new ArrayList<>(sessions.size());
-                for (SourceSession s : sessions) {
-                    byModel.add(new ModelLogProbs(s.name(), assessments.get(s.index).logProbs().get(c)));
+                List<ModelLogProbs> byModel = new ArrayList<>(active.size());
+                for (SourceSession s : active) {
+                    JointAssessor.Assessment a = assessments.get(s.index);
+                    if (a.scored()) {
+                        byModel.add(new ModelLogProbs(s.name(), a.logProbs().get(at.get(c))));
+                    }
                 }
                 out.add(new CandidateEvidence(candidates.get(c).text(), candidates.get(c).endOfSequence(), byModel));
             }
@@ -285,32 +387,39 @@ public final class CoolFusion {
 
         private void commit(SourceSession s, JointAssessor.Assessment assessment, int winner, Candidate won, Proposal own) {
             StateHandle next = assessment.states().get(winner);
+            List<Integer> winnerIds = assessment.ids().get(winner);
+            int used = winnerIds.size();
+            if (next == null && used > 0) {
+                // A proposer-only source follows a winner it did not generate itself.
+                next = s.model.append(s.committed, winnerIds);
+                s.stepStates.add(next);
+            }
             Set<StateHandle> keep = new HashSet<>();
             List<StateHandle> release = new ArrayList<>();
-            int used = assessment.ids().get(winner).size();
             if (next != null) {
                 keep.add(next);
                 release.add(s.committed);
-                s.committed = next;
-                s.tokens += used;
             }
             boolean ownWin = won.proposers().contains(s.index) && next != null && !won.endOfSequence()
                     && used > 0 && used < own.tokens().size() && own.states().get(used - 1).equals(next);
-            if (ownWin && options.reuseLookahead()) {
-                s.ahead.addAll(own.steps().subList(used, own.steps().size()));
-                s.ahead.forEach(step -> keep.add(step.state()));
-            }
+            List<TokenStep> ahead = ownWin && options.reuseLookahead()
+                    ? own.steps().subList(used, own.steps().size()) : List.of();
+            ahead.forEach(step -> keep.add(step.state()));
             for (StateHandle h : s.stepStates) {
                 if (!keep.contains(h)) {
                     release.add(h);
                 }
             }
-            s.stepStates.clear();
+            // The session changes only once the source has done it, so that a failing call leaves every state known.
             if (next != null) {
                 s.model.commitAndRelease(next, release);
+                s.committed = next;
+                s.tokens += used;
             } else {
                 s.model.release(release);
             }
+            s.stepStates.clear();
+            s.ahead.addAll(ahead);
         }
 
         /** Appends the winner and applies end-of-sequence, stop strings and limits; returns the finish, if any. */
@@ -377,27 +486,38 @@ public final class CoolFusion {
         }
     }
 
-    private static void releaseAll(List<SourceSession> sessions) {
+    /**
+     * Releases every state the sessions still hold. A session whose task of an abandoned phase still runs is
+     * released once that task finishes ({@link SourceTasks#whenIdle}).
+     */
+    private static void releaseAll(List<SourceSession> sessions, SourceTasks tasks) {
         RuntimeException failure = null;
         for (SourceSession s : sessions) {
             try {
-                List<StateHandle> all = s.allStates();
-                if (!all.isEmpty()) {
-                    s.model.release(all);
-                }
+                tasks.whenIdle(s, () -> {
+                    try {
+                        List<StateHandle> all = s.allStates();
+                        if (!all.isEmpty()) {
+                            s.model.release(all);
+                        }
+                    } finally {
+                        s.committed = null;
+                        s.stepStates.clear();
+                        s.ahead.clear();
+                    }
+                });
             } catch (RuntimeException e) {
+                RuntimeException named = new FusionException("releasing the states of source '" + s.name()
+                        + "' failed: " + e.getMessage(), e);
                 if (failure == null) {
-                    failure = e;
+                    failure = named;
                 } else {
-                    failure.addSuppressed(e);
+                    failure.addSuppressed(named);
                 }
             }
-            s.committed = null;
-            s.stepStates.clear();
-            s.ahead.clear();
         }
         if (failure != null) {
-            throw new FusionException("releasing model states failed: " + failure.getMessage(), failure);
+            throw failure;
         }
     }
 
@@ -440,6 +560,11 @@ public final class CoolFusion {
                     throw new IllegalStateException("two sources are named '" + source.name()
                             + "': give each source a unique name");
                 }
+            }
+            if (sources.stream().noneMatch(SourceModel::canScore)) {
+                throw new IllegalStateException("no source can score (canScore() is false for "
+                        + sources.stream().map(SourceModel::name).collect(Collectors.joining(", "))
+                        + "): the rerank needs at least one source that scores candidates; add one");
             }
             return new CoolFusion(sources, metric, executor == null ? FusionExecutors.shared() : executor);
         }

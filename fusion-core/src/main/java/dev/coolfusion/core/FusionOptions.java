@@ -23,6 +23,14 @@ import java.util.List;
  * @param topP             nucleus sampling mass in (0, 1]
  * @param seed             seed for sampling; the same seed gives the same text
  * @param reuseLookahead   keep the tokens a winning proposer generated past its segment for the next step
+ * @param reuseProposerLogProbs in M3, a proposer whose generated tokens are its own tokenization of its segment uses
+ *                         the log-probs and state from generation instead of scoring it again (the paper's
+ *                         optimisation 4); off, every scorer scores every candidate (the same scores, more forwards)
+ * @param batchScoring     in M3, one {@code score} call per source for all candidates of a step; off, one call per
+ *                         candidate (the same scores, more calls)
+ * @param onSourceFailure  what a failing source call (open, T1, M3 or M4: an error, a time-out, a lost connection)
+ *                         does: {@link SourceFailurePolicy#FAIL} ends the generation with that error (default),
+ *                         {@link SourceFailurePolicy#DROP} leaves the source out from that step on
  */
 public record FusionOptions(
         int maxNewTokens,
@@ -34,12 +42,16 @@ public record FusionOptions(
         double temperature,
         double topP,
         long seed,
-        boolean reuseLookahead) {
+        boolean reuseLookahead,
+        boolean reuseProposerLogProbs,
+        boolean batchScoring,
+        SourceFailurePolicy onSourceFailure) {
 
     public FusionOptions {
         requireNonNull(stopStrings, "stopStrings is null");
         requireNonNull(segmentChoice, "segmentChoice is null");
         requireNonNull(alignment, "alignment is null");
+        requireNonNull(onSourceFailure, "onSourceFailure is null");
         stopStrings = List.copyOf(stopStrings);
         if (maxNewTokens < 1) {
             throw new IllegalArgumentException("maxNewTokens must be at least 1, got " + maxNewTokens);
@@ -83,6 +95,9 @@ public record FusionOptions(
         b.topP = topP;
         b.seed = seed;
         b.reuseLookahead = reuseLookahead;
+        b.reuseProposerLogProbs = reuseProposerLogProbs;
+        b.batchScoring = batchScoring;
+        b.onSourceFailure = onSourceFailure;
         return b;
     }
 
@@ -97,6 +112,9 @@ public record FusionOptions(
         private double topP = 1;
         private long seed;
         private boolean reuseLookahead = true;
+        private boolean reuseProposerLogProbs = true;
+        private boolean batchScoring = true;
+        private SourceFailurePolicy onSourceFailure = SourceFailurePolicy.FAIL;
 
         private Builder() {}
 
@@ -150,9 +168,25 @@ public record FusionOptions(
             return this;
         }
 
+        public Builder reuseProposerLogProbs(boolean reuseProposerLogProbs) {
+            this.reuseProposerLogProbs = reuseProposerLogProbs;
+            return this;
+        }
+
+        public Builder batchScoring(boolean batchScoring) {
+            this.batchScoring = batchScoring;
+            return this;
+        }
+
+        public Builder onSourceFailure(SourceFailurePolicy onSourceFailure) {
+            this.onSourceFailure = requireNonNull(onSourceFailure, "onSourceFailure is null");
+            return this;
+        }
+
         public FusionOptions build() {
             return new FusionOptions(maxNewTokens, maxNewChars, stopStrings, maxSegmentTokens, segmentChoice,
-                    alignment, temperature, topP, seed, reuseLookahead);
+                    alignment, temperature, topP, seed, reuseLookahead, reuseProposerLogProbs, batchScoring,
+                    onSourceFailure);
         }
     }
 }

@@ -17,15 +17,19 @@ import java.util.Set;
  * kept from the last segment it won, and records every temporary state the step created.
  */
 final class SegmentProposer {
-    private final List<TextCodec> codecs;
     private final FusionOptions options;
 
-    SegmentProposer(List<TextCodec> codecs, FusionOptions options) {
-        this.codecs = codecs;
+    SegmentProposer(FusionOptions options) {
         this.options = options;
     }
 
-    Proposal propose(SourceSession session, int step) {
+    /**
+     * Proposes {@code session}'s segment for {@code step}, aligned to the tokenizers of {@code active} (the sources
+     * still in the fusion, {@code session} among them).
+     */
+    Proposal propose(SourceSession session, int step, List<SourceSession> active) {
+        List<TextCodec> codecs = active.stream().map(s -> s.codec).toList();
+        int self = active.indexOf(session);
         List<TokenStep> ahead = List.copyOf(session.ahead);
         session.ahead.clear();
         Set<StateHandle> known = new HashSet<>(session.stepStates);
@@ -34,10 +38,18 @@ final class SegmentProposer {
                 session.stepStates.add(replayed.state());
             }
         }
-        SegmentRequest request = new SegmentRequest(session.committed, ahead, session.room(), codecs, session.index,
+        SegmentRequest request = new SegmentRequest(session.committed, ahead, session.room(), codecs, self,
                 options.segmentChoice(), options.alignment(), options.maxSegmentTokens(),
                 new Sampling(options.temperature(), options.topP(), options.seed(), step, session.index));
-        ProposedSegment segment = SegmentGenerator.propose(session.model, request);
+        // Each generated state is recorded as it comes, so that a T1 that fails half-way leaks nothing.
+        ProposedSegment segment = session.model.nextText(request).orElseGet(() -> SegmentGenerator.generate(
+                session.name(), request, (from, decoding) -> {
+                    TokenStep made = session.model.nextToken(from, decoding);
+                    if (known.add(made.state())) {
+                        session.stepStates.add(made.state());
+                    }
+                    return made;
+                }));
         for (TokenStep generated : segment.steps()) {
             if (known.add(generated.state())) {
                 session.stepStates.add(generated.state());

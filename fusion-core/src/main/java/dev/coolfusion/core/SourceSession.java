@@ -15,6 +15,7 @@ import java.util.List;
 final class SourceSession {
     final int index;
     final SourceModel model;
+    /** The source's tokenizer, through this generation's {@link CachedCodec}. */
     final TextCodec codec;
     StateHandle committed;
     /** How many tokens the committed state holds: the prompt and every committed segment. */
@@ -29,7 +30,7 @@ final class SourceSession {
     SourceSession(int index, SourceModel model) {
         this.index = index;
         this.model = model;
-        this.codec = model.codec();
+        this.codec = new CachedCodec(model.codec()); // one generation's memo, shared by T1 and M3
         this.maxContext = model.maxContextTokens().orElse(Integer.MAX_VALUE);
     }
 

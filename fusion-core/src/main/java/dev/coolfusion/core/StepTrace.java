@@ -20,6 +20,8 @@ import java.util.Optional;
  *                     The {@code emitted} texts of all steps concatenate exactly to the final text.
  * @param finish       set on the last step
  * @param elapsedNanos wall time of the step
+ * @param dropped      the sources {@link SourceFailurePolicy#DROP} left out in this step (empty when none failed);
+ *                     {@link Generation#dropped()} has all of a generation's
  */
 public record StepTrace(
         int index,
@@ -27,8 +29,10 @@ public record StepTrace(
         int winner,
         String emitted,
         Optional<FinishReason> finish,
-        long elapsedNanos) {
+        long elapsedNanos,
+        List<DroppedSource> dropped) {
     public StepTrace {
+        dropped = List.copyOf(requireNonNull(dropped, "dropped is null"));
         candidates = List.copyOf(requireNonNull(candidates, "candidates is null"));
         requireNonNull(emitted, "emitted is null");
         requireNonNull(finish, "finish is null");

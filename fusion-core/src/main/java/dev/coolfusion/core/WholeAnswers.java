@@ -108,9 +108,16 @@ public final class WholeAnswers {
                     states.add(scored.get(a).state());
                     byAnswer.get(a).add(new ModelLogProbs(scorer.name(), scored.get(a).logProbs()));
                 }
-            } finally {
-                scorer.release(states);
+            } catch (RuntimeException | Error failure) {
+                // The failing call is the error to report; a release that fails after it (a dead worker) is attached.
+                try {
+                    scorer.release(states);
+                } catch (RuntimeException cleanup) {
+                    failure.addSuppressed(cleanup);
+                }
+                throw failure;
             }
+            scorer.release(states);
         }
         List<CandidateEvidence> out = new ArrayList<>(answers.size());
         for (int a = 0; a < answers.size(); a++) {

@@ -134,7 +134,7 @@ class ContextLimitTest {
         assertEquals("worker died", e.getCause().getMessage());
         List<String> suppressed = Arrays.stream(e.getSuppressed()).map(Throwable::getMessage).toList();
         assertEquals(1, suppressed.size(), suppressed.toString());
-        assertTrue(suppressed.get(0).startsWith("releasing model states failed: connection refused"), suppressed.toString());
+        assertEquals("releasing the states of source 'dog' failed: connection refused", suppressed.get(0));
         assertEquals(0, cat.liveStates(), "the other source's states are still released");
         assertFalse(dog.liveStates() == 0, "dog could not release");
     }

@@ -28,7 +28,7 @@ final class ScriptedModel implements SourceModel {
     static final int VOCAB = 1000;
 
     private final String name;
-    private final CharCodec codec;
+    private final TextCodec codec;
     private final String script;
     private final double confidence;
     private final Map<String, List<Integer>> states = new ConcurrentHashMap<>();
@@ -40,6 +40,15 @@ final class ScriptedModel implements SourceModel {
     volatile RuntimeException failOnScore;
     volatile RuntimeException failOnNextToken;
     volatile RuntimeException failOnRelease;
+    volatile RuntimeException failOnOpen;
+    volatile RuntimeException failOnCommit;
+    /** {@link #failOnNextToken} is thrown from the call after this many nextToken calls (0: from the first). */
+    volatile int failNextTokenAfter;
+    /** When set, nextToken waits for it first (a source that hangs, e.g. on a dead worker until its time-out). */
+    volatile java.util.concurrent.CountDownLatch holdNextToken;
+    /** Whether this model scores; a proposer-only model ({@code false}) refuses score and supports append. */
+    volatile boolean scores = true;
+    final AtomicInteger appendCalls = new AtomicInteger();
     /** The most tokens a state may hold; unlimited by default. */
     volatile int maxContext = Integer.MAX_VALUE;
     private int promptLength;
@@ -48,7 +57,7 @@ final class ScriptedModel implements SourceModel {
         this(name, new CharCodec(words), script, confidence);
     }
 
-    ScriptedModel(String name, CharCodec codec, String script, double confidence) {
+    ScriptedModel(String name, TextCodec codec, String script, double confidence) {
         this.name = name;
         this.codec = codec;
         this.script = script;
@@ -104,6 +113,9 @@ final class ScriptedModel implements SourceModel {
     public StateHandle open(List<Integer> promptTokens) {
         threads.add(Thread.currentThread().getName());
         checkContext(promptTokens.size());
+        if (failOnOpen != null) {
+            throw failOnOpen;
+        }
         promptLength = promptTokens.size();
         StateHandle h = put(promptTokens);
         committed.add(h.id());
@@ -113,8 +125,17 @@ final class ScriptedModel implements SourceModel {
     @Override
     public TokenStep nextToken(StateHandle state, Decoding decoding) {
         threads.add(Thread.currentThread().getName());
-        nextTokenCalls.incrementAndGet();
-        if (failOnNextToken != null) {
+        int call = nextTokenCalls.incrementAndGet();
+        java.util.concurrent.CountDownLatch hold = holdNextToken;
+        if (hold != null) {
+            try {
+                hold.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
+        if (failOnNextToken != null && call > failNextTokenAfter) {
             throw failOnNextToken;
         }
         List<Integer> tokens = get(state);
@@ -138,6 +159,9 @@ final class ScriptedModel implements SourceModel {
     public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
         threads.add(Thread.currentThread().getName());
         scoreCalls.incrementAndGet();
+        if (!scores) {
+            throw new UnsupportedOperationException(name + " cannot score (proposer-only)");
+        }
         if (failOnScore != null) {
             throw failOnScore;
         }
@@ -159,7 +183,24 @@ final class ScriptedModel implements SourceModel {
     }
 
     @Override
+    public boolean canScore() {
+        return scores;
+    }
+
+    @Override
+    public StateHandle append(StateHandle state, List<Integer> tokens) {
+        appendCalls.incrementAndGet();
+        List<Integer> next = new ArrayList<>(get(state));
+        next.addAll(tokens);
+        checkContext(next.size());
+        return put(next);
+    }
+
+    @Override
     public void commit(StateHandle temporary) {
+        if (failOnCommit != null) {
+            throw failOnCommit;
+        }
         get(temporary);
         committed.add(temporary.id());
     }

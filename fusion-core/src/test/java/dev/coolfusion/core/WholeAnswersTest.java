@@ -39,6 +39,19 @@ class WholeAnswersTest {
     }
 
     @Test
+    void aFailingScoreIsReportedNotTheReleaseThatFailsAfterIt() {
+        ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
+        IllegalStateException died = new IllegalStateException("worker died");
+        cat.failOnScore = died;
+        cat.failOnRelease = new IllegalStateException("cannot reach the model server (release on model 'cat')");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> WholeAnswers.assess(List.of(cat),
+                List.of(List.of(CharCodec.BOS)), List.of("the cat"), WholeAnswers.Ending.EOS));
+        assertEquals(died, e);
+        assertEquals(List.of("cannot reach the model server (release on model 'cat')"),
+                java.util.Arrays.stream(e.getSuppressed()).map(Throwable::getMessage).toList());
+    }
+
+    @Test
     void anAnswerThatDoesNotFitAScorersContextIsAClearErrorBeforeAnyModelWork() {
         ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
         ScriptedModel dog = new ScriptedModel("dog", CharCodec.Words.SPACES, "the dog", 0.6);

@@ -90,6 +90,7 @@ final class Endpoints {
                 ObjectNode trace = root.putObject("cool_fusion");
                 segments(trace.putArray("segments"), g.steps(), null);
                 trace.set("prompt_tokens", json.valueToTree(g.promptTokens()));
+                trace.set("dropped", Traces.dropped(g.dropped(), null));
                 counters.completed.increment();
                 return root;
             }
@@ -154,6 +155,7 @@ final class Endpoints {
                 ObjectNode trace = chunk.putObject("cool_fusion");
                 trace.putArray("segments");
                 trace.set("prompt_tokens", json.valueToTree(g.promptTokens()));
+                trace.set("dropped", Traces.dropped(g.dropped(), null));
                 sendQuietly(stream, chunk);
             }
             stream.done();
@@ -188,6 +190,7 @@ final class Endpoints {
             ArrayNode choices = root.putArray("choices");
             ArrayNode allSegments = json.createArrayNode();
             ArrayNode promptTokens = json.createArrayNode();
+            ArrayNode dropped = json.createArrayNode();
             int inputTotal = 0;
             int outputTotal = 0;
             for (int index = 0; index < call.prompts().size(); index++) {
@@ -249,6 +252,7 @@ final class Endpoints {
                     output = g.outputTokens();
                     segments(allSegments, g.steps(), choiceIndex);
                     promptTokens.add(json.valueToTree(g.promptTokens()));
+                    Traces.addDropped(dropped, g.dropped(), choiceIndex);
                 }
                 inputTotal += input;
                 outputTotal += output;
@@ -267,6 +271,7 @@ final class Endpoints {
                     ObjectNode trace = chunk.putObject("cool_fusion");
                     trace.putArray("segments");
                     trace.set("prompt_tokens", promptTokens);
+                    trace.set("dropped", dropped);
                     sendQuietly(stream, chunk);
                 }
                 stream.done();
@@ -276,6 +281,7 @@ final class Endpoints {
             ObjectNode trace = root.putObject("cool_fusion");
             trace.set("segments", allSegments);
             trace.set("prompt_tokens", promptTokens);
+            trace.set("dropped", dropped);
             return root;
         }
     }

@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.core.CandidateTrace;
+import dev.coolfusion.core.DroppedSource;
 import dev.coolfusion.core.StepTrace;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -21,7 +23,10 @@ import java.util.Map;
  * {@code winner} is the first source that proposed the winning candidate, {@code proposers} all who did;
  * {@code scores} is every model's value of the winner under the fusion's rerank metric (perplexity for
  * {@code avg-ppl}; null where a model has none) and {@code score} the metric's score (lower wins). Text completions
- * add {@code index}, the choice.
+ * add {@code index}, the choice. A step in which the fault policy {@code on-source-failure: drop} left a source out
+ * adds {@code "dropped": [{"source", "step", "phase", "reason", "release_error"}]}, and the response's {@code
+ * cool_fusion} object lists every dropped source of the generation the same way (empty when none failed; for text
+ * completions each entry adds {@code index}).
  */
 final class Traces {
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
@@ -42,6 +47,9 @@ final class Traces {
         s.set("scores", scores(won.modelScores()));
         putNumber(s, "score", won.score());
         s.put("step", step.index());
+        if (!step.dropped().isEmpty()) {
+            s.set("dropped", dropped(step.dropped(), choice));
+        }
         ArrayNode candidates = s.putArray("candidates");
         for (int i = 0; i < step.candidates().size(); i++) {
             CandidateTrace c = step.candidates().get(i);
@@ -55,6 +63,27 @@ final class Traces {
             o.put("won", i == step.winner());
         }
         return s;
+    }
+
+    /** The dropped sources as JSON; {@code choice} (null for chat) is added as {@code index}. */
+    static ArrayNode dropped(List<DroppedSource> dropped, Integer choice) {
+        ArrayNode out = JSON.arrayNode();
+        addDropped(out, dropped, choice);
+        return out;
+    }
+
+    static void addDropped(ArrayNode out, List<DroppedSource> dropped, Integer choice) {
+        for (DroppedSource d : dropped) {
+            ObjectNode o = out.addObject();
+            if (choice != null) {
+                o.put("index", choice);
+            }
+            o.put("source", d.source());
+            o.put("step", d.step());
+            o.put("phase", d.phase());
+            o.put("reason", d.reason());
+            o.put("release_error", d.releaseError().orElse(null));
+        }
     }
 
     private static ObjectNode scores(Map<String, Double> scores) {

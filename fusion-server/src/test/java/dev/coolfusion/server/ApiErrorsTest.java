@@ -4,11 +4,13 @@ import static dev.coolfusion.server.Fixtures.KEY;
 import static dev.coolfusion.server.Fixtures.QUESTION;
 import static dev.coolfusion.server.Fixtures.q;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.SourceFailurePolicy;
 import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.coolfusion.server.Fixtures.Answer;
 import dev.coolfusion.serving.ServerLimits;
@@ -244,6 +246,36 @@ class ApiErrorsTest {
             Answer stream = Fixtures.post(broken, "/v1/completions", "{\"prompt\": \"2 + 2 =\", \"stream\": true}");
             assertError(stream, 500, "InternalServerError", null, "source 'B' failed");
             assertEquals(2, broken.stats().failed());
+        }
+        Fixtures.assertNoLiveStates(bundled);
+    }
+
+    @Test
+    void withOnSourceFailureDropAFailingSourceIsLeftOutAndTheTraceSaysSo() {
+        ConfiguredFusion bundled = Fixtures.bundled();
+        List<SourceModel> sources = new ArrayList<>(bundled.sources());
+        ControlledSource b = new ControlledSource(sources.get(1));
+        b.fail = true;
+        sources.set(1, b);
+        ConfiguredFusion dropping = ConfiguredFusion.of(CoolFusion.builder().sources(sources).metric(bundled.metric())
+                .build(), bundled.options().toBuilder().onSourceFailure(SourceFailurePolicy.DROP).build());
+        try (FusionServer server = Fixtures.serve(dropping, s -> {})) {
+            Answer answer = Fixtures.post(server, "/v1/chat/completions", "{" + USER + "}");
+            assertEquals(200, answer.status(), answer.body());
+            JsonNode dropped = answer.json().at("/cool_fusion/dropped");
+            assertEquals(1, dropped.size(), answer.body());
+            assertEquals("B", dropped.at("/0/source").asText());
+            assertEquals(0, dropped.at("/0/step").asInt());
+            assertEquals("segment generation (T1)", dropped.at("/0/phase").asText());
+            assertEquals("simulated failure: the GPU fell off the bus", dropped.at("/0/reason").asText());
+            assertTrue(dropped.at("/0/release_error").isNull());
+            for (JsonNode segment : answer.json().at("/cool_fusion/segments")) {
+                assertNotEquals("B", segment.path("winner").asText(), segment.toString());
+            }
+            Answer completion = Fixtures.post(server, "/v1/completions", "{\"prompt\": \"2 + 2 =\", \"max_tokens\": 4}");
+            assertEquals(200, completion.status(), completion.body());
+            assertEquals("B", completion.json().at("/cool_fusion/dropped/0/source").asText());
+            assertEquals(0, completion.json().at("/cool_fusion/dropped/0/index").asInt());
         }
         Fixtures.assertNoLiveStates(bundled);
     }

@@ -18,6 +18,11 @@ import java.util.Map;
  * models) overrides {@link #modelScores}, and may override {@link #rank} to compute them only once; one that picks
  * its winner by another rule than the lowest score overrides {@link #rank}.
  *
+ * <p>Each candidate's {@link CandidateEvidence#byModel()} holds the sources that scored it, and only those: a
+ * proposer-only source ({@link SourceModel#canScore()} false) and a source the fusion dropped after a failure are not
+ * in it, so a mean over models is a mean over the scoring sources. The list may thus be shorter than the fusion's
+ * sources, and differ between steps (never between the candidates of one step).
+ *
  * <p>Implementations must be stateless and thread-safe.
  */
 public interface RerankMetric {

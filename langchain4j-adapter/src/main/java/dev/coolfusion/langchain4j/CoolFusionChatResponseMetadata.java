@@ -1,5 +1,6 @@
 package dev.coolfusion.langchain4j;
 
+import dev.coolfusion.core.DroppedSource;
 import dev.coolfusion.core.StepTrace;
 import dev.langchain4j.model.chat.response.ChatResponseMetadata;
 import java.util.List;
@@ -14,16 +15,24 @@ import java.util.Objects;
  *
  * <p>Token usage counts input tokens in the first source's tokenization of its own rendered prompt, and output
  * tokens in the first source's tokenization of the answer; {@link #promptTokens()} has every source's prompt length.
+ * {@link #dropped()} names the sources that the fault policy {@code on-source-failure: drop} left out, and why.
  */
 public class CoolFusionChatResponseMetadata extends ChatResponseMetadata {
     private final List<StepTrace> steps;
     private final Map<String, Integer> promptTokens;
+    private final List<DroppedSource> dropped;
 
     protected CoolFusionChatResponseMetadata(Builder builder) {
         super(builder);
         this.steps = builder.steps == null ? List.of() : List.copyOf(builder.steps);
         this.promptTokens = builder.promptTokens == null ? Map.of() : java.util.Collections.unmodifiableMap(
                 new java.util.LinkedHashMap<>(builder.promptTokens));
+        this.dropped = builder.dropped == null ? List.of() : List.copyOf(builder.dropped);
+    }
+
+    /** The sources dropped after a failure (source, step, phase, reason), in the order they failed; usually empty. */
+    public List<DroppedSource> dropped() {
+        return dropped;
     }
 
     /** Every fused step: candidates, their proposers, per-source values and scores, the winner, the text emitted. */
@@ -48,7 +57,7 @@ public class CoolFusionChatResponseMetadata extends ChatResponseMetadata {
     public Builder toBuilder() {
         Builder b = builder();
         super.toBuilder(b);
-        return b.steps(steps).promptTokens(promptTokens);
+        return b.steps(steps).promptTokens(promptTokens).dropped(dropped);
     }
 
     public static Builder builder() {
@@ -58,23 +67,30 @@ public class CoolFusionChatResponseMetadata extends ChatResponseMetadata {
     @Override
     public boolean equals(Object o) {
         return super.equals(o) && steps.equals(((CoolFusionChatResponseMetadata) o).steps)
-                && promptTokens.equals(((CoolFusionChatResponseMetadata) o).promptTokens);
+                && promptTokens.equals(((CoolFusionChatResponseMetadata) o).promptTokens)
+                && dropped.equals(((CoolFusionChatResponseMetadata) o).dropped);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(super.hashCode(), steps, promptTokens);
+        return Objects.hash(super.hashCode(), steps, promptTokens, dropped);
     }
 
     @Override
     public String toString() {
         return "CoolFusionChatResponseMetadata{modelName='" + modelName() + "', tokenUsage=" + tokenUsage()
-                + ", finishReason=" + finishReason() + ", steps=" + steps.size() + ", promptTokens=" + promptTokens + '}';
+                + ", finishReason=" + finishReason() + ", steps=" + steps.size() + ", promptTokens=" + promptTokens + ", dropped=" + dropped + '}';
     }
 
     public static class Builder extends ChatResponseMetadata.Builder<Builder> {
         private List<StepTrace> steps;
         private Map<String, Integer> promptTokens;
+        private List<DroppedSource> dropped;
+
+        public Builder dropped(List<DroppedSource> dropped) {
+            this.dropped = dropped;
+            return this;
+        }
 
         public Builder steps(List<StepTrace> steps) {
             this.steps = steps;

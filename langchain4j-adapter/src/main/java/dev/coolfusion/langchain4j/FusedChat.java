@@ -90,6 +90,7 @@ final class FusedChat {
                 .tokenUsage(new TokenUsage(input, g.outputTokens()))
                 .steps(g.steps())
                 .promptTokens(g.promptTokens())
+                .dropped(g.dropped())
                 .build();
         return ChatResponse.builder().aiMessage(AiMessage.from(g.text())).metadata(metadata).build();
     }

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.coolfusion.spi.Alignment;
 import dev.coolfusion.core.FusionOptions;
+import dev.coolfusion.core.SourceFailurePolicy;
 import dev.coolfusion.spi.SegmentChoice;
 import dev.coolfusion.core.metric.AveragePerplexity;
 import dev.coolfusion.spi.FusionException;
@@ -41,6 +42,9 @@ import java.util.Set;
  *   top-p: 1
  *   seed: 0
  *   reuse-lookahead: true
+ *   reuse-proposer-log-probs: true   # M3 reuses a proposer's own generation log-probs (optimisation 4)
+ *   batch-scoring: true          # M3 scores all candidates of a step in one call per source
+ *   on-source-failure: fail      # or drop: go on without a source whose call fails
  * </pre>
  *
  * Unknown keys are errors that list the valid ones, so a typo never silently falls back to a default.
@@ -51,7 +55,8 @@ public final class FusionConfigLoader {
     private static final Set<String> TOP = Set.of("sources", "metric", "options");
     private static final Set<String> COMPONENT = Set.of("provider", "options");
     private static final Set<String> OPTIONS = Set.of("max-new-tokens", "max-new-chars", "stop", "max-segment-tokens",
-            "segment-choice", "alignment", "temperature", "top-p", "seed", "reuse-lookahead");
+            "segment-choice", "alignment", "temperature", "top-p", "seed", "reuse-lookahead", "reuse-proposer-log-probs",
+            "batch-scoring", "on-source-failure");
 
     private FusionConfigLoader() {}
 
@@ -78,6 +83,9 @@ public final class FusionConfigLoader {
         options.put("top-p", o.topP());
         options.put("seed", o.seed());
         options.put("reuse-lookahead", o.reuseLookahead());
+        options.put("reuse-proposer-log-probs", o.reuseProposerLogProbs());
+        options.put("batch-scoring", o.batchScoring());
+        options.put("on-source-failure", o.onSourceFailure().configName());
         try {
             return YAML.writeValueAsString(root);
         } catch (IOException e) {
@@ -173,7 +181,20 @@ public final class FusionConfigLoader {
             if (node.has("temperature")) b.temperature(number(node, "temperature", where));
             if (node.has("top-p")) b.topP(number(node, "top-p", where));
             if (node.has("seed")) b.seed(longInteger(node, "seed", where));
-            if (node.has("reuse-lookahead")) b.reuseLookahead(node.get("reuse-lookahead").asBoolean());
+            if (node.has("reuse-lookahead")) b.reuseLookahead(bool(node, "reuse-lookahead", where));
+            if (node.has("reuse-proposer-log-probs")) b.reuseProposerLogProbs(bool(node, "reuse-proposer-log-probs", where));
+            if (node.has("batch-scoring")) b.batchScoring(bool(node, "batch-scoring", where));
+            if (node.has("on-source-failure")) {
+                JsonNode v = node.get("on-source-failure");
+                if (!v.isTextual()) {
+                    throw new FusionException(where + ".on-source-failure must be 'fail' or 'drop', got " + v);
+                }
+                try {
+                    b.onSourceFailure(SourceFailurePolicy.fromConfigName(v.asText()));
+                } catch (IllegalArgumentException e) {
+                    throw new FusionException(where + ".on-source-failure: " + e.getMessage(), e);
+                }
+            }
             if (node.has("segment-choice")) b.segmentChoice(enumValue(SegmentChoice.class, node, "segment-choice", where));
             if (node.has("alignment")) b.alignment(enumValue(Alignment.class, node, "alignment", where));
             if (node.has("stop")) {
@@ -200,6 +221,14 @@ public final class FusionConfigLoader {
             throw new FusionException(where + "." + key + " must be an integer, got " + v);
         }
         return v.asInt();
+    }
+
+    private static boolean bool(JsonNode node, String key, String where) {
+        JsonNode v = node.get(key);
+        if (!v.isBoolean()) {
+            throw new FusionException(where + "." + key + " must be true or false, got " + v);
+        }
+        return v.asBoolean();
     }
 
     private static long longInteger(JsonNode node, String key, String where) {

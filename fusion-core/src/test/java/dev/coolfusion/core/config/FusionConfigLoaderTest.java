@@ -1,6 +1,7 @@
 package dev.coolfusion.core.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -75,6 +76,24 @@ class FusionConfigLoaderTest {
         assertMessage("topP must be in (0, 1]",
                 () -> FusionConfigLoader.load(write("sources: [{provider: x}]\noptions: {top-p: 2}\n")));
         assertMessage("cannot parse fusion config", () -> FusionConfigLoader.load(write("sources: [\n")));
+        assertMessage("options.on-source-failure: unknown source failure policy 'skip': use 'fail'",
+                () -> FusionConfigLoader.load(write("sources: [{provider: x}]\noptions: {on-source-failure: skip}\n")));
+        assertMessage("options.batch-scoring must be true or false, got \"no\"",
+                () -> FusionConfigLoader.load(write("sources: [{provider: x}]\noptions: {batch-scoring: \"no\"}\n")));
+        assertMessage("options.reuse-lookahead must be true or false, got 1",
+                () -> FusionConfigLoader.load(write("sources: [{provider: x}]\noptions: {reuse-lookahead: 1}\n")));
+    }
+
+    @Test
+    void theFaultPolicyAndTheM3SwitchesAreRead() throws IOException {
+        FusionOptions o = FusionConfigLoader.load(write("sources: [{provider: x}]\noptions: {on-source-failure: drop,"
+                + " reuse-proposer-log-probs: false, batch-scoring: false}\n")).options();
+        assertEquals(dev.coolfusion.core.SourceFailurePolicy.DROP, o.onSourceFailure());
+        assertFalse(o.reuseProposerLogProbs());
+        assertFalse(o.batchScoring());
+        FusionOptions defaults = FusionConfigLoader.load(write("sources: [{provider: x}]\n")).options();
+        assertEquals(dev.coolfusion.core.SourceFailurePolicy.FAIL, defaults.onSourceFailure());
+        assertTrue(defaults.reuseProposerLogProbs() && defaults.batchScoring());
     }
 
     private static void assertMessage(String expected, org.junit.jupiter.api.function.Executable call) {
@@ -90,7 +109,9 @@ class FusionConfigLoaderTest {
                 ComponentSpec.of("bits-per-byte", Map.of("x", "1")),
                 FusionOptions.builder().maxNewTokens(77).maxNewChars(900).stopStrings(List.of("\n\n", "Question:"))
                         .maxSegmentTokens(9).segmentChoice(SegmentChoice.LONGEST).alignment(Alignment.OWN)
-                        .temperature(0.7).topP(0.9).seed(5_000_000_000L).reuseLookahead(false).build());
+                        .temperature(0.7).topP(0.9).seed(5_000_000_000L).reuseLookahead(false)
+                        .reuseProposerLogProbs(false).batchScoring(false)
+                        .onSourceFailure(dev.coolfusion.core.SourceFailurePolicy.DROP).build());
         Path file = dir.resolve("written.yaml");
         Files.writeString(file, FusionConfigLoader.toYaml(config));
         assertEquals(config, FusionConfigLoader.load(file));
