@@ -7,12 +7,19 @@ import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.djl.model.DjlSourceModel;
+import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.StateHandle;
+import dev.coolfusion.spi.TextCodec;
+import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
+import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalInt;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,6 +35,7 @@ class InferenceFusionTest {
     static DjlSourceModel localC;
     static FakeVllmServer vllmServer;
     static FakeSglangServer sglangServer;
+    static FakeLlamaCppServer llamaServer;
     static final FusionOptions OPTIONS = FusionOptions.builder().maxNewTokens(40).stopStrings(List.of("\n\n")).build();
     static final List<String> PROMPTS = List.of(
             "Question: A shop had 30 cups. It sold 18 of them. How many cups are left in the shop?\nAnswer:",
@@ -40,11 +48,12 @@ class InferenceFusionTest {
         localC = TestModels.bundled("c", "C");
         vllmServer = new FakeVllmServer(localA, "demo/model-a");
         sglangServer = new FakeSglangServer(localB, "/models/demo-b");
+        llamaServer = new FakeLlamaCppServer(localA);
     }
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable c : new AutoCloseable[] {vllmServer, sglangServer, localA, localB, localC}) {
+        for (AutoCloseable c : new AutoCloseable[] {vllmServer, sglangServer, llamaServer, localA, localB, localC}) {
             if (c != null) {
                 try {
                     c.close();
@@ -133,6 +142,94 @@ class InferenceFusionTest {
                     + c.perStep());
             assertEquals(perToken.vllmScorings(), c.vllmScorings(), "scoring is one request per step either way");
             assertTrue(c.vllmScorings() <= c.steps(), "one vLLM scoring request per step at most");
+        }
+    }
+
+    /**
+     * A llama.cpp server can propose but not score: as a proposer-only source it fuses exactly as the same model in
+     * process restricted to proposing, the metric averages over the two sources that score, and every candidate's
+     * trace names only those.
+     */
+    @Test
+    void aProposerOnlyServerFusesAsTheSameModelThatOnlyProposes() {
+        SourceModel onlyProposing = new ProposerOnly(localA);
+        CoolFusion inProcess = CoolFusion.builder().addSource(onlyProposing).addSource(localB).addSource(localC).build();
+        try (SourceModel llama = new LlamaCppSourceModelProvider().create(ProviderConfig.of("llama-cpp", Map.of(
+                "url", llamaServer.uri().toString(), "tokenizer", TestModels.bundledDir("a").toString(), "name", "A")))) {
+            CoolFusion served = CoolFusion.builder().addSource(llama).addSource(localB).addSource(localC).build();
+            int proposedByA = 0;
+            for (String prompt : PROMPTS) {
+                Generation expected = inProcess.generate(prompt, OPTIONS);
+                Generation actual = served.generate(prompt, OPTIONS);
+                assertEquals(expected.text(), actual.text());
+                assertEquals(expected.steps().size(), actual.steps().size());
+                for (int i = 0; i < actual.steps().size(); i++) {
+                    var step = actual.steps().get(i);
+                    assertEquals(expected.steps().get(i).winningCandidate().proposers(),
+                            step.winningCandidate().proposers(), "step " + i);
+                    for (var candidate : step.candidates()) {
+                        assertEquals(List.of("B", "C"), candidate.scorers(), "step " + i);
+                        proposedByA += candidate.proposers().contains("A") ? 1 : 0;
+                    }
+                }
+            }
+            assertTrue(proposedByA > 0, "the proposer-only source took part");
+            assertEquals(0, ((LlamaCppSourceModel) llama).liveStates(), "llama.cpp states left behind");
+        }
+    }
+
+    /** An in-process model that proposes but does not score, the reference for a proposer-only server. */
+    private record ProposerOnly(SourceModel model) implements SourceModel {
+        @Override
+        public String name() {
+            return model.name();
+        }
+
+        @Override
+        public TextCodec codec() {
+            return model.codec();
+        }
+
+        @Override
+        public StateHandle open(List<Integer> promptTokens) {
+            return model.open(promptTokens);
+        }
+
+        @Override
+        public TokenStep nextToken(StateHandle state,
+                Decoding decoding) {
+            return model.nextToken(state, decoding);
+        }
+
+        @Override
+        public List<ScoredTokens> score(StateHandle state,
+                List<List<Integer>> candidates) {
+            throw new AssertionError("a proposer-only source was asked to score");
+        }
+
+        @Override
+        public boolean canScore() {
+            return false;
+        }
+
+        @Override
+        public StateHandle append(StateHandle state, List<Integer> tokens) {
+            return model.score(state, List.of(tokens)).get(0).state();
+        }
+
+        @Override
+        public void commit(StateHandle temporary) {
+            model.commit(temporary);
+        }
+
+        @Override
+        public void release(Collection<StateHandle> states) {
+            model.release(states);
+        }
+
+        @Override
+        public OptionalInt maxContextTokens() {
+            return model.maxContextTokens();
         }
     }
 }
