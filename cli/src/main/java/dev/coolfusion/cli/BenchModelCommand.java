@@ -81,6 +81,8 @@ final class BenchModelCommand implements Callable<Integer> {
                     r.settings().memorySteps());
             out.printf(Locale.ROOT, "kv cache:         %d prefix copies (capacity growth), %d store(s) live after %d decode"
                     + " steps%n", r.cachePrefixCopies(), r.cacheStoresAfter(), r.settings().memorySteps());
+            out.printf(Locale.ROOT, "engine arrays:    %d for the %d-token prefill, %.1f per decode token%n",
+                    r.prefillEngineArrays(), r.settings().promptTokens(), r.decodeEngineArrays());
             out.flush();
             return 0;
         } finally {

@@ -65,21 +65,24 @@ final class ModelBenchmark {
      * @param cachePrefixCopies      how often the KV cache copied a state's prefix into a new store during the memory
      *                               run (capacity growth)
      * @param cacheStoresAfter       KV stores live after the memory run
+     * @param prefillEngineArrays    engine arrays one prefill of the prompt created
+     * @param decodeEngineArrays     engine arrays per greedy decode step (mean over the timed steps)
      */
     public record Result(String model, Settings settings, double prefillTokensPerSecond, double decodeTokensPerSecond,
             double batchedScoreMillis, double oneByOneScoreMillis, double batchSpeedup, long managedArraysBefore,
-            long managedArraysAfter, long rssKbBefore, long rssKbAfter, long cachePrefixCopies, int cacheStoresAfter) {
+            long managedArraysAfter, long rssKbBefore, long rssKbAfter, long cachePrefixCopies, int cacheStoresAfter,
+            long prefillEngineArrays, double decodeEngineArrays) {
 
         @Override
         public String toString() {
             return String.format(Locale.ROOT,
                     "%s: prefill %d tokens %.0f tok/s | greedy decode %.1f tok/s | score %d x %d tokens: batched %.2f ms,"
                             + " one by one %.2f ms, speed-up %.2fx | managed arrays %d -> %d, RSS %d -> %d kB, KV prefix"
-                            + " copies %d, KV stores %d over %d steps",
+                            + " copies %d, KV stores %d over %d steps | engine arrays: prefill %d, decode %.1f a token",
                     model, settings.promptTokens(), prefillTokensPerSecond, decodeTokensPerSecond, settings.candidates(),
                     settings.candidateTokens(), batchedScoreMillis, oneByOneScoreMillis, batchSpeedup, managedArraysBefore,
                     managedArraysAfter, rssKbBefore, rssKbAfter, cachePrefixCopies, cacheStoresAfter,
-                    settings.memorySteps());
+                    settings.memorySteps(), prefillEngineArrays, decodeEngineArrays);
         }
     }
 
@@ -130,8 +133,12 @@ final class ModelBenchmark {
         }
         double prefillRate = settings.promptTokens() / median(prefill);
 
+        DjlSourceModel.ForwardStats beforePrefill = model.forwardStats();
         StateHandle root = model.open(prompt);
+        DjlSourceModel.ForwardStats beforeDecode = model.forwardStats();
         double decodeSeconds = decode(model, root, settings.decodeTokens());
+        DjlSourceModel.ForwardStats decodeWork = model.forwardStats().minus(beforeDecode);
+        long prefillArrays = beforeDecode.minus(beforePrefill).engineArrays();
 
         double[] batched = new double[settings.repeats()];
         double[] single = new double[settings.repeats()];
@@ -162,7 +169,8 @@ final class ModelBenchmark {
         model.release(List.of(root));
         return new Result(model.name(), settings, prefillRate, settings.decodeTokens() / decodeSeconds, batchedMs, singleMs,
                 singleMs / batchedMs, arraysBefore, arraysAfter, rssBefore, rssAfter,
-                cacheAfter.prefixCopies() - cacheBefore.prefixCopies(), cacheAfter.stores());
+                cacheAfter.prefixCopies() - cacheBefore.prefixCopies(), cacheAfter.stores(), prefillArrays,
+                (double) decodeWork.engineArrays() / decodeWork.forwards());
     }
 
     /** Greedy decode of {@code steps} tokens from {@code from}, committing each step and releasing the previous one. */

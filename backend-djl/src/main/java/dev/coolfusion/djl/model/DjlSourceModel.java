@@ -72,6 +72,24 @@ public final class DjlSourceModel implements SourceModel {
      */
     public record CacheStats(int stores, int segments, long prefixCopies) {}
 
+    /**
+     * The engine work so far, for monitoring (cumulative since loading).
+     *
+     * @param forwards     forwards run (one per {@code open}, {@code nextToken}, {@code score} or {@code
+     *                     nllAtTemperatures} call, two when a longrope state's prefix is recomputed)
+     * @param tokens       new token positions those forwards computed (padding included)
+     * @param engineArrays engine arrays those forwards created (a proxy for engine calls; in-place operations and
+     *                     views that DJL does not register are not counted)
+     */
+    public record ForwardStats(long forwards, long tokens, long engineArrays) {
+        /** The work between {@code earlier} and this. */
+        public ForwardStats minus(ForwardStats earlier) {
+            requireNonNull(earlier, "earlier is null");
+            return new ForwardStats(forwards - earlier.forwards, tokens - earlier.tokens,
+                    engineArrays - earlier.engineArrays);
+        }
+    }
+
     private DjlSourceModel(String name, Path dir, HfTextCodec codec, Transformer transformer) {
         this.name = name;
         this.dir = dir;
@@ -388,38 +406,50 @@ public final class DjlSourceModel implements SourceModel {
         return new CacheStats(cache.liveStores(), cache.liveSegments(), cache.prefixCopies());
     }
 
-    // ------------------------------------------------------------------------------------------- package-private
-
-    /** Appends a given token (no sampling): the cache path the tests compare with forwards without a cache. */
-    synchronized StateHandle append(StateHandle handle, int token) {
-        State state = lookup(handle);
-        toIds(List.of(token));
-        return new StateHandle(extend(state, token).id());
-    }
-
-    /** Tests only: the engine arrays the last forward created, if {@link Transformer#countArrays} is set. */
-    synchronized int lastForwardArrays() {
-        return transformer.lastForwardArrays;
+    /**
+     * The next-token log-probabilities after a state (calibrated, over the whole vocabulary): what {@link #nextToken}
+     * samples from and {@link #score} reads the first token of a candidate from. A copy; for inspecting a state's
+     * distribution (e.g. {@code cool-fusion gpu-check} compares devices with it).
+     */
+    public synchronized float[] nextLogProbs(StateHandle handle) {
+        return lookup(handle).logProbs().clone();
     }
 
     /**
-     * Tests only: the log-probabilities after every position of {@code tokens} from one forward without a cache (as
-     * transformers' forward over the whole sequence), flat {@code [positions x vocab]}.
+     * The log-probabilities after every position of {@code tokens} (calibrated, over the whole vocabulary), from one
+     * forward over the sequence without a cache, as transformers' forward of the whole sequence computes them: row
+     * {@code t} is the distribution of the token after {@code tokens[t]}. Nothing is kept. {@code cool-fusion score
+     * --top} prints the most likely alternatives from it.
      */
-    synchronized float[] forwardLogProbs(List<Integer> tokens) {
+    public synchronized float[][] sequenceLogProbs(List<Integer> tokens) {
+        requireNonNull(tokens, "tokens is null");
         checkOpen();
+        if (tokens.isEmpty()) {
+            throw new FusionException(name + ": the sequence is empty; it needs at least one token");
+        }
+        if (tokens.size() > maxContext) {
+            throw new FusionException(name + ": the sequence has " + tokens.size() + " tokens, more than the max context"
+                    + " of " + maxContext + " tokens");
+        }
         long[] ids = toIds(tokens);
         KvCache.Sequence empty = cache.start(ids.length, transformer.usesLongFactors(ids.length));
+        float[] flat;
         try {
-            return transformer.forward(Transformer.Pass.every(cache.past(empty), ids)).everyLogProbs();
+            flat = transformer.forward(Transformer.Pass.every(cache.past(empty), ids)).everyLogProbs();
         } finally {
             cache.release(empty);
         }
+        int vocab = transformer.cfg.vocabSize();
+        float[][] rows = new float[ids.length][];
+        for (int t = 0; t < rows.length; t++) {
+            rows[t] = Arrays.copyOfRange(flat, t * vocab, (t + 1) * vocab);
+        }
+        return rows;
     }
 
-    /** The next-token log-probabilities a state remembers. */
-    synchronized float[] logProbs(StateHandle handle) {
-        return lookup(handle).logProbs().clone();
+    /** How many forwards the engine ran, over how many tokens, and how many engine arrays they created. */
+    public synchronized ForwardStats forwardStats() {
+        return transformer.stats();
     }
 
     // ---------------------------------------------------------------------------------------------------- internals
