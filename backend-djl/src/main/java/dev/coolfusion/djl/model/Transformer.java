@@ -534,9 +534,12 @@ final class Transformer implements AutoCloseable {
             return new Pass(past, Batch.of(ids), NewKeys.STORE, Readout.LAST);
         }
 
-        /** A decode step beside the store (another state holds its tail): its keys and values return as a segment. */
-        static Pass branch(Past past, long token) {
-            return new Pass(past, Batch.of(new long[] {token}), NewKeys.SEGMENT, Readout.LAST);
+        /**
+         * A decode step (or the rest of a prompt after a kept prefix) beside the store, another state holding its
+         * tail: its keys and values return as a segment, the log-probs after its last token.
+         */
+        static Pass branch(Past past, long[] ids) {
+            return new Pass(past, Batch.of(ids), NewKeys.SEGMENT, Readout.LAST);
         }
 
         /** Candidates scored token by token in one batched forward, their keys and values going to {@code newKeys}. */

@@ -65,7 +65,7 @@ class GeneratedCheckpointTest {
         if (!dir.resolve("config.json").toFile().exists()) {
             TinyCheckpoints.write(dir, spec);
         }
-        return DjlSourceModel.load(dir, DjlModelOptions.defaults());
+        return DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build()); // each open a prefill
     }
 
     private static List<Integer> randomTokens(Random random, int n, int vocab) {

@@ -48,7 +48,7 @@ class LongRopeTest {
 
     @Test
     void generationCrossingTheOriginalLengthRecomputesOnceAndMatchesTransformersAtEveryPosition() {
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             StateHandle state = model.open(ids.subList(0, 10));
             List<StateHandle> handles = new ArrayList<>(List.of(state));
             for (int t = 10; t < ids.size(); t++) {
@@ -73,7 +73,7 @@ class LongRopeTest {
 
     @Test
     void branchesAtTheThresholdEachRecompute() {
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             StateHandle at16 = model.open(ids.subList(0, 16));
             StateHandle a = StateSteps.append(model, at16, ids.get(16)); // the true continuation
             StateHandle b = StateSteps.append(model, at16, 7); // another one from the same state
@@ -90,7 +90,7 @@ class LongRopeTest {
 
     @Test
     void scoringAcrossTheThresholdIsOneForwardOverStateAndCandidate() {
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             StateHandle state = model.open(ids.subList(0, 10));
             List<Integer> rest = ids.subList(10, ids.size());
             List<Integer> shortOne = rest.subList(0, 3); // 13 tokens in all: short factors

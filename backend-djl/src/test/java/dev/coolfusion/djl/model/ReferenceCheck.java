@@ -21,6 +21,9 @@ import java.util.List;
  * logits_last_after_prefix}), scoring the rest from the prefix batched with shorter candidates, and batched scoring
  * against scoring each candidate alone.
  *
+ * <p>The model runs without its prefix cache, so that each {@code open} is a prefill of its own ({@code
+ * PrefixCacheTest} checks that reuse gives the same numbers).
+ *
  * <p>Longrope: transformers computes a sequence longer than {@code original_max_position_embeddings} with the long
  * factors at every position, so a prefix within that length, computed alone, is compared only where it uses the same
  * factors as the reference's whole sequence (and is checked to differ elsewhere).
@@ -46,7 +49,7 @@ final class ReferenceCheck {
         int longAfter = longRope == null ? Integer.MAX_VALUE : longRope.originalMaxPositions();
         Worst worst = new Worst();
         int prefix = ref.get("prefix_len").asInt();
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             int vocab = model.vocabularySize();
             for (int seq = 0; seq < ref.get("input_ids").size(); seq++) {
                 List<Integer> ids = new ArrayList<>();
