@@ -209,19 +209,21 @@ public final class DjlSourceModel implements SourceModel {
         if (!prefixes.enabled()) {
             return new StateHandle(prefill(ids, longFactors).id());
         }
-        // The longest cached prompt that this one starts with: only the rest is computed.
+        // The kept prompt sharing the most leading tokens with this one: only the rest is computed. The same prompt
+        // costs no forward; otherwise at least its last token is computed, after at least MIN_REUSE shared ones.
         PrefixCache.Match match = prefixes.longest(ids, longFactors);
+        int reuse = match == null ? 0 : Math.min(match.shared(), ids.length - 1);
         State state;
-        if (match == null) {
-            state = prefill(ids, longFactors);
-        } else if (match.shared() == ids.length && match.entry().tokens().length == ids.length) {
+        if (match != null && match.shared() == ids.length && match.entry().tokens().length == ids.length) {
             state = register(new State(newId(), cache.copy(match.entry().kv()), match.entry().logProbs(),
-                    shortFactorTokens(ids, longFactors))); // the same prompt: nothing to compute
-            prefixes.reused(ids.length);
-        } else {
-            int reuse = Math.min(match.shared(), ids.length - 1); // at least one token computes the log-probs
+                    shortFactorTokens(ids, longFactors)));
+            prefixes.hit(match, ids.length);
+        } else if (reuse >= PrefixCache.MIN_REUSE) {
             state = prefillAfter(cache.prefix(match.entry().kv(), reuse), ids, longFactors);
-            prefixes.reused(reuse);
+            prefixes.hit(match, reuse);
+        } else {
+            state = prefill(ids, longFactors);
+            prefixes.miss();
         }
         prefixes.put(ids, state.kv(), state.logProbs());
         return new StateHandle(state.id());

@@ -60,8 +60,7 @@ final class PrefixCache {
 
     /**
      * The entry computed with the same longrope factors ({@code longFactors}) that shares the most leading tokens
-     * with {@code prompt}, at least {@link #MIN_REUSE} of them (or all of the prompt); null if none. Counts a hit or
-     * a miss.
+     * with {@code prompt}, the same prompt first among equals; null if none shares any.
      */
     Match longest(long[] prompt, boolean longFactors) {
         Entry best = null;
@@ -75,22 +74,27 @@ final class PrefixCache {
             while (shared < n && e.tokens()[shared] == prompt[shared]) {
                 shared++;
             }
-            if (shared > bestShared) {
+            boolean same = shared == prompt.length && e.tokens().length == prompt.length; // wins a tie
+            if (shared > bestShared || (same && shared == bestShared)) {
                 best = e;
                 bestShared = shared;
             }
         }
-        if (best == null || (bestShared < MIN_REUSE && bestShared < prompt.length)) {
-            misses++;
-            return null;
-        }
-        entries.get(new Key(best.tokens())); // most recently used now
-        hits++;
-        return new Match(best, bestShared);
+        return best == null ? null : new Match(best, bestShared);
     }
 
-    /** Counts the tokens a hit did not compute. */
-    void reused(int tokens) {
+    /** Counts an {@code open} that found nothing to reuse. */
+    void miss() {
+        misses++;
+    }
+
+    /**
+     * Counts an {@code open} that reused the first {@code tokens} keys and values of {@code match}'s prompt, which
+     * becomes the most recently used.
+     */
+    void hit(Match match, int tokens) {
+        entries.get(new Key(match.entry().tokens()));
+        hits++;
         reusedTokens += tokens;
     }
 

@@ -54,12 +54,13 @@ class PrefixCacheTest {
             while (diverging.size() < 20) {
                 diverging.add(3 + random.nextInt(vocab - 3));
             }
+            // Last: prompts shorter than the least reused prefix (8) that start kept ones, then one of them again.
             List<List<Integer>> prompts = List.of(base.subList(0, 10), base, base, base.subList(0, 20), diverging,
-                    base.subList(0, 12));
+                    base.subList(0, 12), base.subList(0, 1), base.subList(0, 5), base.subList(0, 5), base.subList(0, 9));
             // Which opens reuse a kept prompt: not the first; with longrope (16 here) not the 30 tokens after the
             // 10, whose keys have the short factors.
             boolean crosses = 10 <= longAfter && 30 > longAfter;
-            List<Boolean> expectHit = List.of(false, !crosses, true, true, true, true);
+            List<Boolean> expectHit = List.of(false, !crosses, true, true, true, true, false, false, true, true);
             List<StateHandle> handles = new ArrayList<>();
             List<StateHandle> freshHandles = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
