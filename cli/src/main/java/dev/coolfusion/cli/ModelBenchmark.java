@@ -138,21 +138,22 @@ final class ModelBenchmark {
 
         // Each timed prefill gets its own prompt (they share only the first token), so the prefix cache cannot serve it.
         double[] prefill = new double[settings.repeats()];
+        long prefillArrays = 0;
         for (int r = 0; r < settings.repeats(); r++) {
             List<Integer> own = randomTokens(random, settings.promptTokens() - 1, vocab);
+            DjlSourceModel.ForwardStats before = model.forwardStats();
             long t0 = System.nanoTime();
             StateHandle s = model.open(own);
             prefill[r] = (System.nanoTime() - t0) / 1e9;
+            prefillArrays = model.forwardStats().minus(before).engineArrays();
             model.release(List.of(s));
         }
         double prefillRate = settings.promptTokens() / median(prefill);
 
-        DjlSourceModel.ForwardStats beforePrefill = model.forwardStats();
         StateHandle root = model.open(prompt);
         DjlSourceModel.ForwardStats beforeDecode = model.forwardStats();
         double decodeSeconds = decode(model, root, settings.decodeTokens());
         DjlSourceModel.ForwardStats decodeWork = model.forwardStats().minus(beforeDecode);
-        long prefillArrays = beforeDecode.minus(beforePrefill).engineArrays();
 
         double[] batched = new double[settings.repeats()];
         double[] single = new double[settings.repeats()];
