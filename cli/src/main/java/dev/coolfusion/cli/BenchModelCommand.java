@@ -81,6 +81,12 @@ final class BenchModelCommand implements Callable<Integer> {
                     r.settings().memorySteps());
             out.printf(Locale.ROOT, "kv cache:         %d prefix copies (capacity growth), %d store(s) live after %d decode"
                     + " steps%n", r.cachePrefixCopies(), r.cacheStoresAfter(), r.settings().memorySteps());
+            out.printf(Locale.ROOT, "engine arrays:    %d for the %d-token prefill, %.1f per decode token%n",
+                    r.prefillEngineArrays(), r.settings().promptTokens(), r.decodeEngineArrays());
+            out.printf(Locale.ROOT, "prefix cache:     open of %d tokens sharing %d with a kept prompt %.2f ms vs prefill"
+                    + " %.2f ms (%.2fx); %d hits, %d misses over the run%n", r.settings().promptTokens(),
+                    r.sharedPrefixTokens(), r.reuseOpenMillis(), r.prefillMillis(),
+                    r.prefillMillis() / r.reuseOpenMillis(), r.prefixHits(), r.prefixMisses());
             out.flush();
             return 0;
         } finally {

@@ -28,7 +28,7 @@ import picocli.CommandLine.Command;
             BoundariesCommand.class,
             ChatTemplateCommand.class,
             ScoreCommand.class,
-            BenchModelCommand.class,
+            BenchModelCommand.class, GpuCheckCommand.class,
             ProvidersCommand.class,
             CommandLine.HelpCommand.class
         })

@@ -65,21 +65,36 @@ final class ModelBenchmark {
      * @param cachePrefixCopies      how often the KV cache copied a state's prefix into a new store during the memory
      *                               run (capacity growth)
      * @param cacheStoresAfter       KV stores live after the memory run
+     * @param prefillEngineArrays    engine arrays one prefill of the prompt created
+     * @param decodeEngineArrays     engine arrays per greedy decode step (mean over the timed steps)
+     * @param sharedPrefixTokens     leading tokens that the prompts of the reuse timing share with a kept prompt
+     * @param reuseOpenMillis        {@code open} of a prompt sharing them with one opened before (median)
+     * @param prefixHits             the model's prefix-cache hits over the whole run
+     * @param prefixMisses           its misses
      */
     public record Result(String model, Settings settings, double prefillTokensPerSecond, double decodeTokensPerSecond,
             double batchedScoreMillis, double oneByOneScoreMillis, double batchSpeedup, long managedArraysBefore,
-            long managedArraysAfter, long rssKbBefore, long rssKbAfter, long cachePrefixCopies, int cacheStoresAfter) {
+            long managedArraysAfter, long rssKbBefore, long rssKbAfter, long cachePrefixCopies, int cacheStoresAfter,
+            long prefillEngineArrays, double decodeEngineArrays, int sharedPrefixTokens, double reuseOpenMillis,
+            long prefixHits, long prefixMisses) {
+
+        /** The timed prefill's milliseconds, for comparing with {@link #reuseOpenMillis}. */
+        public double prefillMillis() {
+            return settings.promptTokens() / prefillTokensPerSecond * 1e3;
+        }
 
         @Override
         public String toString() {
             return String.format(Locale.ROOT,
                     "%s: prefill %d tokens %.0f tok/s | greedy decode %.1f tok/s | score %d x %d tokens: batched %.2f ms,"
                             + " one by one %.2f ms, speed-up %.2fx | managed arrays %d -> %d, RSS %d -> %d kB, KV prefix"
-                            + " copies %d, KV stores %d over %d steps",
+                            + " copies %d, KV stores %d over %d steps | engine arrays: prefill %d, decode %.1f a token"
+                            + " | open sharing %d tokens %.2f ms, prefix cache %d hits %d misses",
                     model, settings.promptTokens(), prefillTokensPerSecond, decodeTokensPerSecond, settings.candidates(),
                     settings.candidateTokens(), batchedScoreMillis, oneByOneScoreMillis, batchSpeedup, managedArraysBefore,
                     managedArraysAfter, rssKbBefore, rssKbAfter, cachePrefixCopies, cacheStoresAfter,
-                    settings.memorySteps());
+                    settings.memorySteps(), prefillEngineArrays, decodeEngineArrays, sharedPrefixTokens,
+                    reuseOpenMillis, prefixHits, prefixMisses);
         }
     }
 
@@ -121,17 +136,24 @@ final class ModelBenchmark {
         }
         model.release(List.of(warm));
 
+        // Each timed prefill gets its own prompt (they share only the first token), so the prefix cache cannot serve it.
         double[] prefill = new double[settings.repeats()];
+        long prefillArrays = 0;
         for (int r = 0; r < settings.repeats(); r++) {
+            List<Integer> own = randomTokens(random, settings.promptTokens() - 1, vocab);
+            DjlSourceModel.ForwardStats before = model.forwardStats();
             long t0 = System.nanoTime();
-            StateHandle s = model.open(prompt);
+            StateHandle s = model.open(own);
             prefill[r] = (System.nanoTime() - t0) / 1e9;
+            prefillArrays = model.forwardStats().minus(before).engineArrays();
             model.release(List.of(s));
         }
         double prefillRate = settings.promptTokens() / median(prefill);
 
         StateHandle root = model.open(prompt);
+        DjlSourceModel.ForwardStats beforeDecode = model.forwardStats();
         double decodeSeconds = decode(model, root, settings.decodeTokens());
+        DjlSourceModel.ForwardStats decodeWork = model.forwardStats().minus(beforeDecode);
 
         double[] batched = new double[settings.repeats()];
         double[] single = new double[settings.repeats()];
@@ -160,9 +182,26 @@ final class ModelBenchmark {
         long rssAfter = rssKb();
         DjlSourceModel.CacheStats cacheAfter = model.cacheStats();
         model.release(List.of(root));
+        // A prompt that starts with a kept one (three quarters of it, e.g. few-shot exemplars): only the rest is
+        // computed when the prefix cache is on.
+        int sharedTokens = settings.promptTokens() * 3 / 4;
+        double[] reuse = new double[settings.repeats()];
+        for (int r = 0; r < settings.repeats(); r++) {
+            List<Integer> next = new ArrayList<>(prompt.subList(0, sharedTokens));
+            next.addAll(randomTokens(random, settings.promptTokens() - sharedTokens, vocab).subList(1,
+                    settings.promptTokens() - sharedTokens + 1));
+            long t0 = System.nanoTime();
+            StateHandle s = model.open(next);
+            reuse[r] = (System.nanoTime() - t0) / 1e9;
+            model.release(List.of(s));
+        }
+        double reuseMillis = median(reuse) * 1e3;
+        DjlSourceModel.PrefixCacheStats prefixStats = model.prefixCacheStats();
         return new Result(model.name(), settings, prefillRate, settings.decodeTokens() / decodeSeconds, batchedMs, singleMs,
                 singleMs / batchedMs, arraysBefore, arraysAfter, rssBefore, rssAfter,
-                cacheAfter.prefixCopies() - cacheBefore.prefixCopies(), cacheAfter.stores());
+                cacheAfter.prefixCopies() - cacheBefore.prefixCopies(), cacheAfter.stores(), prefillArrays,
+                (double) decodeWork.engineArrays() / decodeWork.forwards(), sharedTokens, reuseMillis,
+                prefixStats.hits(), prefixStats.misses());
     }
 
     /** Greedy decode of {@code steps} tokens from {@code from}, committing each step and releasing the previous one. */

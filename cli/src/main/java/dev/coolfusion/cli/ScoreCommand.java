@@ -52,8 +52,13 @@ final class ScoreCommand implements Callable<Integer> {
     @CommandLine.Mixin
     DjlModelOptionsMixin runtime;
 
-    @Option(names = "--json", description = "Print one JSON document: ids, tokens, logprobs, nll, ppl.")
+    @Option(names = "--json", description = "Print one JSON document: ids, tokens, logprobs, nll, ppl (and top).")
     boolean json;
+
+    @Option(names = "--top", paramLabel = "<k>", defaultValue = "0", description = "Also print, for each scored token,"
+            + " the k tokens the model found most likely at its position, with their log-probabilities (default 0:"
+            + " none).")
+    int top;
 
     @Override
     public Integer call() throws Exception {
@@ -62,11 +67,18 @@ final class ScoreCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--ids needs at least two ids: the first has no log-probability"
                     + " (the others are scored after it), e.g. --ids 1,112,59");
         }
+        if (top < 0) {
+            throw new IllegalArgumentException("--top must be at least 0, got " + top);
+        }
         DjlModelOptions options = runtime.builder().build();
         try (DjlSourceModel m = DjlSourceModel.load(model, options)) {
             List<Integer> ids = new ArrayList<>();
             List<Double> logProbs = new ArrayList<>();
+            List<Integer> sequence = new ArrayList<>(); // what the model reads: the context (or first id) and the rest
+            int firstScored; // the index in sequence of the first scored token
             if (input.ids != null) {
+                sequence.addAll(input.ids);
+                firstScored = 1;
                 ids.addAll(input.ids);
                 logProbs.add(null);
                 if (ids.size() > 1) {
@@ -81,6 +93,9 @@ final class ScoreCommand implements Callable<Integer> {
                     ids.add(t.id());
                     logProbs.add(t.logProb());
                 });
+                sequence.addAll(m.codec().encodePrompt(input.text.context));
+                firstScored = sequence.size();
+                sequence.addAll(ids);
             }
             List<String> tokens = new ArrayList<>();
             TextCodec codec = m.codec();
@@ -96,6 +111,16 @@ final class ScoreCommand implements Callable<Integer> {
                 }
             }
             double ppl = n == 0 ? Double.NaN : Math.exp(nll / n);
+            // The k most likely tokens at each scored position (null where nothing is scored), from one forward.
+            List<List<Alternative>> alternatives = new ArrayList<>();
+            if (top > 0) {
+                float[][] rows = m.sequenceLogProbs(sequence);
+                int offset = sequence.size() - ids.size();
+                for (int i = 0; i < ids.size(); i++) {
+                    int position = offset + i; // the index of ids[i] in sequence
+                    alternatives.add(position < firstScored ? null : topK(rows[position - 1], top, codec));
+                }
+            }
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
                 Map<String, Object> doc = new LinkedHashMap<>();
@@ -104,19 +129,55 @@ final class ScoreCommand implements Callable<Integer> {
                 doc.put("logprobs", logProbs);
                 doc.put("nll", nll);
                 doc.put("ppl", n == 0 ? null : ppl);
+                if (top > 0) {
+                    doc.put("top", alternatives);
+                }
                 out.println(new ObjectMapper().writeValueAsString(doc));
             } else {
                 out.printf(Locale.ROOT, "%-8s %-20s %s%n", "id", "token", "logprob");
                 for (int i = 0; i < ids.size(); i++) {
                     Double lp = logProbs.get(i);
-                    out.printf(Locale.ROOT, "%-8d %-20s %s%n", ids.get(i), quote(tokens.get(i)),
-                            lp == null ? "-" : String.format(Locale.ROOT, "%.6f", lp));
+                    out.printf(Locale.ROOT, "%-8d %-20s %s%s%n", ids.get(i), quote(tokens.get(i)),
+                            lp == null ? "-" : String.format(Locale.ROOT, "%.6f", lp),
+                            top > 0 && alternatives.get(i) != null ? "   top: " + describe(alternatives.get(i)) : "");
                 }
                 out.printf(Locale.ROOT, "nll %.6f over %d tokens, ppl %.4f%n", nll, n, ppl);
             }
             out.flush();
             return 0;
         }
+    }
+
+    /**
+     * One of the most likely tokens at a position.
+     *
+     * @param id      token id
+     * @param token   its text
+     * @param logprob its log-probability there
+     */
+    record Alternative(int id, String token, double logprob) {}
+
+    /** The {@code k} highest log-probabilities of {@code row}, highest first (ties: lower id first). */
+    private static List<Alternative> topK(float[] row, int k, TextCodec codec) {
+        List<Integer> order = new ArrayList<>();
+        for (int v = 0; v < row.length; v++) {
+            order.add(v);
+        }
+        order.sort((a, b) -> row[a] != row[b] ? Float.compare(row[b], row[a]) : Integer.compare(a, b));
+        List<Alternative> out = new ArrayList<>();
+        for (int v : order.subList(0, Math.min(k, row.length))) {
+            out.add(new Alternative(v, codec instanceof HfTextCodec hf ? hf.tokenText(v)
+                    : codec.decodeContinuation(List.of(v)), row[v]));
+        }
+        return out;
+    }
+
+    private static String describe(List<Alternative> alternatives) {
+        List<String> parts = new ArrayList<>();
+        for (Alternative a : alternatives) {
+            parts.add(quote(a.token()) + String.format(Locale.ROOT, " %.4f", a.logprob()));
+        }
+        return String.join(", ", parts);
     }
 
     private static String quote(String s) {

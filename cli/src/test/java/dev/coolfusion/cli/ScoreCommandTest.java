@@ -80,6 +80,63 @@ class ScoreCommandTest {
         assertEquals("<s>", doc.get("tokens").get(0).asText());
     }
 
+    /**
+     * {@code --top k}: at every scored position the k most likely tokens of the reference's log-softmax, in order, with
+     * their log-probabilities; the scored token's own log-probability is at most the first one's. On a sliding-window
+     * and a longrope checkpoint (whose whole sequence uses the long factors) too.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"hf-tiny/mistral", "hf-tiny2/mistral-sliding-window", "hf-tiny2/phi3-longrope-long",
+        "hf-tiny2/gemma2"})
+    void topAlternativesAreTheReferencesMostLikelyTokens(String name) throws Exception {
+        String[] parts = name.split("/");
+        Path dir = fixture(parts[0], parts[1]);
+        JsonNode ref = JSON.readTree(dir.resolve("reference.json").toFile());
+        JsonNode ids = ref.get("input_ids").get(0);
+        List<String> idList = new ArrayList<>();
+        ids.forEach(id -> idList.add(id.asText()));
+        Cli.Result r = Cli.run("score", "--model", dir.toString(), "--ids", String.join(",", idList), "--json",
+                "--top", "3");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode doc = JSON.readTree(r.out());
+        JsonNode top = doc.get("top");
+        assertTrue(top.get(0).isNull(), "the first id has no alternatives");
+        for (int t = 1; t < ids.size(); t++) {
+            double[] want = logSoftmax(ref.get("logits").get(0).get(t - 1));
+            Integer[] order = new Integer[want.length];
+            for (int v = 0; v < order.length; v++) {
+                order[v] = v;
+            }
+            java.util.Arrays.sort(order, (a, b) -> Double.compare(want[b], want[a]));
+            assertEquals(3, top.get(t).size());
+            for (int k = 0; k < 3; k++) {
+                JsonNode alt = top.get(t).get(k);
+                assertEquals(want[alt.get("id").asInt()], alt.get("logprob").asDouble(), 1e-4, name + " pos " + t);
+                assertEquals(want[order[k]], alt.get("logprob").asDouble(), 1e-4, name + " pos " + t + " rank " + k);
+            }
+            assertTrue(doc.get("logprobs").get(t).asDouble() <= top.get(t).get(0).get("logprob").asDouble() + 1e-6);
+        }
+        Cli.Result human = Cli.run("score", "--model", dir.toString(), "--ids", String.join(",", idList), "--top", "2");
+        assertEquals(0, human.exitCode(), human.err());
+        assertEquals(ids.size() - 1, human.out().lines().filter(l -> l.contains("   top: ")).count(), human.out());
+    }
+
+    private static double[] logSoftmax(JsonNode logits) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (JsonNode v : logits) {
+            max = Math.max(max, v.asDouble());
+        }
+        double sum = 0;
+        for (JsonNode v : logits) {
+            sum += Math.exp(v.asDouble() - max);
+        }
+        double[] out = new double[logits.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = logits.get(i).asDouble() - max - Math.log(sum);
+        }
+        return out;
+    }
+
     @Test
     void textIsScoredAfterItsContext() throws Exception {
         Path dir = tiny("llama");
@@ -121,6 +178,9 @@ class ScoreCommandTest {
         assertTrue(one.err().startsWith("error: --ids needs at least two ids: the first has no log-probability"),
                 one.err());
         assertTrue(one.out().isEmpty(), one.out());
+        Cli.Result negative = Cli.run("score", "--model", tiny("llama").toString(), "--ids", "1,2", "--top", "-1");
+        assertEquals(1, negative.exitCode());
+        assertTrue(negative.err().contains("--top must be at least 0, got -1"), negative.err());
         Cli.Result notNumbers = Cli.run("score", "--model", "x", "--ids", "1,a");
         assertEquals(2, notNumbers.exitCode());
         assertTrue(notNumbers.err().contains("'a'"), notNumbers.err());

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.coolfusion.djl.model.Transformer.Pass;
 import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.Decoding;
@@ -51,6 +52,7 @@ public final class DjlSourceModel implements SourceModel {
     private final HfTextCodec codec;
     private final Transformer transformer;
     private final KvCache cache;
+    private final PrefixCache prefixes;
     private final int maxContext;
     private final Map<String, State> states = new HashMap<>();
     private long nextId;
@@ -72,13 +74,49 @@ public final class DjlSourceModel implements SourceModel {
      */
     public record CacheStats(int stores, int segments, long prefixCopies) {}
 
-    private DjlSourceModel(String name, Path dir, HfTextCodec codec, Transformer transformer) {
+    /**
+     * The prefix cache of {@code open}, for monitoring (option {@code prefix-cache-mb}).
+     *
+     * @param entries      prompts kept
+     * @param tokens       their tokens, summed
+     * @param bytes        their keys' and values' size (the stores holding them may have room for growth beyond)
+     * @param capBytes     the memory cap (0: the prefix cache is off)
+     * @param hits         {@code open} calls that reused a kept prompt's keys and values
+     * @param misses       {@code open} calls that found none to reuse (while the cache is on)
+     * @param reusedTokens prompt tokens that hits did not compute
+     */
+    public record PrefixCacheStats(int entries, long tokens, long bytes, long capBytes, long hits, long misses,
+            long reusedTokens) {}
+
+    /**
+     * The engine work so far, for monitoring (cumulative since loading).
+     *
+     * @param forwards     forwards run (one per {@code open}, {@code nextToken}, {@code score} or {@code
+     *                     nllAtTemperatures} call, two when a longrope state's prefix is recomputed)
+     * @param tokens       new token positions those forwards computed (padding included)
+     * @param engineArrays engine arrays those forwards created (a proxy for engine calls; in-place operations and
+     *                     views that DJL does not register are not counted)
+     */
+    public record ForwardStats(long forwards, long tokens, long engineArrays) {
+        /** The work between {@code earlier} and this. */
+        public ForwardStats minus(ForwardStats earlier) {
+            requireNonNull(earlier, "earlier is null");
+            return new ForwardStats(forwards - earlier.forwards, tokens - earlier.tokens,
+                    engineArrays - earlier.engineArrays);
+        }
+    }
+
+    private DjlSourceModel(String name, Path dir, HfTextCodec codec, Transformer transformer, int prefixCacheMb) {
         this.name = name;
         this.dir = dir;
         this.codec = codec;
         this.transformer = transformer;
         this.maxContext = transformer.maxContext;
         this.cache = new KvCache(transformer.manager, transformer.cfg, transformer.dtype, maxContext);
+        ModelConfig cfg = transformer.cfg;
+        long bytesPerToken = 2L * cfg.numLayers() * cfg.numKvHeads() * cfg.headDim()
+                * (transformer.dtype == DataType.FLOAT16 ? 2 : 4);
+        this.prefixes = new PrefixCache(cache, prefixCacheMb * 1024L * 1024L, bytesPerToken);
     }
 
     /**
@@ -122,7 +160,7 @@ public final class DjlSourceModel implements SourceModel {
             Transformer transformer = Transformer.load(cfg, reader, manager, options.dtype(), maxContext,
                     options.calibrationTemperature());
             String modelName = options.name().orElse(dir.toAbsolutePath().normalize().getFileName().toString());
-            return new DjlSourceModel(modelName, dir, codec, transformer);
+            return new DjlSourceModel(modelName, dir, codec, transformer, options.prefixCacheMb());
         } catch (RuntimeException e) {
             manager.close();
             codec.close();
@@ -166,7 +204,29 @@ public final class DjlSourceModel implements SourceModel {
             throw new FusionException(name + ": the prompt has " + promptTokens.size() + " tokens, more than the max context of "
                     + maxContext + " tokens; shorten the prompt (nothing is truncated silently)");
         }
-        return new StateHandle(prefill(toIds(promptTokens), transformer.usesLongFactors(promptTokens.size())).id());
+        long[] ids = toIds(promptTokens);
+        boolean longFactors = transformer.usesLongFactors(ids.length);
+        if (!prefixes.enabled()) {
+            return new StateHandle(prefill(ids, longFactors).id());
+        }
+        // The kept prompt sharing the most leading tokens with this one: only the rest is computed. The same prompt
+        // costs no forward; otherwise at least its last token is computed, after at least MIN_REUSE shared ones.
+        PrefixCache.Match match = prefixes.longest(ids, longFactors);
+        int reuse = match == null ? 0 : Math.min(match.shared(), ids.length - 1);
+        State state;
+        if (match != null && match.shared() == ids.length && match.entry().tokens().length == ids.length) {
+            state = register(new State(newId(), cache.copy(match.entry().kv()), match.entry().logProbs(),
+                    shortFactorTokens(ids, longFactors)));
+            prefixes.hit(match, ids.length);
+        } else if (reuse >= PrefixCache.MIN_REUSE) {
+            state = prefillAfter(cache.prefix(match.entry().kv(), reuse), ids, longFactors);
+            prefixes.hit(match, reuse);
+        } else {
+            state = prefill(ids, longFactors);
+            prefixes.miss();
+        }
+        prefixes.put(ids, state.kv(), state.logProbs());
+        return new StateHandle(state.id());
     }
 
     @Override
@@ -363,6 +423,7 @@ public final class DjlSourceModel implements SourceModel {
             cache.release(s.kv());
         }
         states.clear();
+        prefixes.clear();
         transformer.close();
         codec.close();
     }
@@ -373,7 +434,10 @@ public final class DjlSourceModel implements SourceModel {
                 + transformer.dtype + "]";
     }
 
-    /** How many state handles are open (not yet released): for monitoring and leak checks. */
+    /**
+     * How many state handles are open (not yet released): for monitoring and leak checks. The prefix cache's entries
+     * are not handles and are not counted (see {@link #prefixCacheStats}); {@link #close} frees them.
+     */
     public synchronized int liveStates() {
         return states.size();
     }
@@ -383,43 +447,63 @@ public final class DjlSourceModel implements SourceModel {
         return transformer.manager.getManagedArrays().size();
     }
 
-    /** What the KV cache holds and how often it copied: for monitoring cache memory and copy costs. */
+    /**
+     * What the KV cache holds and how often it copied: for monitoring cache memory and copy costs. Its stores include
+     * those that only the prefix cache keeps.
+     */
     public synchronized CacheStats cacheStats() {
         return new CacheStats(cache.liveStores(), cache.liveSegments(), cache.prefixCopies());
     }
 
-    // ------------------------------------------------------------------------------------------- package-private
-
-    /** Appends a given token (no sampling): the cache path the tests compare with forwards without a cache. */
-    synchronized StateHandle append(StateHandle handle, int token) {
-        State state = lookup(handle);
-        toIds(List.of(token));
-        return new StateHandle(extend(state, token).id());
-    }
-
-    /** Tests only: the engine arrays the last forward created, if {@link Transformer#countArrays} is set. */
-    synchronized int lastForwardArrays() {
-        return transformer.lastForwardArrays;
+    /** What the prefix cache holds and how often {@code open} reused it. */
+    public synchronized PrefixCacheStats prefixCacheStats() {
+        return prefixes.stats();
     }
 
     /**
-     * Tests only: the log-probabilities after every position of {@code tokens} from one forward without a cache (as
-     * transformers' forward over the whole sequence), flat {@code [positions x vocab]}.
+     * The next-token log-probabilities after a state (calibrated, over the whole vocabulary): what {@link #nextToken}
+     * samples from and {@link #score} reads the first token of a candidate from. A copy; for inspecting a state's
+     * distribution (e.g. {@code cool-fusion gpu-check} compares devices with it).
      */
-    synchronized float[] forwardLogProbs(List<Integer> tokens) {
+    public synchronized float[] nextLogProbs(StateHandle handle) {
+        return lookup(handle).logProbs().clone();
+    }
+
+    /**
+     * The log-probabilities after every position of {@code tokens} (calibrated, over the whole vocabulary), from one
+     * forward over the sequence without a cache, as transformers' forward of the whole sequence computes them: row
+     * {@code t} is the distribution of the token after {@code tokens[t]}. Nothing is kept. {@code cool-fusion score
+     * --top} prints the most likely alternatives from it.
+     */
+    public synchronized float[][] sequenceLogProbs(List<Integer> tokens) {
+        requireNonNull(tokens, "tokens is null");
         checkOpen();
+        if (tokens.isEmpty()) {
+            throw new FusionException(name + ": the sequence is empty; it needs at least one token");
+        }
+        if (tokens.size() > maxContext) {
+            throw new FusionException(name + ": the sequence has " + tokens.size() + " tokens, more than the max context"
+                    + " of " + maxContext + " tokens");
+        }
         long[] ids = toIds(tokens);
         KvCache.Sequence empty = cache.start(ids.length, transformer.usesLongFactors(ids.length));
+        float[] flat;
         try {
-            return transformer.forward(Transformer.Pass.every(cache.past(empty), ids)).everyLogProbs();
+            flat = transformer.forward(Transformer.Pass.every(cache.past(empty), ids)).everyLogProbs();
         } finally {
             cache.release(empty);
         }
+        int vocab = transformer.cfg.vocabSize();
+        float[][] rows = new float[ids.length][];
+        for (int t = 0; t < rows.length; t++) {
+            rows[t] = Arrays.copyOfRange(flat, t * vocab, (t + 1) * vocab);
+        }
+        return rows;
     }
 
-    /** The next-token log-probabilities a state remembers. */
-    synchronized float[] logProbs(StateHandle handle) {
-        return lookup(handle).logProbs().clone();
+    /** How many forwards the engine ran, over how many tokens, and how many engine arrays they created. */
+    public synchronized ForwardStats forwardStats() {
+        return transformer.stats();
     }
 
     // ---------------------------------------------------------------------------------------------------- internals
@@ -443,7 +527,7 @@ public final class DjlSourceModel implements SourceModel {
             Transformer.Output out = transformer.forward(Pass.extend(cache.past(kv), ids));
             return register(new State(newId(), cache.appended(kv, 1), out.lastLogProbs()[0], tokensAfter(state, ids)));
         }
-        Transformer.Output out = transformer.forward(Pass.branch(cache.past(kv), token));
+        Transformer.Output out = transformer.forward(Pass.branch(cache.past(kv), ids));
         KvCache.Sequence next = cache.branched(kv, out.newKv(), new int[] {1}).get(0);
         return register(new State(newId(), next, out.lastLogProbs()[0], tokensAfter(state, ids)));
     }
@@ -453,11 +537,37 @@ public final class DjlSourceModel implements SourceModel {
         KvCache.Sequence empty = cache.start(ids.length, longFactors);
         try {
             Transformer.Output out = transformer.forward(Pass.extend(cache.past(empty), ids));
-            long[] tokens = transformer.hasLongRope() && !longFactors ? ids.clone() : null;
-            return register(new State(newId(), cache.appended(empty, ids.length), out.lastLogProbs()[0], tokens));
+            return register(new State(newId(), cache.appended(empty, ids.length), out.lastLogProbs()[0],
+                    shortFactorTokens(ids, longFactors)));
         } finally {
             cache.release(empty); // the new state keeps the store; after a failure nothing does
         }
+    }
+
+    /**
+     * A new state for {@code ids} whose first {@code head.length()} keys and values {@code head} holds (a prefix of a
+     * kept prompt, computed with the factors {@code longFactors} says): the rest in place if the store's tail is free,
+     * else beside it. {@code head} is released.
+     */
+    private State prefillAfter(KvCache.Sequence head, long[] ids, boolean longFactors) {
+        try {
+            long[] rest = Arrays.copyOfRange(ids, head.length(), ids.length);
+            if (cache.reserve(head, rest.length)) {
+                Transformer.Output out = transformer.forward(Pass.extend(cache.past(head), rest));
+                return register(new State(newId(), cache.appended(head, rest.length), out.lastLogProbs()[0],
+                        shortFactorTokens(ids, longFactors)));
+            }
+            Transformer.Output out = transformer.forward(Pass.branch(cache.past(head), rest));
+            KvCache.Sequence kv = cache.branched(head, out.newKv(), new int[] {rest.length}).get(0);
+            return register(new State(newId(), kv, out.lastLogProbs()[0], shortFactorTokens(ids, longFactors)));
+        } finally {
+            cache.release(head);
+        }
+    }
+
+    /** The token ids a new longrope state cached with short factors remembers; null otherwise. */
+    private long[] shortFactorTokens(long[] ids, boolean longFactors) {
+        return transformer.hasLongRope() && !longFactors ? ids.clone() : null;
     }
 
     /** Whether {@code more} tokens after {@code state} need longrope's long factors that its cache does not have. */

@@ -16,7 +16,8 @@ import java.util.Set;
  * the model's distribution, see {@link DjlModelOptions#calibrationTemperature()}).
  */
 public final class DjlSourceModelProvider implements SourceModelProvider {
-    static final Set<String> OPTIONS = Set.of("path", "device", "dtype", "max-context", "name", "calibration-temperature");
+    static final Set<String> OPTIONS = Set.of("path", "device", "dtype", "max-context", "name", "calibration-temperature",
+            "prefix-cache-mb");
 
     @Override
     public String name() {
@@ -26,7 +27,7 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
     @Override
     public String description() {
         return "djl: local Hugging Face safetensors model (Llama, Mistral, Qwen 2/3, Phi-3, GLM-4, Gemma 2/3) on DJL"
-                + " PyTorch; options path, device, dtype, max-context, name, calibration-temperature";
+                + " PyTorch; options path, device, dtype, max-context, name, calibration-temperature, prefix-cache-mb";
     }
 
     @Override
@@ -51,6 +52,21 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
                         + max);
             }
             options.maxContext(max);
+        }
+        if (config.get("prefix-cache-mb").isPresent()) {
+            String raw = config.get("prefix-cache-mb").get().trim();
+            int mb;
+            try {
+                mb = Integer.parseInt(raw);
+            } catch (NumberFormatException e) {
+                throw new FusionException("provider '" + config.provider() + "' option 'prefix-cache-mb' must be a whole"
+                        + " number of MiB >= 0 (0 turns the prefix cache off), got '" + raw + "'");
+            }
+            try {
+                options.prefixCacheMb(mb);
+            } catch (FusionException e) {
+                throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
+            }
         }
         return DjlSourceModel.load(path, options.build());
     }

@@ -166,6 +166,15 @@ final class KvCache {
         return out;
     }
 
+    /** The first {@code length} positions of {@code s} (materialized, {@code length <= s.length()}), sharing its store. */
+    Sequence prefix(Sequence s, int length) {
+        if (s.segment != null || length > s.storeLength || length < 0) {
+            throw new IllegalArgumentException("a prefix of " + length + " positions of a sequence of " + s.length()
+                    + (s.segment != null ? " with a pending segment row" : ""));
+        }
+        return new Sequence(s.store, length);
+    }
+
     /** A sequence with the same keys and values as {@code s}, sharing its store and segment. */
     Sequence copy(Sequence s) {
         Sequence copy = new Sequence(s.store, s.storeLength);

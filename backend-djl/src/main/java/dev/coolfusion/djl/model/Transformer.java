@@ -82,12 +82,10 @@ final class Transformer implements AutoCloseable {
     private final int g;
     private final int d;
     private final int heads;
-    /**
-     * Tests only: when set, each forward records in {@link #lastForwardArrays} how many engine arrays it created (a
-     * proxy for its engine calls; in-place operations are not counted).
-     */
-    static volatile boolean countArrays;
-    int lastForwardArrays;
+    /** Monitoring: forwards run, token positions computed, engine arrays created (see {@link #stats}). */
+    private long forwards;
+    private long forwardTokens;
+    private long forwardArrays;
 
     /**
      * One decoder layer's weights. Optional parts are null: biases, the per-head q/k norm weights {@code [q + k heads,
@@ -131,6 +129,11 @@ final class Transformer implements AutoCloseable {
         this.g = cfg.groupSize();
         this.d = cfg.headDim();
         this.heads = cfg.projectedHeads();
+    }
+
+    /** What the forwards so far did, for monitoring. */
+    DjlSourceModel.ForwardStats stats() {
+        return new DjlSourceModel.ForwardStats(forwards, forwardTokens, forwardArrays);
     }
 
     /**
@@ -531,9 +534,12 @@ final class Transformer implements AutoCloseable {
             return new Pass(past, Batch.of(ids), NewKeys.STORE, Readout.LAST);
         }
 
-        /** A decode step beside the store (another state holds its tail): its keys and values return as a segment. */
-        static Pass branch(Past past, long token) {
-            return new Pass(past, Batch.of(new long[] {token}), NewKeys.SEGMENT, Readout.LAST);
+        /**
+         * A decode step (or the rest of a prompt after a kept prefix) beside the store, another state holding its
+         * tail: its keys and values return as a segment, the log-probs after its last token.
+         */
+        static Pass branch(Past past, long[] ids) {
+            return new Pass(past, Batch.of(ids), NewKeys.SEGMENT, Readout.LAST);
         }
 
         /** Candidates scored token by token in one batched forward, their keys and values going to {@code newKeys}. */
@@ -606,7 +612,7 @@ final class Transformer implements AutoCloseable {
             throw new FusionException("sequence of " + total + " tokens exceeds the max context of " + maxContext);
         }
         NewKv newKv = null;
-        int arraysBefore = countArrays ? manager.getManagedArrays().size() : 0;
+        int arraysBefore = manager.getManagedArrays().size();
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             Frame f = frame(pass);                       // rotary factors and masks of the new positions
@@ -619,9 +625,9 @@ final class Transformer implements AutoCloseable {
             NDArray logits = logits(f, x);               // final norm, output projection (float32), soft-cap
             NDArray scaled = logitScale == 1f ? logits : logits.mul(logitScale); // calibration temperature
             Output out = read(f, scaled, newKv);         // log-softmax and the log-probs asked for
-            if (countArrays) {
-                lastForwardArrays = manager.getManagedArrays().size() - arraysBefore;
-            }
+            forwards++;
+            forwardTokens += (long) pass.batch().rows() * pass.batch().width();
+            forwardArrays += manager.getManagedArrays().size() - arraysBefore; // before the scope closes them
             return out;
         } catch (RuntimeException e) {
             if (newKv != null) {

@@ -54,14 +54,14 @@ class Bfloat16CheckpointTest {
     /** One forward over every position, and the cached path: a prefix of 8, then single-token steps. */
     private static float[][] run(Path dir, List<Integer> ids) {
         try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
-            float[] full = model.forwardLogProbs(ids);
+            float[] full = StateSteps.flat(model.sequenceLogProbs(ids));
             StateHandle s = model.open(ids.subList(0, 8));
             List<StateHandle> handles = new ArrayList<>(List.of(s));
             for (int t = 8; t < ids.size(); t++) {
-                s = model.append(s, ids.get(t));
+                s = StateSteps.append(model, s, ids.get(t));
                 handles.add(s);
             }
-            float[] last = model.logProbs(s);
+            float[] last = model.nextLogProbs(s);
             model.release(handles);
             return new float[][] {full, last};
         }

@@ -64,7 +64,7 @@ class CalibrationTemperatureTest {
     void everyReportedLogProbIsTheTemperatureScaledSoftmax(double t) {
         List<Integer> prompt = List.of(1, 40, 41, 42, 43);
         List<Integer> candidate = List.of(17, 3, 60);
-        try (DjlSourceModel raw = DjlSourceModel.load(dir, DjlModelOptions.defaults());
+        try (DjlSourceModel raw = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build());
                 DjlSourceModel calibrated = DjlSourceModel.load(dir, DjlModelOptions.builder().calibrationTemperature(t).build())) {
             List<Integer> all = new ArrayList<>(prompt);
             all.addAll(candidate);
@@ -72,7 +72,7 @@ class CalibrationTemperatureTest {
             int vocab = raw.vocabularySize();
 
             StateHandle open = calibrated.open(prompt);
-            float[] next = calibrated.logProbs(open);
+            float[] next = calibrated.nextLogProbs(open);
             for (int token = 0; token < vocab; token += 7) {
                 assertEquals(scaledLogProb(rawLogProbs, vocab, prompt.size() - 1, token, t), next[token], 1e-4, "token " + token);
             }
@@ -89,11 +89,11 @@ class CalibrationTemperatureTest {
             assertNotEquals(rawStep.logProb(), step.logProb(), 1e-6, "a temperature other than 1 changes the log-prob");
             // The distribution after the scored candidate (batched path) and after the generated step (decode path,
             // with its cache extended by one token) are both scaled.
-            float[] afterScored = calibrated.logProbs(scored.get(0).state());
+            float[] afterScored = calibrated.nextLogProbs(scored.get(0).state());
             List<Integer> stepped = new ArrayList<>(prompt);
             stepped.add(step.token());
             float[] steppedRawLogProbs = UncachedForwards.logProbs(raw, stepped);
-            float[] afterStep = calibrated.logProbs(step.state());
+            float[] afterStep = calibrated.nextLogProbs(step.state());
             for (int token = 0; token < vocab; token += 7) {
                 assertEquals(scaledLogProb(rawLogProbs, vocab, all.size() - 1, token, t), afterScored[token], 1e-4,
                         "after the scored candidate, token " + token);

@@ -49,8 +49,8 @@ class DtypeOptionTest {
                 DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().dtype(dtype).build())) {
             StateHandle a = ref.open(prompt);
             StateHandle b = model.open(prompt);
-            float[] pa = ref.logProbs(a);
-            float[] pb = model.logProbs(b);
+            float[] pa = ref.nextLogProbs(a);
+            float[] pb = model.nextLogProbs(b);
             double worst = 0;
             for (int i = 0; i < pa.length; i++) {
                 worst = Math.max(worst, Math.abs(pa[i] - pb[i]));

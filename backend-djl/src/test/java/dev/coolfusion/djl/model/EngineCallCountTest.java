@@ -12,8 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -36,16 +34,6 @@ class EngineCallCountTest {
             "QWEN2-5", List.of(67, 57, 73, 87, 92),
             "PHI3-6", List.of(67, 57, 73, 87, 92));
 
-    @BeforeAll
-    static void on() {
-        Transformer.countArrays = true;
-    }
-
-    @AfterAll
-    static void off() {
-        Transformer.countArrays = false;
-    }
-
     static Stream<Spec> specs() {
         return Stream.of(Spec.tiny(Arch.LLAMA, 1), Spec.tiny(Arch.LLAMA, 2).withLlama3Rope(true),
                 Spec.tiny(Arch.LLAMA, 3).withTied(true), Spec.tiny(Arch.MISTRAL, 4), Spec.tiny(Arch.QWEN2, 5),
@@ -58,22 +46,46 @@ class EngineCallCountTest {
         String key = spec.arch() + "-" + spec.seed();
         Path dir = TinyCheckpoints.write(tmp.resolve(key), spec);
         List<Integer> counts = new ArrayList<>();
+        List<Long> tokens = new ArrayList<>();
         try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+            Work work = new Work(model);
             StateHandle s = model.open(List.of(1, 5, 6, 7, 8, 9, 10, 11));
-            counts.add(model.lastForwardArrays());
+            work.step(counts, tokens);
             StateHandle a = model.nextToken(s, Decoding.GREEDY).state();
-            counts.add(model.lastForwardArrays());
+            work.step(counts, tokens);
             StateHandle b = model.nextToken(s, Decoding.GREEDY).state();
-            counts.add(model.lastForwardArrays());
+            work.step(counts, tokens);
             var scored = model.score(s, List.of(List.of(3), List.of(4, 5), List.of(6, 7, 8)));
-            counts.add(model.lastForwardArrays());
+            work.step(counts, tokens);
             model.nllAtTemperatures(s, List.of(3, 4, 5, 6), new double[] {0.5, 1.0});
-            counts.add(model.lastForwardArrays());
+            work.step(counts, tokens);
             List<StateHandle> all = new ArrayList<>(List.of(s, a, b));
             scored.forEach(x -> all.add(x.state()));
             model.release(all);
+            assertEquals(work.last, model.forwardStats(), "releasing runs no forward");
         }
+        assertEquals(List.of(8L, 1L, 1L, 9L, 4L), tokens, key + ": positions of each forward (3 x 3 padded)");
         assertEquals(BASELINE.get(key), counts, key + ": engine arrays of prefill, decode in place, decode beside,"
                 + " batched score, tempered NLL");
+    }
+
+    /** The model's forward statistics between calls: each call must have run exactly one forward. */
+    private static final class Work {
+        private final DjlSourceModel model;
+        private DjlSourceModel.ForwardStats last;
+
+        Work(DjlSourceModel model) {
+            this.model = model;
+            this.last = model.forwardStats();
+        }
+
+        void step(List<Integer> arrays, List<Long> tokens) {
+            DjlSourceModel.ForwardStats now = model.forwardStats();
+            DjlSourceModel.ForwardStats delta = now.minus(last);
+            assertEquals(1, delta.forwards(), "one forward per call");
+            arrays.add((int) delta.engineArrays());
+            tokens.add(delta.tokens());
+            last = now;
+        }
     }
 }

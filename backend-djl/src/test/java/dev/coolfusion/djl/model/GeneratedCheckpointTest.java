@@ -65,7 +65,7 @@ class GeneratedCheckpointTest {
         if (!dir.resolve("config.json").toFile().exists()) {
             TinyCheckpoints.write(dir, spec);
         }
-        return DjlSourceModel.load(dir, DjlModelOptions.defaults());
+        return DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build()); // each open a prefill
     }
 
     private static List<Integer> randomTokens(Random random, int n, int vocab) {
@@ -88,11 +88,11 @@ class GeneratedCheckpointTest {
             int prefix = 17;
             StateHandle state = model.open(ids.subList(0, prefix));
             List<StateHandle> handles = new ArrayList<>(List.of(state));
-            assertLogProbsMatch(full, prefix - 1, vocab, model.logProbs(state), spec + " prefix");
+            assertLogProbsMatch(full, prefix - 1, vocab, model.nextLogProbs(state), spec + " prefix");
             for (int t = prefix; t < ids.size(); t++) {
-                state = model.append(state, ids.get(t));
+                state = StateSteps.append(model, state, ids.get(t));
                 handles.add(state);
-                assertLogProbsMatch(full, t, vocab, model.logProbs(state), spec + " step " + t);
+                assertLogProbsMatch(full, t, vocab, model.nextLogProbs(state), spec + " step " + t);
             }
             model.release(handles);
             assertEquals(0, model.liveStates());
@@ -123,7 +123,7 @@ class GeneratedCheckpointTest {
                 for (int i = 0; i < tokens.size(); i++) {
                     assertEquals(stepLogProbs.get(i), scored.logProbs().get(i), TOLERANCE, spec + " " + decoding + " token " + i);
                 }
-                assertMaxDiff(model.logProbs(s), model.logProbs(scored.state()), spec + " state after chain vs scored");
+                assertMaxDiff(model.nextLogProbs(s), model.nextLogProbs(scored.state()), spec + " state after chain vs scored");
                 temps.add(scored.state());
                 model.release(temps);
             }
@@ -155,18 +155,18 @@ class GeneratedCheckpointTest {
                 for (int t = 0; t < single.logProbs().size(); t++) {
                     assertEquals(single.logProbs().get(t), both.logProbs().get(t), TOLERANCE, spec + " cand " + i + " tok " + t);
                 }
-                assertMaxDiff(model.logProbs(single.state()), model.logProbs(both.state()), spec + " cand " + i + " state");
+                assertMaxDiff(model.nextLogProbs(single.state()), model.nextLogProbs(both.state()), spec + " cand " + i + " state");
                 // Extending both states (the batched one is written into a store lazily) gives the same next steps.
                 TokenStep a = model.nextToken(both.state(), Decoding.GREEDY);
                 TokenStep b = model.nextToken(single.state(), Decoding.GREEDY);
                 assertEquals(b.token(), a.token());
-                assertMaxDiff(model.logProbs(b.state()), model.logProbs(a.state()), spec + " cand " + i + " after extension");
+                assertMaxDiff(model.nextLogProbs(b.state()), model.nextLogProbs(a.state()), spec + " cand " + i + " after extension");
                 all.addAll(List.of(single.state(), both.state(), a.state(), b.state()));
             }
             // The root is unchanged by all of this: a fresh greedy step matches the first one.
             TokenStep again = model.nextToken(root, Decoding.GREEDY);
             assertEquals(taken.token(), again.token());
-            assertMaxDiff(model.logProbs(taken.state()), model.logProbs(again.state()), spec + " root stays valid");
+            assertMaxDiff(model.nextLogProbs(taken.state()), model.nextLogProbs(again.state()), spec + " root stays valid");
             all.add(again.state());
             model.release(all);
             model.release(all); // releasing twice is a no-op

@@ -42,19 +42,19 @@ class LongRopeTest {
     /** transformers' forward of the prefix ending at {@code position} alone, at its last position. */
     private static float[] ownSequence(DjlSourceModel model, List<Integer> ids, int position) {
         int vocab = model.vocabularySize();
-        float[] all = model.forwardLogProbs(ids.subList(0, position + 1));
+        float[] all = StateSteps.flat(model.sequenceLogProbs(ids.subList(0, position + 1)));
         return Arrays.copyOfRange(all, position * vocab, (position + 1) * vocab);
     }
 
     @Test
     void generationCrossingTheOriginalLengthRecomputesOnceAndMatchesTransformersAtEveryPosition() {
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             StateHandle state = model.open(ids.subList(0, 10));
             List<StateHandle> handles = new ArrayList<>(List.of(state));
             for (int t = 10; t < ids.size(); t++) {
-                state = model.append(state, ids.get(t));
+                state = StateSteps.append(model, state, ids.get(t));
                 handles.add(state);
-                float[] lp = model.logProbs(state);
+                float[] lp = model.nextLogProbs(state);
                 if (t + 1 > 16) {
                     // Past the original length: the reference's long-factor logits (the cache was recomputed at 17).
                     assertTrue(ReferenceCheck.maxDiff(expected(t), lp) <= TOL, "step to position " + t);
@@ -65,7 +65,7 @@ class LongRopeTest {
                 }
             }
             assertTrue(ReferenceCheck.maxDiff(ReferenceCheck.logSoftmax(ref.get("logits_last_after_prefix").get(0)),
-                    model.logProbs(state)) <= TOL, "logits_last_after_prefix after crossing");
+                    model.nextLogProbs(state)) <= TOL, "logits_last_after_prefix after crossing");
             model.release(handles);
             assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies()), model.cacheStats());
         }
@@ -73,16 +73,16 @@ class LongRopeTest {
 
     @Test
     void branchesAtTheThresholdEachRecompute() {
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             StateHandle at16 = model.open(ids.subList(0, 16));
-            StateHandle a = model.append(at16, ids.get(16)); // the true continuation
-            StateHandle b = model.append(at16, 7); // another one from the same state
-            StateHandle a2 = model.append(a, ids.get(17));
-            assertTrue(ReferenceCheck.maxDiff(expected(16), model.logProbs(a)) <= TOL);
-            assertTrue(ReferenceCheck.maxDiff(expected(17), model.logProbs(a2)) <= TOL);
+            StateHandle a = StateSteps.append(model, at16, ids.get(16)); // the true continuation
+            StateHandle b = StateSteps.append(model, at16, 7); // another one from the same state
+            StateHandle a2 = StateSteps.append(model, a, ids.get(17));
+            assertTrue(ReferenceCheck.maxDiff(expected(16), model.nextLogProbs(a)) <= TOL);
+            assertTrue(ReferenceCheck.maxDiff(expected(17), model.nextLogProbs(a2)) <= TOL);
             List<Integer> other = new ArrayList<>(ids.subList(0, 16));
             other.add(7);
-            assertTrue(ReferenceCheck.maxDiff(ownSequence(model, other, 16), model.logProbs(b)) <= 1e-5);
+            assertTrue(ReferenceCheck.maxDiff(ownSequence(model, other, 16), model.nextLogProbs(b)) <= 1e-5);
             model.release(List.of(at16, a, b, a2));
             assertEquals(0, model.liveStates());
         }
@@ -90,7 +90,7 @@ class LongRopeTest {
 
     @Test
     void scoringAcrossTheThresholdIsOneForwardOverStateAndCandidate() {
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             StateHandle state = model.open(ids.subList(0, 10));
             List<Integer> rest = ids.subList(10, ids.size());
             List<Integer> shortOne = rest.subList(0, 3); // 13 tokens in all: short factors
@@ -99,10 +99,10 @@ class LongRopeTest {
             for (int i = 0; i < rest.size(); i++) {
                 assertEquals(expected(9 + i)[rest.get(i)], scored.get(1).logProbs().get(i), TOL, "long candidate " + i);
             }
-            assertTrue(ReferenceCheck.maxDiff(expected(35), model.logProbs(scored.get(1).state())) <= TOL);
+            assertTrue(ReferenceCheck.maxDiff(expected(35), model.nextLogProbs(scored.get(1).state())) <= TOL);
             // The short one: the forward of its own 13 tokens.
             List<Integer> thirteen = ids.subList(0, 13);
-            float[] own = model.forwardLogProbs(thirteen);
+            float[] own = StateSteps.flat(model.sequenceLogProbs(thirteen));
             int vocab = model.vocabularySize();
             for (int i = 0; i < shortOne.size(); i++) {
                 assertEquals(own[(9 + i) * vocab + shortOne.get(i)], scored.get(0).logProbs().get(i), 1e-5,
@@ -118,9 +118,9 @@ class LongRopeTest {
                     scored.get(2).state()));
             for (int t = 13; t < ids.size(); t++) {
                 handles.add(grown);
-                grown = model.append(grown, ids.get(t));
+                grown = StateSteps.append(model, grown, ids.get(t));
                 if (t + 1 > 16) {
-                    assertTrue(ReferenceCheck.maxDiff(expected(t), model.logProbs(grown)) <= TOL, "grown to " + t);
+                    assertTrue(ReferenceCheck.maxDiff(expected(t), model.nextLogProbs(grown)) <= TOL, "grown to " + t);
                 }
             }
             handles.add(grown);

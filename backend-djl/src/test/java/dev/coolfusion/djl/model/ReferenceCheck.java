@@ -21,6 +21,9 @@ import java.util.List;
  * logits_last_after_prefix}), scoring the rest from the prefix batched with shorter candidates, and batched scoring
  * against scoring each candidate alone.
  *
+ * <p>The model runs without its prefix cache, so that each {@code open} is a prefill of its own ({@code
+ * PrefixCacheTest} checks that reuse gives the same numbers).
+ *
  * <p>Longrope: transformers computes a sequence longer than {@code original_max_position_embeddings} with the long
  * factors at every position, so a prefix within that length, computed alone, is compared only where it uses the same
  * factors as the reference's whole sequence (and is checked to differ elsewhere).
@@ -46,7 +49,7 @@ final class ReferenceCheck {
         int longAfter = longRope == null ? Integer.MAX_VALUE : longRope.originalMaxPositions();
         Worst worst = new Worst();
         int prefix = ref.get("prefix_len").asInt();
-        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
             int vocab = model.vocabularySize();
             for (int seq = 0; seq < ref.get("input_ids").size(); seq++) {
                 List<Integer> ids = new ArrayList<>();
@@ -56,7 +59,7 @@ final class ReferenceCheck {
                 boolean longSeq = ids.size() > longAfter;
 
                 // 1. One forward over every position, without a cache (transformers' forward of the sequence).
-                float[] full = model.forwardLogProbs(ids);
+                float[] full = StateSteps.flat(model.sequenceLogProbs(ids));
                 for (int t = 0; t < ids.size(); t++) {
                     worst.logProbs(expected.get(t), Arrays.copyOfRange(full, t * vocab, (t + 1) * vocab),
                             what + " full forward pos " + t);
@@ -80,19 +83,19 @@ final class ReferenceCheck {
                     worst.value(logSoftmax(expected.get(t - 1))[ids.get(t)], whole.logProbs().get(t - 1),
                             what + " one scoring forward pos " + t);
                 }
-                worst.logProbs(expected.get(ids.size() - 1), model.logProbs(whole.state()), what + " one forward last");
+                worst.logProbs(expected.get(ids.size() - 1), model.nextLogProbs(whole.state()), what + " one forward last");
                 model.release(List.of(first, whole.state()));
 
                 // 4. Cached: the prefix, then single-token steps.
                 StateHandle state = model.open(ids.subList(0, prefix));
-                worst.logProbs(expected.get(prefix - 1), model.logProbs(state), what + " prefix pos " + (prefix - 1));
+                worst.logProbs(expected.get(prefix - 1), model.nextLogProbs(state), what + " prefix pos " + (prefix - 1));
                 List<StateHandle> handles = new ArrayList<>(List.of(state));
                 for (int t = prefix; t < ids.size(); t++) {
-                    state = model.append(state, ids.get(t));
+                    state = StateSteps.append(model, state, ids.get(t));
                     handles.add(state);
-                    worst.logProbs(expected.get(t), model.logProbs(state), what + " cached step pos " + t);
+                    worst.logProbs(expected.get(t), model.nextLogProbs(state), what + " cached step pos " + t);
                 }
-                worst.logProbs(ref.get("logits_last_after_prefix").get(seq), model.logProbs(state),
+                worst.logProbs(ref.get("logits_last_after_prefix").get(seq), model.nextLogProbs(state),
                         what + " logits_last_after_prefix");
 
                 // 5. Scoring the rest from the prefix state, batched with shorter candidates ...
@@ -104,7 +107,7 @@ final class ReferenceCheck {
                     worst.value(logSoftmax(expected.get(prefix - 1 + i))[rest.get(i)], lps.get(i),
                             what + " scored token " + i);
                 }
-                worst.logProbs(expected.get(ids.size() - 1), model.logProbs(scored.get(1).state()), what + " scored state");
+                worst.logProbs(expected.get(ids.size() - 1), model.nextLogProbs(scored.get(1).state()), what + " scored state");
                 scored.forEach(s -> handles.add(s.state()));
                 // ... equal to scoring each alone.
                 for (int c = 0; c < candidates.size(); c++) {
@@ -114,7 +117,7 @@ final class ReferenceCheck {
                         assertEquals(alone.logProbs().get(i), scored.get(c).logProbs().get(i), BATCH_TOLERANCE,
                                 what + " candidate " + c + " token " + i + ": batched vs alone");
                     }
-                    assertTrue(maxDiff(model.logProbs(alone.state()), model.logProbs(scored.get(c).state()))
+                    assertTrue(maxDiff(model.nextLogProbs(alone.state()), model.nextLogProbs(scored.get(c).state()))
                             <= BATCH_TOLERANCE, what + " candidate " + c + ": state after batched vs alone");
                 }
                 model.release(handles);

@@ -17,7 +17,7 @@ final class UncachedForwards {
         for (int t = 0; t < ids.size(); t++) {
             StateHandle s = model.open(ids.subList(0, t + 1));
             try {
-                System.arraycopy(model.logProbs(s), 0, out, t * vocab, vocab);
+                System.arraycopy(model.nextLogProbs(s), 0, out, t * vocab, vocab);
             } finally {
                 model.release(List.of(s));
             }
