@@ -277,6 +277,11 @@ final class RemoteSourceModel implements SourceModel {
         return maxContext;
     }
 
+    @Override
+    public OptionalInt vocabularySize() {
+        return info.getVocabularySize() > 0 ? OptionalInt.of(info.getVocabularySize()) : OptionalInt.empty();
+    }
+
     /** Frees the local tokenizer copy, if any, and the connection; the served model stays on its worker. */
     @Override
     public void close() {

@@ -72,8 +72,6 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
-import java.lang.reflect.Method;
-import java.lang.reflect.Modifier;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -217,7 +215,7 @@ public final class TableOneServer implements AutoCloseable {
     private TableOneServer(Builder b, InetSocketAddress address) {
         this.models = new LinkedHashMap<>();
         b.models.forEach((name, model) -> this.models.put(name, new Served(name, model,
-                b.vocabularies.containsKey(name) ? OptionalInt.of(b.vocabularies.get(name)) : discoverVocabulary(model))));
+                b.vocabularies.containsKey(name) ? OptionalInt.of(b.vocabularies.get(name)) : model.vocabularySize())));
         this.authorization = b.apiKey.map(key -> ("Bearer " + key).getBytes(StandardCharsets.UTF_8));
         this.limits = b.limits;
         this.quota = new Quota(b.limits);
@@ -1237,23 +1235,6 @@ public final class TableOneServer implements AutoCloseable {
         }
     }
 
-    /**
-     * The vocabulary size of a model that tells it with a public {@code int vocabularySize()} (the DJL backend's models
-     * do; the SPI has no such call), else empty.
-     */
-    private static OptionalInt discoverVocabulary(SourceModel model) {
-        try {
-            Method m = model.getClass().getMethod("vocabularySize");
-            if (m.getReturnType() == int.class && Modifier.isPublic(m.getDeclaringClass().getModifiers())) {
-                int size = (int) m.invoke(model);
-                return size > 0 ? OptionalInt.of(size) : OptionalInt.empty();
-            }
-        } catch (ReflectiveOperationException | RuntimeException notTold) {
-            // a model without the method, or one that cannot answer: its ids are checked by the model alone
-        }
-        return OptionalInt.empty();
-    }
-
     private static ModelInfo info(Served s) {
         SourceModel m = s.model;
         TextCodec c = m.codec();
@@ -1389,8 +1370,8 @@ public final class TableOneServer implements AutoCloseable {
 
         /**
          * The vocabulary size of the model served as {@code name}, which the server checks every token id against
-         * ({@code INVALID_ARGUMENT} for one outside it). Needed only for a model without a public
-         * {@code int vocabularySize()}.
+         * ({@code INVALID_ARGUMENT} for one outside it). Needed only for a model whose
+         * {@code SourceModel.vocabularySize()} is empty.
          */
         public Builder vocabularySize(String name, int size) {
             requireNonNull(name, "name is null");

@@ -201,7 +201,7 @@ class WorkerLimitsTest {
     @Test
     void unknownAndExpiredStatesOutOfRangeIdsAndMissingFieldsAreNamed() {
         WorkerGrpc.WorkerBlockingStub s = stub(small);
-        int vocabulary = localA.vocabularySize();
+        int vocabulary = localA.vocabularySize().getAsInt();
         String state = open(s);
         Counts before = Counts.of(small);
         String size = "outside the vocabulary of model 'A': its " + vocabulary + " ids are 0.." + (vocabulary - 1);

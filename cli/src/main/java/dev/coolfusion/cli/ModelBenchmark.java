@@ -119,7 +119,7 @@ final class ModelBenchmark {
                     + "; lower promptTokens or memorySteps");
         }
         SplittableRandom random = new SplittableRandom(42);
-        int vocab = model.vocabularySize();
+        int vocab = model.vocabularySize().getAsInt();
         List<Integer> prompt = randomTokens(random, settings.promptTokens() - 1, vocab);
 
         // Warm-up (JIT and allocator): prefills, a decode run and scoring calls.
@@ -138,22 +138,28 @@ final class ModelBenchmark {
 
         // Each timed prefill gets its own prompt (they share only the first token), so the prefix cache cannot serve it.
         double[] prefill = new double[settings.repeats()];
-        long prefillArrays = 0;
         for (int r = 0; r < settings.repeats(); r++) {
             List<Integer> own = randomTokens(random, settings.promptTokens() - 1, vocab);
-            DjlSourceModel.ForwardStats before = model.forwardStats();
             long t0 = System.nanoTime();
             StateHandle s = model.open(own);
             prefill[r] = (System.nanoTime() - t0) / 1e9;
-            prefillArrays = model.forwardStats().minus(before).engineArrays();
             model.release(List.of(s));
         }
         double prefillRate = settings.promptTokens() / median(prefill);
 
         StateHandle root = model.open(prompt);
-        DjlSourceModel.ForwardStats beforeDecode = model.forwardStats();
         double decodeSeconds = decode(model, root, settings.decodeTokens());
+
+        // Engine arrays per forward, counted apart from the timed runs (counting walks the model's arrays).
+        model.countEngineArrays(true);
+        DjlSourceModel.ForwardStats beforePrefill = model.forwardStats();
+        StateHandle counted = model.open(randomTokens(random, settings.promptTokens() - 1, vocab));
+        long prefillArrays = model.forwardStats().minus(beforePrefill).engineArrays();
+        DjlSourceModel.ForwardStats beforeDecode = model.forwardStats();
+        decode(model, counted, Math.min(32, settings.decodeTokens()));
         DjlSourceModel.ForwardStats decodeWork = model.forwardStats().minus(beforeDecode);
+        model.countEngineArrays(false);
+        model.release(List.of(counted));
 
         double[] batched = new double[settings.repeats()];
         double[] single = new double[settings.repeats()];

@@ -118,6 +118,14 @@ public interface SourceModel extends AutoCloseable {
         return OptionalInt.empty();
     }
 
+    /**
+     * How many token ids this model knows (its ids are {@code 0 .. size - 1}), if it can tell; a server uses it to
+     * refuse an out-of-range id with a clear message before the model sees it.
+     */
+    default OptionalInt vocabularySize() {
+        return OptionalInt.empty();
+    }
+
     /** Frees everything this model holds. */
     @Override
     default void close() {}

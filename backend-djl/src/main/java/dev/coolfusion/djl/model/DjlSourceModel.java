@@ -94,8 +94,9 @@ public final class DjlSourceModel implements SourceModel {
      * @param forwards     forwards run (one per {@code open}, {@code nextToken}, {@code score} or {@code
      *                     nllAtTemperatures} call, two when a longrope state's prefix is recomputed)
      * @param tokens       new token positions those forwards computed (padding included)
-     * @param engineArrays engine arrays those forwards created (a proxy for engine calls; in-place operations and
-     *                     views that DJL does not register are not counted)
+     * @param engineArrays engine arrays those forwards created while {@link #countEngineArrays counting} was on (a
+     *                     proxy for engine calls; in-place operations and views that DJL does not register are not
+     *                     counted)
      */
     public record ForwardStats(long forwards, long tokens, long engineArrays) {
         /** The work between {@code earlier} and this. */
@@ -184,8 +185,9 @@ public final class DjlSourceModel implements SourceModel {
     }
 
     /** The model's vocabulary size (rows of its output projection). */
-    public int vocabularySize() {
-        return transformer.cfg.vocabSize();
+    @Override
+    public OptionalInt vocabularySize() {
+        return OptionalInt.of(transformer.cfg.vocabSize());
     }
 
     @Override
@@ -504,6 +506,15 @@ public final class DjlSourceModel implements SourceModel {
     /** How many forwards the engine ran, over how many tokens, and how many engine arrays they created. */
     public synchronized ForwardStats forwardStats() {
         return transformer.stats();
+    }
+
+    /**
+     * Turns on or off the count of engine arrays in {@link #forwardStats()} (off when loaded). Counting walks the
+     * model's arrays twice per forward, which slows a small model's decode by a third, so only benchmarks turn it on.
+     */
+    public synchronized void countEngineArrays(boolean on) {
+        checkOpen();
+        transformer.countArrays(on);
     }
 
     // ---------------------------------------------------------------------------------------------------- internals

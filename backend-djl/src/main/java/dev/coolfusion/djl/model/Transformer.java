@@ -86,6 +86,8 @@ final class Transformer implements AutoCloseable {
     private long forwards;
     private long forwardTokens;
     private long forwardArrays;
+    /** Whether forwards count the engine arrays they create: a walk over the manager's arrays, so off by default. */
+    private boolean countArrays;
 
     /**
      * One decoder layer's weights. Optional parts are null: biases, the per-head q/k norm weights {@code [q + k heads,
@@ -129,6 +131,11 @@ final class Transformer implements AutoCloseable {
         this.g = cfg.groupSize();
         this.d = cfg.headDim();
         this.heads = cfg.projectedHeads();
+    }
+
+    /** Turns the count of engine arrays per forward on or off (monitoring; each count walks the model's arrays). */
+    void countArrays(boolean on) {
+        countArrays = on;
     }
 
     /** What the forwards so far did, for monitoring. */
@@ -612,7 +619,7 @@ final class Transformer implements AutoCloseable {
             throw new FusionException("sequence of " + total + " tokens exceeds the max context of " + maxContext);
         }
         NewKv newKv = null;
-        int arraysBefore = manager.getManagedArrays().size();
+        int arraysBefore = countArrays ? manager.getManagedArrays().size() : 0;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             Frame f = frame(pass);                       // rotary factors and masks of the new positions
@@ -627,7 +634,9 @@ final class Transformer implements AutoCloseable {
             Output out = read(f, scaled, newKv);         // log-softmax and the log-probs asked for
             forwards++;
             forwardTokens += (long) pass.batch().rows() * pass.batch().width();
-            forwardArrays += manager.getManagedArrays().size() - arraysBefore; // before the scope closes them
+            if (countArrays) {
+                forwardArrays += manager.getManagedArrays().size() - arraysBefore; // before the scope closes them
+            }
             return out;
         } catch (RuntimeException e) {
             if (newKv != null) {

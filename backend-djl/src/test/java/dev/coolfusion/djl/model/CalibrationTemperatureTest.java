@@ -69,7 +69,7 @@ class CalibrationTemperatureTest {
             List<Integer> all = new ArrayList<>(prompt);
             all.addAll(candidate);
             float[] rawLogProbs = UncachedForwards.logProbs(raw, all);
-            int vocab = raw.vocabularySize();
+            int vocab = raw.vocabularySize().getAsInt();
 
             StateHandle open = calibrated.open(prompt);
             float[] next = calibrated.nextLogProbs(open);

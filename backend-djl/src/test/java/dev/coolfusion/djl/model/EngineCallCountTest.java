@@ -48,6 +48,7 @@ class EngineCallCountTest {
         List<Integer> counts = new ArrayList<>();
         List<Long> tokens = new ArrayList<>();
         try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+            model.countEngineArrays(true);
             Work work = new Work(model);
             StateHandle s = model.open(List.of(1, 5, 6, 7, 8, 9, 10, 11));
             work.step(counts, tokens);
@@ -63,6 +64,13 @@ class EngineCallCountTest {
             scored.forEach(x -> all.add(x.state()));
             model.release(all);
             assertEquals(work.last, model.forwardStats(), "releasing runs no forward");
+            // Counting is off unless asked for: forwards and tokens are still counted, engine arrays not.
+            model.countEngineArrays(false);
+            StateHandle again = model.open(List.of(1, 5, 6));
+            DjlSourceModel.ForwardStats uncounted = model.forwardStats().minus(work.last);
+            model.release(List.of(again));
+            assertEquals(0, uncounted.engineArrays(), "no engine arrays counted while counting is off");
+            assertEquals(1, uncounted.forwards());
         }
         assertEquals(List.of(8L, 1L, 1L, 9L, 4L), tokens, key + ": positions of each forward (3 x 3 padded)");
         assertEquals(BASELINE.get(key), counts, key + ": engine arrays of prefill, decode in place, decode beside,"

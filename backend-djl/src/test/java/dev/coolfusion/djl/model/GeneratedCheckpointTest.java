@@ -82,7 +82,7 @@ class GeneratedCheckpointTest {
     void cachedStepsEqualUncachedForwards(Spec spec) {
         try (DjlSourceModel model = load(spec)) {
             int baseline = model.managedArrays();
-            int vocab = model.vocabularySize();
+            int vocab = model.vocabularySize().getAsInt();
             List<Integer> ids = randomTokens(new Random(spec.seed()), 40, vocab);
             float[] full = UncachedForwards.logProbs(model, ids);
             int prefix = 17;
@@ -105,7 +105,7 @@ class GeneratedCheckpointTest {
     @MethodSource("variants")
     void scoringEqualsNextTokenSteps(Spec spec) {
         try (DjlSourceModel model = load(spec)) {
-            StateHandle root = model.open(randomTokens(new Random(spec.seed() + 100), 9, model.vocabularySize()));
+            StateHandle root = model.open(randomTokens(new Random(spec.seed() + 100), 9, model.vocabularySize().getAsInt()));
             for (Decoding decoding : List.of(Decoding.GREEDY, new Decoding(0.9, 0.8, 0.37), new Decoding(1.5, 1.0, 0.91))) {
                 List<Integer> tokens = new ArrayList<>();
                 List<Double> stepLogProbs = new ArrayList<>();
@@ -136,7 +136,7 @@ class GeneratedCheckpointTest {
     void batchedScoringEqualsOneByOne(Spec spec) {
         try (DjlSourceModel model = load(spec)) {
             Random random = new Random(spec.seed() + 200);
-            int vocab = model.vocabularySize();
+            int vocab = model.vocabularySize().getAsInt();
             StateHandle root = model.open(randomTokens(random, 11, vocab));
             // A decode step first, so that the root's cache tail is taken and scoring must not write into it.
             TokenStep taken = model.nextToken(root, Decoding.GREEDY);

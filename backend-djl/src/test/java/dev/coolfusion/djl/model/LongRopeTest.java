@@ -41,7 +41,7 @@ class LongRopeTest {
 
     /** transformers' forward of the prefix ending at {@code position} alone, at its last position. */
     private static float[] ownSequence(DjlSourceModel model, List<Integer> ids, int position) {
-        int vocab = model.vocabularySize();
+        int vocab = model.vocabularySize().getAsInt();
         float[] all = StateSteps.flat(model.sequenceLogProbs(ids.subList(0, position + 1)));
         return Arrays.copyOfRange(all, position * vocab, (position + 1) * vocab);
     }
@@ -103,7 +103,7 @@ class LongRopeTest {
             // The short one: the forward of its own 13 tokens.
             List<Integer> thirteen = ids.subList(0, 13);
             float[] own = StateSteps.flat(model.sequenceLogProbs(thirteen));
-            int vocab = model.vocabularySize();
+            int vocab = model.vocabularySize().getAsInt();
             for (int i = 0; i < shortOne.size(); i++) {
                 assertEquals(own[(9 + i) * vocab + shortOne.get(i)], scored.get(0).logProbs().get(i), 1e-5,
                         "short candidate " + i);

@@ -44,7 +44,7 @@ class PrefixCacheTest {
         int longAfter = longRope == null ? Integer.MAX_VALUE : longRope.originalMaxPositions();
         try (DjlSourceModel cached = DjlSourceModel.load(dir, DjlModelOptions.defaults());
                 DjlSourceModel fresh = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
-            int vocab = cached.vocabularySize();
+            int vocab = cached.vocabularySize().getAsInt();
             Random random = new Random(fixture.hashCode());
             List<Integer> base = new ArrayList<>(List.of(1));
             while (base.size() < 30) {

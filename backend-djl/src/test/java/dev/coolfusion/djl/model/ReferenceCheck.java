@@ -50,7 +50,7 @@ final class ReferenceCheck {
         Worst worst = new Worst();
         int prefix = ref.get("prefix_len").asInt();
         try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build())) {
-            int vocab = model.vocabularySize();
+            int vocab = model.vocabularySize().getAsInt();
             for (int seq = 0; seq < ref.get("input_ids").size(); seq++) {
                 List<Integer> ids = new ArrayList<>();
                 ref.get("input_ids").get(seq).forEach(n -> ids.add(n.asInt()));

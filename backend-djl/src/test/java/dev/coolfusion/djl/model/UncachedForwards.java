@@ -12,7 +12,7 @@ final class UncachedForwards {
 
     /** Flat {@code [positions x vocab]}: entries {@code [t * vocab, (t + 1) * vocab)} follow token {@code t}. */
     static float[] logProbs(DjlSourceModel model, List<Integer> ids) {
-        int vocab = model.vocabularySize();
+        int vocab = model.vocabularySize().getAsInt();
         float[] out = new float[ids.size() * vocab];
         for (int t = 0; t < ids.size(); t++) {
             StateHandle s = model.open(ids.subList(0, t + 1));
