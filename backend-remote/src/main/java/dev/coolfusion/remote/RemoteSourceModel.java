@@ -128,7 +128,7 @@ final class RemoteSourceModel implements SourceModel {
                 .setAlignment(request.alignment() == Alignment.OWN ? dev.coolfusion.remote.proto.Alignment.ALIGNMENT_OWN
                         : dev.coolfusion.remote.proto.Alignment.ALIGNMENT_ALL);
         for (int i = 0; i < request.codecs().size(); i++) {
-            TextCodec c = request.codecs().get(i);
+            TextCodec c = request.codecs().get(i).unwrap();
             if (i == request.self()) {
                 b.addTokenizers(TokenizerRef.newBuilder().setDigest(info.getCodecDigest()));
                 continue;
@@ -178,7 +178,8 @@ final class RemoteSourceModel implements SourceModel {
 
     /** Sends the worker the files of the fusion's tokenizer with {@code digest}. */
     private void register(String digest, List<TextCodec> codecs) {
-        TextCodec codec = codecs.stream().filter(c -> c.digest().filter(digest::equals).isPresent()).findFirst()
+        TextCodec codec = codecs.stream().map(TextCodec::unwrap)
+                .filter(c -> c.digest().filter(digest::equals).isPresent()).findFirst()
                 .orElseThrow(() -> new FusionException("worker " + served.target() + " asks for tokenizer " + digest
                         + ", which no source of this fusion has"));
         TokenizerFiles files;

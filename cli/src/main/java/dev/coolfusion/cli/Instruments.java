@@ -118,6 +118,11 @@ final class Instruments {
         public Optional<String> digest() {
             return codec.digest();
         }
+
+        @Override
+        public TextCodec unwrap() {
+            return codec.unwrap();
+        }
     }
 
     private final class CountedModel implements SourceModel {

@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.coolfusion.core.CoolFusion;
+import dev.coolfusion.core.DroppedSource;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
+import dev.coolfusion.core.SourceFailurePolicy;
 import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.coolfusion.core.config.FusionFactory;
 import dev.coolfusion.remote.RemoteSourceModelProvider;
@@ -42,7 +44,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Three worker JVMs ({@code cool-fusion worker --config models/fusion.yaml --source X}, one bundled model each) on loopback: the fusion through them equals
  * the in-process one token for token; a worker killed mid-generation ({@code kill -9}) or paused ({@code kill -STOP})
- * fails the fusion (policy {@code fail}) within the deadline, with an error that names it.
+ * fails the fusion (policy {@code fail}) within the deadline, with an error that names it; with {@code drop}, a worker
+ * killed mid-generation is left out and the answer completes from the other two.
  */
 class WorkerJvmsTest {
     static final List<String> NAMES = List.of("A", "B", "C");
@@ -150,17 +153,41 @@ class WorkerJvmsTest {
             assertTrue(pausedSeconds < 30, "failed after " + pausedSeconds + " s");
             signal(workers.get(2), "CONT");
 
+            // on-source-failure: drop, worker C killed mid-generation: the answer completes from A and B, and the
+            // generation says that C was dropped, where and why.
+            AtomicInteger cCalls = new AtomicInteger();
+            List<SourceModel> dropping = new ArrayList<>(remote);
+            dropping.set(2, new Intercepted(remote.get(2), () -> {
+                if (cCalls.incrementAndGet() == 3) {
+                    kill(workers.get(2));
+                }
+            }));
+            FusionOptions drop = options.toBuilder().onSourceFailure(SourceFailurePolicy.DROP).build();
+            t0 = System.nanoTime();
+            Generation survived = CoolFusion.builder().sources(dropping).build().generate(PROMPT, drop);
+            double survivedSeconds = (System.nanoTime() - t0) / 1e9;
+            assertEquals(1, survived.dropped().size(), "one source dropped: " + survived.dropped());
+            DroppedSource dropped = survived.dropped().get(0);
+            assertEquals("C", dropped.source());
+            assertEquals(2, dropped.step(), "C's third T1 call is step 2's");
+            assertTrue(dropped.reason().contains(address) && dropped.reason().contains("NextText"), dropped.reason());
+            assertTrue(survived.steps().size() > dropped.step() + 1, "the generation went on after the drop");
+            assertTrue(survived.steps().get(0).candidates().stream().anyMatch(c -> c.scorers().contains("C")),
+                    "C took part before it was dropped");
+            for (int s = dropped.step() + 1; s < survived.steps().size(); s++) {
+                for (var candidate : survived.steps().get(s).candidates()) {
+                    assertEquals(List.of("A", "B"), candidate.scorers(), "step " + s);
+                }
+            }
+            assertTrue(!survived.text().isBlank() && survived.finish() != null, survived.text());
+            assertTrue(survivedSeconds < 30, "finished after " + survivedSeconds + " s");
+
             // kill -9 mid-generation: the fusion fails at once, naming worker B and the call.
             AtomicInteger bCalls = new AtomicInteger();
             List<SourceModel> killing = new ArrayList<>(remote);
             killing.set(1, new Intercepted(remote.get(1), () -> {
                 if (bCalls.incrementAndGet() == 3) {
-                    workers.get(1).destroyForcibly();
-                    try {
-                        workers.get(1).waitFor(10, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
+                    kill(workers.get(1));
                 }
             }));
             t0 = System.nanoTime();
@@ -173,6 +200,16 @@ class WorkerJvmsTest {
             assertTrue(killedSeconds < 15, "failed after " + killedSeconds + " s");
         } finally {
             remote.forEach(SourceModel::close);
+        }
+    }
+
+    /** kill -9, and wait until the process is gone. */
+    static void kill(Process p) {
+        p.destroyForcibly();
+        try {
+            p.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -104,6 +104,11 @@ final class CachedCodec implements TextCodec {
     }
 
     @Override
+    public TextCodec unwrap() {
+        return codec.unwrap();
+    }
+
+    @Override
     public String toString() {
         return codec.toString();
     }

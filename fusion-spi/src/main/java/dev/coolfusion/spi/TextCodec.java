@@ -75,4 +75,13 @@ public interface TextCodec {
     default Optional<String> digest() {
         return Optional.empty();
     }
+
+    /**
+     * The codec behind this one when this one only wraps it (to cache or measure its answers, encoding and decoding
+     * exactly as it does); this codec otherwise. A backend that needs a codec's concrete type, for example to send a
+     * tokenizer's files to a worker, looks at the innermost codec.
+     */
+    default TextCodec unwrap() {
+        return this;
+    }
 }
