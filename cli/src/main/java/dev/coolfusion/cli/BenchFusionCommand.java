@@ -15,6 +15,7 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -23,6 +24,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.IntStream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -37,6 +39,9 @@ import picocli.CommandLine.Option;
         + " M3, parallel sources) and all off, each checked for identical outputs, model and tokenizer calls per step,"
         + " the tokenizer's share of step time, peak resident memory, and throughput with concurrent generations.")
 final class BenchFusionCommand implements Callable<Integer> {
+    /** Measured passes per single model and per variant; each figure is the median one. */
+    private static final int ROUNDS = 3;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -103,7 +108,8 @@ final class BenchFusionCommand implements Callable<Integer> {
             for (SourceModel source : sources) {
                 CoolFusion alone = CoolFusion.builder().addSource(source).metric(setup.metric()).build();
                 alone.generate(prompts.get(0), options);
-                Pass p = pass(alone, options, prompts, instruments);
+                Pass p = median(IntStream.range(0, ROUNDS).mapToObj(r -> pass(alone, options, prompts, instruments))
+                        .toList());
                 out.printf(Locale.ROOT, "  %-12s %8.1f words/s %9.1f tokens/s  (%d words, %.2f s)%n", source.name(),
                         p.wordsPerSecond(), p.tokensPerSecond(), p.words(), p.nanos() / 1e9);
                 slowest = Math.min(slowest, p.wordsPerSecond());
@@ -112,18 +118,25 @@ final class BenchFusionCommand implements Callable<Integer> {
 
             List<String> variants = List.of("all on", "no look-ahead reuse", "no proposer log-probs in M3",
                     "no batched M3", "sequential sources", "all off");
-            List<Pass> passes = new ArrayList<>();
-            for (String variant : variants) {
-                boolean sequential = variant.equals("sequential sources") || variant.equals("all off");
-                CoolFusion fusion = sequential
-                        ? CoolFusion.builder().sources(sources).metric(setup.metric()).executor(Runnable::run).build()
-                        : fused;
-                FusionOptions o = variant(options, variant);
-                if (sequential) {
-                    fusion.generate(prompts.get(0), o);
+            // Rounds over all variants, interleaved, so that a variant measured early is not slowed by what is still
+            // warming up (JIT, allocator, the prefix cache); each row is its median round.
+            CoolFusion sequentialFusion = CoolFusion.builder().sources(sources).metric(setup.metric())
+                    .executor(Runnable::run).build();
+            List<List<Pass>> rounds = new ArrayList<>();
+            variants.forEach(v -> rounds.add(new ArrayList<>()));
+            for (int r = 0; r < ROUNDS; r++) {
+                for (int i = 0; i < variants.size(); i++) {
+                    String variant = variants.get(i);
+                    boolean sequential = variant.equals("sequential sources") || variant.equals("all off");
+                    CoolFusion fusion = sequential ? sequentialFusion : fused;
+                    FusionOptions o = variant(options, variant);
+                    if (r == 0) {
+                        fusion.generate(prompts.get(0), o);
+                    }
+                    rounds.get(i).add(pass(fusion, o, prompts, instruments));
                 }
-                passes.add(pass(fusion, o, prompts, instruments));
             }
+            List<Pass> passes = rounds.stream().map(BenchFusionCommand::median).toList();
             Pass on = passes.get(0);
             out.printf(Locale.ROOT, "fused %s: %.1f words/s, %.1f tokens/s (%s's tokens), %.2fx the slowest single,"
                     + " %.2fx the fastest%n", String.join("+", setup.sourceNames()), on.wordsPerSecond(),
@@ -135,7 +148,8 @@ final class BenchFusionCommand implements Callable<Integer> {
             int different = 0;
             for (int i = 0; i < variants.size(); i++) {
                 Pass p = passes.get(i);
-                boolean same = p.texts().equals(on.texts());
+                int variant = i;
+                boolean same = rounds.get(variant).stream().allMatch(x -> x.texts().equals(on.texts()));
                 different += same ? 0 : 1;
                 out.printf(Locale.ROOT, "  %-28s %9.1f %9.2fx %14.1f %18.1f %15.1f%%  identical: %s%n", variants.get(i),
                         p.wordsPerSecond(), p.wordsPerSecond() / on.wordsPerSecond(), p.perStep(p.counts().modelCalls()),
@@ -161,6 +175,13 @@ final class BenchFusionCommand implements Callable<Integer> {
             out.flush();
             return different == 0 ? 0 : 1;
         }
+    }
+
+    /** The pass with the median words per second. */
+    private static Pass median(List<Pass> passes) {
+        List<Pass> sorted = new ArrayList<>(passes);
+        sorted.sort(Comparator.comparingDouble(Pass::wordsPerSecond));
+        return sorted.get(sorted.size() / 2);
     }
 
     private static FusionOptions variant(FusionOptions options, String variant) {
