@@ -37,4 +37,8 @@ export COOL_FUSION_BUILD_ARGS="${COOL_FUSION_BUILD_ARGS:--Pgpu}"
 # Build with -Pgpu (without the CPU libtorch jar) unless told the launcher is already such a build.
 export COOL_FUSION_REBUILD="${COOL_FUSION_REBUILD:-1}"
 cd "$root"
-exec "$root/cool-fusion" gpu-check --fixtures "${COOL_FUSION_FIXTURES:-$root/../shared/fixtures}" "$@"
+status=0
+"$root/cool-fusion" gpu-check --fixtures "${COOL_FUSION_FIXTURES:-$root/../shared/fixtures}" "$@" || status=$?
+# The launcher now holds the -Pgpu build: drop its class path so that the next plain ./cool-fusion rebuilds for the CPU.
+rm -f "$root/cli/target/classpath.txt"
+exit "$status"

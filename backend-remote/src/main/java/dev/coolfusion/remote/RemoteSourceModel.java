@@ -42,8 +42,6 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A source model served by a worker ({@link TableOneServer}): each Table-1 call is one gRPC call with a deadline, and
@@ -57,8 +55,6 @@ final class RemoteSourceModel implements SourceModel {
     private final OptionalInt maxContext;
     private final boolean workerT1;
     private final Optional<Path> fetchedTokenizer;
-    /** Digests this client has registered with the worker (or found it already had). */
-    private final Set<String> registered = ConcurrentHashMap.newKeySet();
 
     /**
      * @param codec            the served model's tokenizer: asked over the network, or a local copy that matches it
@@ -160,10 +156,9 @@ final class RemoteSourceModel implements SourceModel {
             if (unknown == null) {
                 throw served.failure("NextText", e);
             }
+            // Registered once per failed call (a restarted worker may have lost what it was sent before), then one
+            // retry, whose failure is final: no loop.
             for (String digest : unknown) {
-                if (!registered.add(digest)) {
-                    throw served.failure("NextText", e); // registered before and lost again: do not loop
-                }
                 register(digest, request.codecs());
             }
             r = served.call("NextText", s -> s.nextText(call));

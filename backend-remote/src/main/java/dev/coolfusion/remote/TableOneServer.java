@@ -85,6 +85,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -928,13 +929,9 @@ public final class TableOneServer implements AutoCloseable {
                 ahead.add(new TokenStep(a.getToken(), a.getLogProb(), known(s, a.getState(), "ahead[" + i + "].state")));
             }
             SegmentRequest request = new SegmentRequest(from, ahead, r.getRoom(), codecs, r.getSelf(),
-                    r.getChoice() == dev.coolfusion.remote.proto.SegmentChoice.SEGMENT_CHOICE_LONGEST
-                            ? SegmentChoice.LONGEST : SegmentChoice.SHORTEST,
-                    r.getAlignment() == dev.coolfusion.remote.proto.Alignment.ALIGNMENT_OWN ? Alignment.OWN
-                            : Alignment.COMMON,
-                    r.getMaxSegmentTokens(), sampling);
+                    choice(r.getChoiceValue()), alignment(r.getAlignmentValue()), r.getMaxSegmentTokens(), sampling);
             Tracked tracked = new Tracked(s, client, context);
-            ProposedSegment segment;
+            ProposedSegment segment = null;
             try {
                 segment = SegmentGenerator.propose(tracked, request);
                 // A model that runs T1 itself issued its states without passing through Tracked.nextToken.
@@ -952,6 +949,16 @@ public final class TableOneServer implements AutoCloseable {
                 if (!gone.isEmpty()) {
                     s.model.release(gone);
                 }
+                if (segment != null) {
+                    // States the model's own T1 issued (not the replayed look-ahead, which the client holds): the
+                    // client never learns them, so none may stay live or counted against it.
+                    Set<String> replayed = new HashSet<>();
+                    ahead.forEach(a -> replayed.add(a.state().id()));
+                    List<StateHandle> fresh = segment.steps().stream().map(TokenStep::state)
+                            .filter(h -> !replayed.contains(h.id())).toList();
+                    forget(s, fresh.stream().map(StateHandle::id).toList());
+                    s.model.release(fresh);
+                }
                 throw e;
             }
             NextTextResponse.Builder out = NextTextResponse.newBuilder().setText(segment.text())
@@ -962,6 +969,26 @@ public final class TableOneServer implements AutoCloseable {
             }
             return out.build();
         }
+    }
+
+    /** A segment choice from the wire; a value this worker does not know is refused, never read as the default. */
+    private static SegmentChoice choice(int value) {
+        return switch (value) {
+            case dev.coolfusion.remote.proto.SegmentChoice.SEGMENT_CHOICE_SHORTEST_VALUE -> SegmentChoice.SHORTEST;
+            case dev.coolfusion.remote.proto.SegmentChoice.SEGMENT_CHOICE_LONGEST_VALUE -> SegmentChoice.LONGEST;
+            default -> throw new Refused(Status.Code.INVALID_ARGUMENT, "unknown segment choice " + value
+                    + ": this worker knows SEGMENT_CHOICE_SHORTEST and SEGMENT_CHOICE_LONGEST (update the worker)");
+        };
+    }
+
+    /** An alignment from the wire; a value this worker does not know is refused. */
+    private static Alignment alignment(int value) {
+        return switch (value) {
+            case dev.coolfusion.remote.proto.Alignment.ALIGNMENT_ALL_VALUE -> Alignment.COMMON;
+            case dev.coolfusion.remote.proto.Alignment.ALIGNMENT_OWN_VALUE -> Alignment.OWN;
+            default -> throw new Refused(Status.Code.INVALID_ARGUMENT, "unknown alignment " + value
+                    + ": this worker knows ALIGNMENT_ALL and ALIGNMENT_OWN (update the worker)");
+        };
     }
 
     /** The served model as T1 sees it: each token counted against the client's live states, and cancellable. */

@@ -69,7 +69,7 @@ public final class WholeAnswers {
      * @param answers      the candidate answers
      * @param ending       what each scorer scores after every answer
      * @return one evidence entry per answer (its text with the ending's suffix), with one {@link ModelLogProbs} per
-     *         scorer, ready for a rerank metric
+     *         scorer that can score (proposer-only sources are left out), ready for a rerank metric
      */
     public static List<CandidateEvidence> assess(List<? extends SourceModel> scorers, List<List<Integer>> promptTokens,
             List<String> answers, Ending ending) {
@@ -83,6 +83,22 @@ public final class WholeAnswers {
         }
         if (answers.isEmpty()) {
             throw new IllegalArgumentException("no answers to assess");
+        }
+        // A proposer-only source (canScore() false) cannot judge an answer: the others do, as in the fusion loop.
+        if (scorers.stream().anyMatch(m -> !m.canScore())) {
+            List<SourceModel> able = new ArrayList<>();
+            List<List<Integer>> ablePrompts = new ArrayList<>();
+            for (int s = 0; s < scorers.size(); s++) {
+                if (scorers.get(s).canScore()) {
+                    able.add(scorers.get(s));
+                    ablePrompts.add(promptTokens.get(s));
+                }
+            }
+            if (able.isEmpty()) {
+                throw new IllegalArgumentException("no source can score whole answers (canScore() is false for "
+                        + scorers.stream().map(SourceModel::name).toList() + "); add a source that scores");
+            }
+            return assess(able, ablePrompts, answers, ending);
         }
         List<List<List<Integer>>> byScorer = new ArrayList<>();
         for (int s = 0; s < scorers.size(); s++) {

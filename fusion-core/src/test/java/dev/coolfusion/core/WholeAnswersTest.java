@@ -39,6 +39,26 @@ class WholeAnswersTest {
     }
 
     @Test
+    void proposerOnlySourcesAreLeftOutOfTheJudgesAndNoJudgeAtAllIsAnError() {
+        ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
+        ScriptedModel dog = new ScriptedModel("dog", CharCodec.Words.SPACES, "the dog", 0.6);
+        dog.scores = false; // score() would throw
+        List<List<Integer>> prompts = List.of(List.of(CharCodec.BOS), List.of(CharCodec.BOS));
+        List<CandidateEvidence> evidence = WholeAnswers.assess(List.of(cat, dog), prompts, List.of("the cat", "the dog"),
+                WholeAnswers.Ending.EOS);
+        for (CandidateEvidence e : evidence) {
+            assertEquals(List.of("cat"), e.byModel().stream().map(m -> m.model()).toList());
+        }
+        cat.scores = false;
+        IllegalArgumentException none = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> WholeAnswers.assess(List.of(cat, dog), prompts, List.of("the cat"), WholeAnswers.Ending.EOS));
+        assertEquals("no source can score whole answers (canScore() is false for [cat, dog]); add a source that scores",
+                none.getMessage());
+        assertEquals(0, cat.liveStates());
+        assertEquals(0, dog.liveStates());
+    }
+
+    @Test
     void aFailingScoreIsReportedNotTheReleaseThatFailsAfterIt() {
         ScriptedModel cat = new ScriptedModel("cat", CharCodec.Words.PRE_TOKENIZER, "the cat", 0.9);
         IllegalStateException died = new IllegalStateException("worker died");

@@ -28,7 +28,10 @@ public final class Plugins {
     private static final Map<String, String> ARTIFACTS = Map.of(
             "djl", "dev.coolfusion:backend-djl",
             "remote", "dev.coolfusion:backend-remote",
-            "vllm", "dev.coolfusion:backend-remote",
+            "vllm", "dev.coolfusion:backend-inference",
+            "sglang", "dev.coolfusion:backend-inference",
+            "ollama", "dev.coolfusion:backend-inference",
+            "llama-cpp", "dev.coolfusion:backend-inference",
             "hf-tokenizer", "dev.coolfusion:tokenizers-hf");
 
     private final Map<String, SourceModelProvider> models;
