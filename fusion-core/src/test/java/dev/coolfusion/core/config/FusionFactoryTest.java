@@ -55,7 +55,8 @@ class FusionFactoryTest {
         assertTrue(e.getMessage().contains("The 'djl' model backend is in dev.coolfusion:backend-djl: add that artifact"),
                 e.getMessage());
         assertEquals("dev.coolfusion:backend-remote", Plugins.artifactOf("remote").orElseThrow());
-        assertEquals("dev.coolfusion:backend-remote", Plugins.artifactOf("vllm").orElseThrow());
+        assertEquals("dev.coolfusion:backend-inference", Plugins.artifactOf("vllm").orElseThrow());
+        assertEquals("dev.coolfusion:backend-inference", Plugins.artifactOf("llama-cpp").orElseThrow());
         FusionException codec = assertThrows(FusionException.class,
                 () -> Plugins.discover().codec(ComponentSpec.of("hf-tokenizer")));
         assertTrue(codec.getMessage().contains("dev.coolfusion:tokenizers-hf"), codec.getMessage());
