@@ -1,23 +1,16 @@
 package dev.coolfusion.inference;
 
-import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.ProposedSegment;
 import dev.coolfusion.spi.ScoredTokens;
-import dev.coolfusion.spi.SegmentRequest;
-import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TokenStep;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
-import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -38,36 +31,12 @@ import java.util.OptionalInt;
  *       evaluates only the unseen suffix ({@code cache_prompt}).</li>
  * </ul>
  */
-final class LlamaCppSourceModel implements SourceModel {
+final class LlamaCppSourceModel extends ServedSourceModel {
     static final String COMPLETION = "/completion";
-
-    private final JsonHttp api;
-    private final String servedModel;
-    private final String name;
-    private final TextCodec codec;
-    private final OptionalInt maxContext;
-    private final int chunkTokens;
-    private final TokenStates states;
 
     LlamaCppSourceModel(JsonHttp api, String servedModel, String name, TextCodec codec, OptionalInt maxContext,
             int chunkTokens) {
-        this.api = api;
-        this.servedModel = servedModel;
-        this.name = name;
-        this.codec = codec;
-        this.maxContext = maxContext;
-        this.chunkTokens = chunkTokens;
-        this.states = new TokenStates(name);
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public TextCodec codec() {
-        return codec;
+        super("llama.cpp", COMPLETION, api, servedModel, name, codec, maxContext, chunkTokens);
     }
 
     @Override
@@ -76,37 +45,14 @@ final class LlamaCppSourceModel implements SourceModel {
     }
 
     @Override
-    public StateHandle open(List<Integer> promptTokens) {
-        requireNonNull(promptTokens, "promptTokens is null");
-        if (promptTokens.isEmpty()) {
-            throw new FusionException("model '" + name + "': the prompt has no tokens");
-        }
-        if (maxContext.isPresent() && promptTokens.size() >= maxContext.getAsInt()) {
-            throw new FusionException("model '" + name + "': the prompt has " + promptTokens.size() + " tokens, the"
-                    + " server's context (n_ctx per slot) is " + maxContext.getAsInt() + "; shorten the prompt or start"
-                    + " llama-server with a larger --ctx-size");
-        }
-        return states.issue(promptTokens);
+    protected String contextTooSmall(int context) {
+        return " server's context (n_ctx per slot) is " + context + "; shorten the prompt or start llama-server with a"
+                + " larger --ctx-size";
     }
 
+    /** No check: a request for one token takes the first of what the server answered. */
     @Override
-    public Optional<ProposedSegment> nextText(SegmentRequest request) {
-        requireNonNull(request, "request is null");
-        if (chunkTokens == 1) {
-            return Optional.empty();
-        }
-        return Optional.of(ChunkedSegments.propose(name, request, states, chunkTokens, this::generate));
-    }
-
-    @Override
-    public TokenStep nextToken(StateHandle state, Decoding decoding) {
-        requireNonNull(decoding, "decoding is null");
-        List<Integer> tokens = states.tokens(state);
-        ChunkedSegments.Chunk chunk = generate(tokens, 1, decoding);
-        List<Integer> next = new ArrayList<>(tokens);
-        next.add(chunk.tokens().get(0));
-        return new TokenStep(chunk.tokens().get(0), chunk.logProbs().get(0), states.issue(next));
-    }
+    protected void checkOneToken(ChunkedSegments.Chunk chunk) {}
 
     /** M3 is what llama.cpp's server cannot do: it returns no log-probabilities of prompt tokens. */
     @Override
@@ -119,35 +65,11 @@ final class LlamaCppSourceModel implements SourceModel {
 
     @Override
     public StateHandle append(StateHandle state, List<Integer> tokens) {
-        requireNonNull(tokens, "tokens is null");
-        return ChunkedSegments.extend(states, state, tokens);
+        return extendLocally(state, tokens);
     }
 
     @Override
-    public void commit(StateHandle temporary) {
-        states.tokens(temporary);
-    }
-
-    @Override
-    public void release(Collection<StateHandle> handles) {
-        states.release(handles);
-    }
-
-    @Override
-    public OptionalInt maxContextTokens() {
-        return maxContext;
-    }
-
-    @Override
-    public void close() {
-        LocalTokenizer.close(codec);
-    }
-
-    int liveStates() {
-        return states.live();
-    }
-
-    private ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
+    protected ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
         ObjectNode request = Json.MAPPER.createObjectNode();
         ArrayNode prompt = request.putArray("prompt");
         tokens.forEach(prompt::add);
@@ -162,7 +84,7 @@ final class LlamaCppSourceModel implements SourceModel {
                     .put("seed", (long) (decoding.uniform() * Integer.MAX_VALUE));
         }
         String what = maxTokens == 1 ? "next-token" : "next-text";
-        JsonNode answer = api.post(COMPLETION, request, JsonNode.class, what + " on model '" + servedModel + "'");
+        JsonNode answer = post(request, what);
         JsonNode probs = answer.path("completion_probabilities");
         if (!probs.isArray()) {
             throw malformed(what, "no completion_probabilities (is n_probs honoured?)");
@@ -190,15 +112,5 @@ final class LlamaCppSourceModel implements SourceModel {
             throw malformed(what, "no tokens generated (stop_type '" + answer.path("stop_type").asText("") + "')");
         }
         return new ChunkedSegments.Chunk(ids, logProbs);
-    }
-
-    private FusionException malformed(String what, String detail) {
-        return new FusionException("llama.cpp server " + api.base() + " (model '" + servedModel + "') answered " + what
-                + " in a form this client does not understand: " + detail);
-    }
-
-    @Override
-    public String toString() {
-        return "llama.cpp model '" + servedModel + "' at " + api.base() + " (proposer only)";
     }
 }

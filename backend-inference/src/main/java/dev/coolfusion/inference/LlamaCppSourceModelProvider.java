@@ -1,7 +1,5 @@
 package dev.coolfusion.inference;
 
-import static java.util.Objects.requireNonNull;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProviderConfig;
@@ -12,7 +10,6 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
-import java.util.Set;
 
 /**
  * The {@code llama-cpp} backend: a proposer-only source ({@link SourceModel#canScore()} false) served by llama.cpp's
@@ -24,8 +21,6 @@ import java.util.Set;
  * server's {@code POST /tokenize} (the GGUF's tokenizer) on probe texts.
  */
 public final class LlamaCppSourceModelProvider implements SourceModelProvider {
-    static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds",
-            "chunk-tokens");
     static final int DEFAULT_CHUNK_TOKENS = 8;
     private static final String KIND = "llama.cpp server";
 
@@ -42,13 +37,11 @@ public final class LlamaCppSourceModelProvider implements SourceModelProvider {
 
     @Override
     public SourceModel create(ProviderConfig config) {
-        requireNonNull(config, "config is null");
-        config.requireOnly(OPTIONS);
-        URI uri = ServerOptions.httpUrl(config);
-        String tokenizer = config.require("tokenizer");
-        int chunkTokens = ServerOptions.chunkTokens(config, DEFAULT_CHUNK_TOKENS);
-        JsonHttp api = new JsonHttp(uri, ServerOptions.timeout(config, 120), config.get("api-key"), KIND,
+        ServerOptions.TokenServer server = ServerOptions.tokenServer(config, DEFAULT_CHUNK_TOKENS, KIND,
                 "start it (llama-server -m <model.gguf>)");
+        URI uri = server.uri();
+        JsonHttp api = server.api();
+        String tokenizer = server.tokenizer();
         JsonNode props = api.get("/props", JsonNode.class, "server properties");
         if (!props.has("default_generation_settings")) {
             throw new FusionException(KIND + " " + uri + " answered /props without default_generation_settings: is"
@@ -57,22 +50,18 @@ public final class LlamaCppSourceModelProvider implements SourceModelProvider {
         JsonNode nCtx = props.path("default_generation_settings").path("n_ctx");
         OptionalInt maxContext = nCtx.isInt() && nCtx.asInt() > 0 ? OptionalInt.of(nCtx.asInt()) : OptionalInt.empty();
         String model = config.get("model").orElse(props.path("model_path").asText("llama-server"));
-        TextCodec codec = LocalTokenizer.load(tokenizer);
-        try {
+        TextCodec codec = ServerOptions.checkedTokenizer(tokenizer, c -> {
             for (String probe : ServerOptions.PROBES) {
                 List<Integer> theirs = new ArrayList<>();
                 api.post("/tokenize", Json.MAPPER.createObjectNode().put("content", probe).put("add_special", false),
                         JsonNode.class, "tokenize").path("tokens").forEach(t -> theirs.add(t.asInt()));
-                if (!theirs.equals(codec.encode(probe).ids())) {
+                if (!theirs.equals(c.encode(probe).ids())) {
                     throw new FusionException("the tokenizer at " + tokenizer + " does not match the model served at "
                             + uri + " (" + model + "): it tokenizes a probe text differently; point 'tokenizer' at the"
                             + " Hugging Face tokenizer of the model the GGUF was converted from");
                 }
             }
-        } catch (RuntimeException e) {
-            LocalTokenizer.close(codec);
-            throw e;
-        }
-        return new LlamaCppSourceModel(api, model, config.get("name", model), codec, maxContext, chunkTokens);
+        });
+        return new LlamaCppSourceModel(api, model, config.get("name", model), codec, maxContext, server.chunkTokens());
     }
 }

@@ -1,23 +1,16 @@
 package dev.coolfusion.inference;
 
-import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.ProposedSegment;
 import dev.coolfusion.spi.ScoredTokens;
-import dev.coolfusion.spi.SegmentRequest;
-import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TokenStep;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
-import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -36,35 +29,15 @@ import java.util.OptionalInt;
  * they are informational, never part of the rerank metric. End of generation ({@code done_reason: "stop"} before
  * {@code num_predict} tokens) is the local tokenizer's end-of-sequence token.
  */
-final class OllamaSourceModel implements SourceModel {
+final class OllamaSourceModel extends ServedSourceModel {
     static final String GENERATE = "/api/generate";
 
-    private final JsonHttp api;
-    private final String servedModel;
-    private final String name;
-    private final TextCodec codec;
+    /** The {@code num-ctx} option, which every request sends as Ollama's {@code num_ctx}: Ollama never truncates. */
     private final int contextTokens;
-    private final int chunkTokens;
-    private final TokenStates states;
 
     OllamaSourceModel(JsonHttp api, String servedModel, String name, TextCodec codec, int contextTokens, int chunkTokens) {
-        this.api = api;
-        this.servedModel = servedModel;
-        this.name = name;
-        this.codec = codec;
+        super("Ollama", GENERATE, api, servedModel, name, codec, OptionalInt.of(contextTokens), chunkTokens);
         this.contextTokens = contextTokens;
-        this.chunkTokens = chunkTokens;
-        this.states = new TokenStates(name);
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public TextCodec codec() {
-        return codec;
     }
 
     @Override
@@ -73,35 +46,8 @@ final class OllamaSourceModel implements SourceModel {
     }
 
     @Override
-    public StateHandle open(List<Integer> promptTokens) {
-        requireNonNull(promptTokens, "promptTokens is null");
-        if (promptTokens.isEmpty()) {
-            throw new FusionException("model '" + name + "': the prompt has no tokens");
-        }
-        if (promptTokens.size() >= contextTokens) {
-            throw new FusionException("model '" + name + "': the prompt has " + promptTokens.size() + " tokens, the"
-                    + " context (option num-ctx) is " + contextTokens + "; shorten the prompt or raise num-ctx");
-        }
-        return states.issue(promptTokens);
-    }
-
-    @Override
-    public Optional<ProposedSegment> nextText(SegmentRequest request) {
-        requireNonNull(request, "request is null");
-        if (chunkTokens == 1) {
-            return Optional.empty();
-        }
-        return Optional.of(ChunkedSegments.propose(name, request, states, chunkTokens, this::generate));
-    }
-
-    @Override
-    public TokenStep nextToken(StateHandle state, Decoding decoding) {
-        requireNonNull(decoding, "decoding is null");
-        List<Integer> tokens = states.tokens(state);
-        ChunkedSegments.Chunk chunk = generate(tokens, 1, decoding);
-        List<Integer> next = new ArrayList<>(tokens);
-        next.add(chunk.tokens().get(0));
-        return new TokenStep(chunk.tokens().get(0), chunk.logProbs().get(0), states.issue(next));
+    protected String contextTooSmall(int context) {
+        return " context (option num-ctx) is " + context + "; shorten the prompt or raise num-ctx";
     }
 
     /** M3 is what Ollama cannot do: its API returns no log-probabilities of a given text. */
@@ -116,33 +62,7 @@ final class OllamaSourceModel implements SourceModel {
     /** The state after {@code tokens}, kept here: no request (Ollama gets the text with the next generation). */
     @Override
     public StateHandle append(StateHandle state, List<Integer> tokens) {
-        requireNonNull(tokens, "tokens is null");
-        return ChunkedSegments.extend(states, state, tokens);
-    }
-
-    @Override
-    public void commit(StateHandle temporary) {
-        states.tokens(temporary);
-    }
-
-    @Override
-    public void release(Collection<StateHandle> handles) {
-        states.release(handles);
-    }
-
-    /** The {@code num-ctx} option, which every request sends as Ollama's {@code num_ctx}: Ollama never truncates. */
-    @Override
-    public OptionalInt maxContextTokens() {
-        return OptionalInt.of(contextTokens);
-    }
-
-    @Override
-    public void close() {
-        LocalTokenizer.close(codec);
-    }
-
-    int liveStates() {
-        return states.live();
+        return extendLocally(state, tokens);
     }
 
     /** The text Ollama gets for {@code tokens}: decoded, special tokens by name, a leading begin-of-sequence left out. */
@@ -174,7 +94,8 @@ final class OllamaSourceModel implements SourceModel {
         }
     }
 
-    private ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
+    @Override
+    protected ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
         ObjectNode request = Json.MAPPER.createObjectNode().put("model", servedModel).put("prompt", promptText(tokens))
                 .put("raw", true).put("stream", false).put("logprobs", true);
         ObjectNode options = request.putObject("options").put("num_predict", maxTokens).put("num_ctx", contextTokens)
@@ -186,7 +107,7 @@ final class OllamaSourceModel implements SourceModel {
                     .put("seed", (long) (decoding.uniform() * Integer.MAX_VALUE));
         }
         String what = maxTokens == 1 ? "next-token" : "next-text";
-        JsonNode answer = api.post(GENERATE, request, JsonNode.class, what + " on model '" + servedModel + "'");
+        JsonNode answer = post(request, what);
         if (!answer.path("response").isTextual()) {
             throw malformed(what, "no 'response' text");
         }
@@ -231,15 +152,5 @@ final class OllamaSourceModel implements SourceModel {
             out.add(aligned ? entries.get(i).path("logprob").asDouble() : Double.NaN);
         }
         return out;
-    }
-
-    private FusionException malformed(String what, String detail) {
-        return new FusionException("Ollama server " + api.base() + " (model '" + servedModel + "') answered " + what
-                + " in a form this client does not understand: " + detail);
-    }
-
-    @Override
-    public String toString() {
-        return "Ollama model '" + servedModel + "' at " + api.base() + " (proposer only)";
     }
 }

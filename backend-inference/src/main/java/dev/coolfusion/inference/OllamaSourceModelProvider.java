@@ -51,8 +51,7 @@ public final class OllamaSourceModelProvider implements SourceModelProvider {
         if (numCtx < 2) {
             throw new FusionException("provider 'ollama' option 'num-ctx' must be at least 2, got " + numCtx);
         }
-        JsonHttp api = new JsonHttp(uri, ServerOptions.timeout(config, 120), config.get("api-key"), KIND,
-                "start it (ollama serve)");
+        JsonHttp api = ServerOptions.connect(config, uri, KIND, "start it (ollama serve)");
         JsonNode tags = api.get("/api/tags", JsonNode.class, "list models").path("models");
         List<String> served = new ArrayList<>();
         tags.forEach(m -> served.add(m.path("name").asText(m.path("model").asText())));

@@ -6,18 +6,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.spi.Decoding;
-import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.ProposedSegment;
 import dev.coolfusion.spi.ScoredTokens;
-import dev.coolfusion.spi.SegmentRequest;
-import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TokenStep;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
-import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -39,75 +32,16 @@ import java.util.OptionalInt;
  *   <li>T2/T3: a local copy of the model's tokenizer.</li>
  * </ul>
  */
-final class SglangSourceModel implements SourceModel {
+final class SglangSourceModel extends ServedSourceModel {
     static final String GENERATE = "/generate";
-
-    private final JsonHttp api;
-    private final String servedModel;
-    private final String name;
-    private final TextCodec codec;
-    private final OptionalInt maxContext;
-    private final int chunkTokens;
-    private final TokenStates states;
 
     SglangSourceModel(JsonHttp api, String servedModel, String name, TextCodec codec, OptionalInt maxContext,
             int chunkTokens) {
-        this.api = api;
-        this.servedModel = servedModel;
-        this.name = name;
-        this.codec = codec;
-        this.maxContext = maxContext;
-        this.chunkTokens = chunkTokens;
-        this.states = new TokenStates(name);
+        super("SGLang", GENERATE, api, servedModel, name, codec, maxContext, chunkTokens);
     }
 
     @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public TextCodec codec() {
-        return codec;
-    }
-
-    @Override
-    public StateHandle open(List<Integer> promptTokens) {
-        requireNonNull(promptTokens, "promptTokens is null");
-        if (promptTokens.isEmpty()) {
-            throw new FusionException("model '" + name + "': the prompt has no tokens");
-        }
-        if (maxContext.isPresent() && promptTokens.size() >= maxContext.getAsInt()) {
-            throw new FusionException("model '" + name + "': the prompt has " + promptTokens.size() + " tokens, the served"
-                    + " model's context is " + maxContext.getAsInt() + "; shorten the prompt");
-        }
-        return states.issue(promptTokens);
-    }
-
-    /** T1 in chunks of {@code chunk-tokens}; with {@code chunk-tokens: 1} the fusion loop runs T1 over {@link #nextToken}. */
-    @Override
-    public Optional<ProposedSegment> nextText(SegmentRequest request) {
-        requireNonNull(request, "request is null");
-        if (chunkTokens == 1) {
-            return Optional.empty();
-        }
-        return Optional.of(ChunkedSegments.propose(name, request, states, chunkTokens, this::generate));
-    }
-
-    @Override
-    public TokenStep nextToken(StateHandle state, Decoding decoding) {
-        requireNonNull(decoding, "decoding is null");
-        List<Integer> tokens = states.tokens(state);
-        ChunkedSegments.Chunk chunk = generate(tokens, 1, decoding);
-        if (chunk.tokens().size() != 1) {
-            throw malformed("next-token", "expected one token, got " + chunk.tokens().size());
-        }
-        List<Integer> next = new ArrayList<>(tokens);
-        next.add(chunk.tokens().get(0));
-        return new TokenStep(chunk.tokens().get(0), chunk.logProbs().get(0), states.issue(next));
-    }
-
-    private ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
+    protected ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
         ObjectNode request = Json.MAPPER.createObjectNode();
         ArrayNode ids = request.putArray("input_ids");
         tokens.forEach(ids::add);
@@ -193,45 +127,5 @@ final class SglangSourceModel implements SourceModel {
             out.add(new ScoredTokens(logProbs, states.issue(all)));
         }
         return out;
-    }
-
-    @Override
-    public void commit(StateHandle temporary) {
-        states.tokens(temporary); // a state is its tokens; committing only checks that it is known
-    }
-
-    @Override
-    public void release(Collection<StateHandle> handles) {
-        states.release(handles);
-    }
-
-    @Override
-    public OptionalInt maxContextTokens() {
-        return maxContext;
-    }
-
-    /** Frees the local tokenizer; the served model stays on its server. */
-    @Override
-    public void close() {
-        LocalTokenizer.close(codec);
-    }
-
-    /** How many states are held (for leak checks). */
-    int liveStates() {
-        return states.live();
-    }
-
-    private JsonNode post(ObjectNode request, String what) {
-        return api.post(GENERATE, request, JsonNode.class, what + " on model '" + servedModel + "'");
-    }
-
-    private FusionException malformed(String what, String detail) {
-        return new FusionException("SGLang server " + api.base() + " (model '" + servedModel + "') answered " + what
-                + " in a form this client does not understand: " + detail);
-    }
-
-    @Override
-    public String toString() {
-        return "SGLang model '" + servedModel + "' at " + api.base();
     }
 }

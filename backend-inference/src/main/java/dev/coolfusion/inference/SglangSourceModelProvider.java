@@ -1,7 +1,5 @@
 package dev.coolfusion.inference;
 
-import static java.util.Objects.requireNonNull;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.spi.FusionException;
@@ -27,8 +25,6 @@ import java.util.Set;
  * (a prefill-only {@code /generate} of each probe's text, whose {@code input_token_logprobs} carry the server's ids).
  */
 public final class SglangSourceModelProvider implements SourceModelProvider {
-    static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds",
-            "chunk-tokens");
     static final int DEFAULT_CHUNK_TOKENS = 8;
     private static final String KIND = "SGLang server";
 
@@ -45,13 +41,11 @@ public final class SglangSourceModelProvider implements SourceModelProvider {
 
     @Override
     public SourceModel create(ProviderConfig config) {
-        requireNonNull(config, "config is null");
-        config.requireOnly(OPTIONS);
-        URI uri = ServerOptions.httpUrl(config);
-        String tokenizer = config.require("tokenizer");
-        int chunkTokens = ServerOptions.chunkTokens(config, DEFAULT_CHUNK_TOKENS);
-        JsonHttp api = new JsonHttp(uri, ServerOptions.timeout(config, 120), config.get("api-key"), KIND,
+        ServerOptions.TokenServer server = ServerOptions.tokenServer(config, DEFAULT_CHUNK_TOKENS, KIND,
                 "start it (python -m sglang.launch_server --model-path <model>)");
+        URI uri = server.uri();
+        JsonHttp api = server.api();
+        String tokenizer = server.tokenizer();
         JsonNode info = api.get("/get_model_info", JsonNode.class, "model info");
         if (!info.path("model_path").isTextual()) {
             throw new FusionException(KIND + " " + uri + " answered /get_model_info without a model_path: is 'url' the"
@@ -78,14 +72,9 @@ public final class SglangSourceModelProvider implements SourceModelProvider {
         if (!names.contains(model)) {
             throw new FusionException(KIND + " " + uri + " does not serve '" + model + "'; it serves " + names);
         }
-        TextCodec codec = LocalTokenizer.load(tokenizer);
-        try {
-            checkTokenizer(api, codec, tokenizer, model, uri);
-        } catch (RuntimeException e) {
-            LocalTokenizer.close(codec);
-            throw e;
-        }
-        return new SglangSourceModel(api, model, config.get("name", model), codec, maxContext, chunkTokens);
+        TextCodec codec = ServerOptions.checkedTokenizer(tokenizer,
+                c -> checkTokenizer(api, c, tokenizer, model, uri));
+        return new SglangSourceModel(api, model, config.get("name", model), codec, maxContext, server.chunkTokens());
     }
 
     /** The server's ids of each probe text (read from a prefill-only request's input log-probs) equal the local ones. */

@@ -6,20 +6,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.spi.Decoding;
-import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.ProposedSegment;
 import dev.coolfusion.spi.ScoredTokens;
-import dev.coolfusion.spi.SegmentRequest;
-import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TokenStep;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -40,76 +33,17 @@ import java.util.OptionalInt;
  *   <li>T2/T3: a local copy of the model's tokenizer; word boundaries are checked locally.</li>
  * </ul>
  */
-final class VllmSourceModel implements SourceModel {
+final class VllmSourceModel extends ServedSourceModel {
     static final String COMPLETIONS = "/v1/completions";
-
-    private final JsonHttp api;
-    private final String servedModel;
-    private final String name;
-    private final TextCodec codec;
-    private final OptionalInt maxContext;
-    private final int chunkTokens;
-    private final TokenStates states;
 
     VllmSourceModel(JsonHttp api, String servedModel, String name, TextCodec codec, OptionalInt maxContext,
             int chunkTokens) {
-        this.api = api;
-        this.servedModel = servedModel;
-        this.name = name;
-        this.codec = codec;
-        this.maxContext = maxContext;
-        this.chunkTokens = chunkTokens;
-        this.states = new TokenStates(name);
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public TextCodec codec() {
-        return codec;
-    }
-
-    @Override
-    public StateHandle open(List<Integer> promptTokens) {
-        requireNonNull(promptTokens, "promptTokens is null");
-        if (promptTokens.isEmpty()) {
-            throw new FusionException("model '" + name + "': the prompt has no tokens");
-        }
-        if (maxContext.isPresent() && promptTokens.size() >= maxContext.getAsInt()) {
-            throw new FusionException("model '" + name + "': the prompt has " + promptTokens.size() + " tokens, the served"
-                    + " model's context is " + maxContext.getAsInt() + "; shorten the prompt");
-        }
-        return states.issue(promptTokens);
-    }
-
-    /** T1 in chunks of {@code chunk-tokens}; with {@code chunk-tokens: 1} the fusion loop runs T1 over {@link #nextToken}. */
-    @Override
-    public Optional<ProposedSegment> nextText(SegmentRequest request) {
-        requireNonNull(request, "request is null");
-        if (chunkTokens == 1) {
-            return Optional.empty();
-        }
-        return Optional.of(ChunkedSegments.propose(name, request, states, chunkTokens, this::generate));
-    }
-
-    @Override
-    public TokenStep nextToken(StateHandle state, Decoding decoding) {
-        requireNonNull(decoding, "decoding is null");
-        List<Integer> tokens = states.tokens(state);
-        ChunkedSegments.Chunk chunk = generate(tokens, 1, decoding);
-        if (chunk.tokens().size() != 1) {
-            throw malformed("next-token", "expected one token, got " + chunk.tokens().size());
-        }
-        List<Integer> next = new ArrayList<>(tokens);
-        next.add(chunk.tokens().get(0));
-        return new TokenStep(chunk.tokens().get(0), chunk.logProbs().get(0), states.issue(next));
+        super("vLLM", COMPLETIONS, api, servedModel, name, codec, maxContext, chunkTokens);
     }
 
     /** Up to {@code maxTokens} tokens after {@code tokens}, with their log-probs, in one completion request. */
-    private ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
+    @Override
+    protected ChunkedSegments.Chunk generate(List<Integer> tokens, int maxTokens, Decoding decoding) {
         ArrayNode prompt = Json.MAPPER.createArrayNode();
         tokens.forEach(prompt::add);
         ObjectNode request = request(prompt, maxTokens);
@@ -120,7 +54,7 @@ final class VllmSourceModel implements SourceModel {
                     .put("seed", (long) (decoding.uniform() * Integer.MAX_VALUE));
         }
         String what = maxTokens == 1 ? "next-token" : "next-text";
-        JsonNode logprobs = only(complete(request, what), what).path("logprobs");
+        JsonNode logprobs = only(post(request, what), what).path("logprobs");
         JsonNode ids = logprobs.path("tokens");
         JsonNode values = logprobs.path("token_logprobs");
         if (!ids.isArray() || !values.isArray() || ids.size() != values.size()) {
@@ -156,7 +90,7 @@ final class VllmSourceModel implements SourceModel {
         Map<Integer, JsonNode> choices = new HashMap<>();
         if (!asked.isEmpty()) {
             ObjectNode request = request(prompts, 1).put("temperature", 0).put("echo", true);
-            for (JsonNode choice : complete(request, "score").path("choices")) {
+            for (JsonNode choice : post(request, "score").path("choices")) {
                 choices.put(choice.path("index").asInt(-1), choice);
             }
         }
@@ -188,36 +122,6 @@ final class VllmSourceModel implements SourceModel {
         return out;
     }
 
-    @Override
-    public void commit(StateHandle temporary) {
-        states.tokens(temporary); // a state is its tokens; committing only checks that it is known
-    }
-
-    @Override
-    public void release(Collection<StateHandle> handles) {
-        states.release(handles);
-    }
-
-    @Override
-    public OptionalInt maxContextTokens() {
-        return maxContext;
-    }
-
-    /** Frees the local tokenizer; the served model stays on its server. */
-    @Override
-    public void close() {
-        LocalTokenizer.close(codec);
-    }
-
-    /** How many states are held (for leak checks). */
-    int liveStates() {
-        return states.live();
-    }
-
-    private JsonNode complete(ObjectNode request, String what) {
-        return api.post(COMPLETIONS, request, JsonNode.class, what + " on model '" + servedModel + "'");
-    }
-
     /** A completion of {@code maxTokens} after {@code prompt} (token ids, or a list of them) with log-probs, ids as tokens. */
     private ObjectNode request(ArrayNode prompt, int maxTokens) {
         ObjectNode request = Json.MAPPER.createObjectNode().put("model", servedModel);
@@ -244,15 +148,5 @@ final class VllmSourceModel implements SourceModel {
         } catch (NumberFormatException e) {
             throw malformed("a call", "token '" + s + "' is not of the form token_id:N");
         }
-    }
-
-    private FusionException malformed(String what, String detail) {
-        return new FusionException("vLLM server " + api.base() + " (model '" + servedModel + "') answered " + what
-                + " in a form this client does not understand: " + detail);
-    }
-
-    @Override
-    public String toString() {
-        return "vLLM model '" + servedModel + "' at " + api.base();
     }
 }

@@ -1,7 +1,5 @@
 package dev.coolfusion.inference;
 
-import static java.util.Objects.requireNonNull;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.coolfusion.spi.FusionException;
@@ -13,7 +11,6 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
-import java.util.Set;
 
 /**
  * The {@code vllm} backend: a model served by vLLM's OpenAI-compatible server ({@code vllm serve <model>}). Options:
@@ -27,8 +24,6 @@ import java.util.Set;
 public final class VllmSourceModelProvider implements SourceModelProvider {
     /** Tokens the first generation request of a step asks for (a further one in the step asks for twice as many). */
     static final int DEFAULT_CHUNK_TOKENS = 8;
-    static final Set<String> OPTIONS = Set.of("url", "tokenizer", "model", "name", "api-key", "timeout-seconds",
-            "chunk-tokens");
 
     @Override
     public String name() {
@@ -43,13 +38,11 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
 
     @Override
     public SourceModel create(ProviderConfig config) {
-        requireNonNull(config, "config is null");
-        config.requireOnly(OPTIONS);
-        URI uri = ServerOptions.httpUrl(config);
-        String tokenizer = config.require("tokenizer");
-        int chunkTokens = ServerOptions.chunkTokens(config, DEFAULT_CHUNK_TOKENS);
-        JsonHttp api = new JsonHttp(uri, ServerOptions.timeout(config, 120), config.get("api-key"), "vLLM server",
+        ServerOptions.TokenServer server = ServerOptions.tokenServer(config, DEFAULT_CHUNK_TOKENS, "vLLM server",
                 "start it (vllm serve <model>)");
+        URI uri = server.uri();
+        JsonHttp api = server.api();
+        String tokenizer = server.tokenizer();
         JsonNode models = api.get("/v1/models", JsonNode.class, "list models").path("data");
         List<String> served = new ArrayList<>();
         models.forEach(m -> served.add(m.path("id").asText()));
@@ -60,25 +53,21 @@ public final class VllmSourceModelProvider implements SourceModelProvider {
                 maxContext = OptionalInt.of(m.path("max_model_len").asInt());
             }
         }
-        TextCodec codec = LocalTokenizer.load(tokenizer);
-        try {
+        TextCodec codec = ServerOptions.checkedTokenizer(tokenizer, c -> {
             for (String probe : ServerOptions.PROBES) {
                 ObjectNode request = Json.MAPPER.createObjectNode().put("model", model).put("prompt", probe)
                         .put("add_special_tokens", false);
                 List<Integer> theirs = new ArrayList<>();
                 api.post("/tokenize", request, JsonNode.class, "tokenize").path("tokens")
                         .forEach(t -> theirs.add(t.asInt()));
-                if (!theirs.equals(codec.encode(probe).ids())) {
+                if (!theirs.equals(c.encode(probe).ids())) {
                     throw new FusionException("the tokenizer at " + tokenizer + " does not match model '" + model
                             + "' served at " + uri + ": it tokenizes a probe text differently; point 'tokenizer' at the"
                             + " served model's folder");
                 }
             }
-        } catch (RuntimeException e) {
-            LocalTokenizer.close(codec);
-            throw e;
-        }
-        return new VllmSourceModel(api, model, config.get("name", model), codec, maxContext, chunkTokens);
+        });
+        return new VllmSourceModel(api, model, config.get("name", model), codec, maxContext, server.chunkTokens());
     }
 
 }
