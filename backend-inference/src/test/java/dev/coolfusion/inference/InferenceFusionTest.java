@@ -7,19 +7,15 @@ import dev.coolfusion.core.CoolFusion;
 import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.djl.model.DjlSourceModel;
-import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.ForwardingSourceModel;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
-import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
-import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.OptionalInt;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -179,31 +175,13 @@ class InferenceFusionTest {
     }
 
     /** An in-process model that proposes but does not score, the reference for a proposer-only server. */
-    private record ProposerOnly(SourceModel model) implements SourceModel {
-        @Override
-        public String name() {
-            return model.name();
+    private static final class ProposerOnly extends ForwardingSourceModel {
+        ProposerOnly(SourceModel model) {
+            super(model);
         }
 
         @Override
-        public TextCodec codec() {
-            return model.codec();
-        }
-
-        @Override
-        public StateHandle open(List<Integer> promptTokens) {
-            return model.open(promptTokens);
-        }
-
-        @Override
-        public TokenStep nextToken(StateHandle state,
-                Decoding decoding) {
-            return model.nextToken(state, decoding);
-        }
-
-        @Override
-        public List<ScoredTokens> score(StateHandle state,
-                List<List<Integer>> candidates) {
+        public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
             throw new AssertionError("a proposer-only source was asked to score");
         }
 
@@ -214,22 +192,7 @@ class InferenceFusionTest {
 
         @Override
         public StateHandle append(StateHandle state, List<Integer> tokens) {
-            return model.score(state, List.of(tokens)).get(0).state();
-        }
-
-        @Override
-        public void commit(StateHandle temporary) {
-            model.commit(temporary);
-        }
-
-        @Override
-        public void release(Collection<StateHandle> states) {
-            model.release(states);
-        }
-
-        @Override
-        public OptionalInt maxContextTokens() {
-            return model.maxContextTokens();
+            return delegate().score(state, List.of(tokens)).get(0).state();
         }
     }
 }

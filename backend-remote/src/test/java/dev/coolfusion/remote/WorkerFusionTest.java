@@ -12,16 +12,14 @@ import dev.coolfusion.core.StepTrace;
 import dev.coolfusion.djl.model.DjlModelOptions;
 import dev.coolfusion.djl.model.DjlSourceModel;
 import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.ForwardingSourceModel;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProviderConfig;
-import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
-import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TokenStep;
 import dev.coolfusion.testkit.BundledModels;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -188,29 +186,13 @@ class WorkerFusionTest {
     }
 
     /** A model whose nextToken blocks (as a paused worker) once {@code stall} is set. */
-    static final class Stalling implements SourceModel {
-        final SourceModel inner;
+    static final class Stalling extends ForwardingSourceModel {
         final CountDownLatch release;
         volatile boolean stall;
 
         Stalling(SourceModel inner, CountDownLatch release) {
-            this.inner = inner;
+            super(inner);
             this.release = release;
-        }
-
-        @Override
-        public String name() {
-            return inner.name();
-        }
-
-        @Override
-        public TextCodec codec() {
-            return inner.codec();
-        }
-
-        @Override
-        public StateHandle open(List<Integer> promptTokens) {
-            return inner.open(promptTokens);
         }
 
         @Override
@@ -222,22 +204,7 @@ class WorkerFusionTest {
                     Thread.currentThread().interrupt();
                 }
             }
-            return inner.nextToken(state, decoding);
-        }
-
-        @Override
-        public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
-            return inner.score(state, candidates);
-        }
-
-        @Override
-        public void commit(StateHandle temporary) {
-            inner.commit(temporary);
-        }
-
-        @Override
-        public void release(Collection<StateHandle> states) {
-            inner.release(states);
+            return delegate().nextToken(state, decoding);
         }
     }
 

@@ -2,21 +2,16 @@ package dev.coolfusion.cli;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.coolfusion.spi.ChatTemplate;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.Encoded;
-import dev.coolfusion.spi.ProposedSegment;
+import dev.coolfusion.spi.ForwardingSourceModel;
+import dev.coolfusion.spi.ForwardingTextCodec;
 import dev.coolfusion.spi.ScoredTokens;
-import dev.coolfusion.spi.SegmentRequest;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TokenStep;
-import java.util.Collection;
 import java.util.List;
-import java.util.Optional;
-import java.util.OptionalInt;
-import java.util.Set;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
@@ -57,86 +52,45 @@ final class Instruments {
         }
     }
 
-    private final class TimedCodec implements TextCodec {
-        private final TextCodec codec;
-
+    /** The tokenizer calls that reach the tokenizer, timed; the rest forwarded as is. */
+    private final class TimedCodec extends ForwardingTextCodec {
         TimedCodec(TextCodec codec) {
-            this.codec = codec;
+            super(codec);
         }
 
         @Override
         public Encoded encode(String text) {
-            return tokenizer(() -> codec.encode(text));
+            return tokenizer(() -> delegate().encode(text));
         }
 
         @Override
         public Encoded encodeContinuation(String text) {
-            return tokenizer(() -> codec.encodeContinuation(text));
+            return tokenizer(() -> delegate().encodeContinuation(text));
         }
 
         @Override
         public String decode(List<Integer> ids) {
-            return tokenizer(() -> codec.decode(ids));
+            return tokenizer(() -> delegate().decode(ids));
         }
 
         @Override
         public String decodeContinuation(List<Integer> ids) {
-            return tokenizer(() -> codec.decodeContinuation(ids));
+            return tokenizer(() -> delegate().decodeContinuation(ids));
         }
 
         @Override
         public List<Integer> encodePrompt(String text) {
-            return tokenizer(() -> codec.encodePrompt(text));
-        }
-
-        @Override
-        public Set<Integer> endOfSequenceIds() {
-            return codec.endOfSequenceIds();
-        }
-
-        @Override
-        public OptionalInt beginOfSequenceId() {
-            return codec.beginOfSequenceId();
-        }
-
-        @Override
-        public boolean isSpecial(int id) {
-            return codec.isSpecial(id);
-        }
-
-        @Override
-        public OptionalInt primaryEndOfSequenceId() {
-            return codec.primaryEndOfSequenceId();
-        }
-
-        @Override
-        public Optional<ChatTemplate> chatTemplate() {
-            return codec.chatTemplate();
-        }
-
-        @Override
-        public Optional<String> digest() {
-            return codec.digest();
-        }
-
-        @Override
-        public TextCodec unwrap() {
-            return codec.unwrap();
+            return tokenizer(() -> delegate().encodePrompt(text));
         }
     }
 
-    private final class CountedModel implements SourceModel {
-        private final SourceModel model;
+    /** The model calls that run a forward pass, counted; the rest forwarded as is. */
+    private final class CountedModel extends ForwardingSourceModel {
         private final TextCodec codec;
 
         CountedModel(SourceModel model, TextCodec codec) {
-            this.model = model;
+            super(model);
             this.codec = codec;
-        }
-
-        @Override
-        public String name() {
-            return model.name();
         }
 
         @Override
@@ -147,60 +101,25 @@ final class Instruments {
         @Override
         public StateHandle open(List<Integer> promptTokens) {
             modelCalls.increment();
-            return model.open(promptTokens);
+            return delegate().open(promptTokens);
         }
 
         @Override
         public TokenStep nextToken(StateHandle state, Decoding decoding) {
             modelCalls.increment();
-            return model.nextToken(state, decoding);
+            return delegate().nextToken(state, decoding);
         }
 
         @Override
         public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
             modelCalls.increment();
-            return model.score(state, candidates);
-        }
-
-        @Override
-        public Optional<ProposedSegment> nextText(SegmentRequest request) {
-            return model.nextText(request);
-        }
-
-        @Override
-        public boolean canScore() {
-            return model.canScore();
+            return delegate().score(state, candidates);
         }
 
         @Override
         public StateHandle append(StateHandle state, List<Integer> tokens) {
             modelCalls.increment();
-            return model.append(state, tokens);
-        }
-
-        @Override
-        public void commit(StateHandle temporary) {
-            model.commit(temporary);
-        }
-
-        @Override
-        public void release(Collection<StateHandle> states) {
-            model.release(states);
-        }
-
-        @Override
-        public void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
-            model.commitAndRelease(temporary, states);
-        }
-
-        @Override
-        public Optional<double[]> nllAtTemperatures(StateHandle state, List<Integer> tokens, double[] temperatures) {
-            return model.nllAtTemperatures(state, tokens, temperatures);
-        }
-
-        @Override
-        public OptionalInt maxContextTokens() {
-            return model.maxContextTokens();
+            return delegate().append(state, tokens);
         }
     }
 }

@@ -12,16 +12,12 @@ import dev.coolfusion.core.SourceFailurePolicy;
 import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.coolfusion.core.config.FusionFactory;
 import dev.coolfusion.remote.RemoteSourceModelProvider;
-import dev.coolfusion.spi.Decoding;
+import dev.coolfusion.spi.ForwardingSourceModel;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProposedSegment;
 import dev.coolfusion.spi.ProviderConfig;
-import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SegmentRequest;
 import dev.coolfusion.spi.SourceModel;
-import dev.coolfusion.spi.StateHandle;
-import dev.coolfusion.spi.TextCodec;
-import dev.coolfusion.spi.TokenStep;
 import dev.coolfusion.testkit.BundledModels;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -29,11 +25,9 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
@@ -225,74 +219,18 @@ class WorkerJvmsTest {
     }
 
     /** A source that runs {@code before} ahead of each of its T1 calls (to kill or pause its worker then). */
-    static final class Intercepted implements SourceModel {
-        final SourceModel inner;
+    static final class Intercepted extends ForwardingSourceModel {
         final Runnable before;
 
         Intercepted(SourceModel inner, Runnable before) {
-            this.inner = inner;
+            super(inner);
             this.before = before;
         }
 
         @Override
         public Optional<ProposedSegment> nextText(SegmentRequest request) {
             before.run();
-            return inner.nextText(request);
-        }
-
-        @Override
-        public String name() {
-            return inner.name();
-        }
-
-        @Override
-        public TextCodec codec() {
-            return inner.codec();
-        }
-
-        @Override
-        public StateHandle open(List<Integer> promptTokens) {
-            return inner.open(promptTokens);
-        }
-
-        @Override
-        public TokenStep nextToken(StateHandle state, Decoding decoding) {
-            return inner.nextToken(state, decoding);
-        }
-
-        @Override
-        public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
-            return inner.score(state, candidates);
-        }
-
-        @Override
-        public boolean canScore() {
-            return inner.canScore();
-        }
-
-        @Override
-        public StateHandle append(StateHandle state, List<Integer> tokens) {
-            return inner.append(state, tokens);
-        }
-
-        @Override
-        public void commit(StateHandle temporary) {
-            inner.commit(temporary);
-        }
-
-        @Override
-        public void release(Collection<StateHandle> states) {
-            inner.release(states);
-        }
-
-        @Override
-        public void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
-            inner.commitAndRelease(temporary, states);
-        }
-
-        @Override
-        public OptionalInt maxContextTokens() {
-            return inner.maxContextTokens();
+            return delegate().nextText(request);
         }
     }
 }

@@ -1,13 +1,10 @@
 package dev.coolfusion.core;
 
-import dev.coolfusion.spi.ChatTemplate;
 import dev.coolfusion.spi.Encoded;
+import dev.coolfusion.spi.ForwardingTextCodec;
 import dev.coolfusion.spi.TextCodec;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.OptionalInt;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -18,15 +15,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * work is saved. Shared by the generation's tasks (thread-safe), dropped with it; a generation that makes more than
  * {@value #MAX_ENTRIES} distinct calls starts over rather than grow.
  */
-final class CachedCodec implements TextCodec {
+final class CachedCodec extends ForwardingTextCodec {
     static final int MAX_ENTRIES = 8192;
 
-    private final TextCodec codec;
     private final Map<String, Encoded> encodings = new ConcurrentHashMap<>();
     private final Map<List<Integer>, String> decodings = new ConcurrentHashMap<>();
 
     CachedCodec(TextCodec codec) {
-        this.codec = codec;
+        super(codec);
     }
 
     @Override
@@ -35,7 +31,7 @@ final class CachedCodec implements TextCodec {
         if (known != null) {
             return known;
         }
-        Encoded encoded = codec.encodeContinuation(text);
+        Encoded encoded = delegate().encodeContinuation(text);
         if (encodings.size() >= MAX_ENTRIES) {
             encodings.clear();
         }
@@ -50,66 +46,11 @@ final class CachedCodec implements TextCodec {
             return known;
         }
         List<Integer> key = List.copyOf(ids);
-        String decoded = codec.decodeContinuation(key);
+        String decoded = delegate().decodeContinuation(key);
         if (decodings.size() >= MAX_ENTRIES) {
             decodings.clear();
         }
         decodings.put(key, decoded);
         return decoded;
-    }
-
-    @Override
-    public Encoded encode(String text) {
-        return codec.encode(text);
-    }
-
-    @Override
-    public String decode(List<Integer> ids) {
-        return codec.decode(ids);
-    }
-
-    @Override
-    public Set<Integer> endOfSequenceIds() {
-        return codec.endOfSequenceIds();
-    }
-
-    @Override
-    public OptionalInt beginOfSequenceId() {
-        return codec.beginOfSequenceId();
-    }
-
-    @Override
-    public boolean isSpecial(int id) {
-        return codec.isSpecial(id);
-    }
-
-    @Override
-    public List<Integer> encodePrompt(String text) {
-        return codec.encodePrompt(text);
-    }
-
-    @Override
-    public OptionalInt primaryEndOfSequenceId() {
-        return codec.primaryEndOfSequenceId();
-    }
-
-    @Override
-    public Optional<ChatTemplate> chatTemplate() {
-        return codec.chatTemplate();
-    }
-
-    @Override
-    public Optional<String> digest() {
-        return codec.digest();
-    }
-
-    @Override
-    public TextCodec unwrap() {
-        return codec.unwrap();
-    }
-
-    @Override
-    public String toString() {
-        return codec.toString();
     }
 }

@@ -6,13 +6,22 @@ import dev.coolfusion.spi.TokenStep;
 import java.util.List;
 
 /**
- * What T1 produced for one source in one step.
+ * What T1 produced for one source in one step, with its steps split once into the lists M3 and M4 read.
  *
- * @param source  the source's index
- * @param segment the proposed segment, every token generated this step (replayed look-ahead first) with its
- *                log-prob and the temporary state after it
+ * @param source   the source's index
+ * @param segment  the proposed segment, every token generated this step (replayed look-ahead first) with its
+ *                 log-prob and the temporary state after it
+ * @param tokens   the steps' tokens
+ * @param logProbs their log-probs
+ * @param states   the state after each
  */
-record Proposal(int source, ProposedSegment segment) {
+record Proposal(int source, ProposedSegment segment, List<Integer> tokens, List<Double> logProbs,
+        List<StateHandle> states) {
+
+    Proposal(int source, ProposedSegment segment) {
+        this(source, segment, segment.tokens(), segment.steps().stream().map(TokenStep::logProb).toList(),
+                segment.steps().stream().map(TokenStep::state).toList());
+    }
 
     String text() {
         return segment.text();
@@ -20,18 +29,6 @@ record Proposal(int source, ProposedSegment segment) {
 
     boolean endOfSequence() {
         return segment.endOfSequence();
-    }
-
-    List<Integer> tokens() {
-        return segment.tokens();
-    }
-
-    List<Double> logProbs() {
-        return segment.steps().stream().map(TokenStep::logProb).toList();
-    }
-
-    List<StateHandle> states() {
-        return segment.steps().stream().map(TokenStep::state).toList();
     }
 
     /** How many leading tokens decode exactly to the segment (with end-of-sequence), or -1. */
