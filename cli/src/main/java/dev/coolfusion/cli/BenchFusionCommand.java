@@ -5,6 +5,7 @@ import dev.coolfusion.core.FusionOptions;
 import dev.coolfusion.core.Generation;
 import dev.coolfusion.core.config.ConfiguredFusion;
 import dev.coolfusion.core.config.FusionFactory;
+import dev.coolfusion.djl.model.DjlSourceModel;
 import dev.coolfusion.eval.FewShot;
 import dev.coolfusion.eval.GsmData;
 import dev.coolfusion.eval.GsmItem;
@@ -161,20 +162,32 @@ final class BenchFusionCommand implements Callable<Integer> {
 
             out.println("concurrent fused generations (threads sharing the same sources):");
             Pass base = null;
+            List<DjlSourceModel> local = setup.sources().stream().filter(DjlSourceModel.class::isInstance)
+                    .map(DjlSourceModel.class::cast).toList();
             for (int c : concurrency) {
+                long forwardsBefore = forwards(local);
                 Pass p = concurrent(fused, options, prompts, instruments, c);
+                long forwards = forwards(local) - forwardsBefore;
                 if (base == null) {
                     base = c == 1 ? p : pass(fused, options, prompts, instruments);
                 }
                 boolean same = p.texts().equals(on.texts());
                 different += same ? 0 : 1;
-                out.printf(Locale.ROOT, "  %2d at a time: %8.1f words/s, %.2fx one at a time  identical: %s%n", c,
-                        p.wordsPerSecond(), p.wordsPerSecond() / base.wordsPerSecond(), same ? "yes" : "no");
+                String batching = local.isEmpty() ? ""
+                        : String.format(Locale.ROOT, ", %.2f model calls per forward", (double) p.counts().modelCalls()
+                                / Math.max(1, forwards));
+                out.printf(Locale.ROOT, "  %2d at a time: %8.1f words/s, %.2fx one at a time%s  identical: %s%n", c,
+                        p.wordsPerSecond(), p.wordsPerSecond() / base.wordsPerSecond(), batching, same ? "yes" : "no");
             }
             out.println("peak resident memory (VmHWM): " + peakResidentMemory());
             out.flush();
             return different == 0 ? 0 : 1;
         }
+    }
+
+    /** Forwards the local models ran so far. */
+    private static long forwards(List<DjlSourceModel> models) {
+        return models.stream().mapToLong(m -> m.forwardStats().forwards()).sum();
     }
 
     /** The pass with the median words per second. */

@@ -8,6 +8,7 @@ import dev.coolfusion.spi.FusionException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -87,6 +88,13 @@ final class BenchModelCommand implements Callable<Integer> {
                     + " %.2f ms (%.2fx); %d hits, %d misses over the run%n", r.settings().promptTokens(),
                     r.sharedPrefixTokens(), r.reuseOpenMillis(), r.prefillMillis(),
                     r.prefillMillis() / r.reuseOpenMillis(), r.prefixHits(), r.prefixMisses());
+            List<ModelBenchmark.ConcurrentDecode> concurrent = ModelBenchmark.concurrentDecode(dir, options.build(),
+                    ModelBenchmark.Settings.defaults(), List.of(1, 4, 8));
+            for (ModelBenchmark.ConcurrentDecode c : concurrent) {
+                out.printf(Locale.ROOT, "concurrent decode: %d at once %8.1f tokens/s, %.2fx one at a time, %.2f calls per"
+                        + " forward%n", c.generations(), c.tokensPerSecond(), c.tokensPerSecond()
+                        / concurrent.get(0).tokensPerSecond(), c.callsPerForward());
+            }
             out.flush();
             return 0;
         } finally {

@@ -16,6 +16,10 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Measures a model in one run: prefill and greedy decode speed, batched versus one-by-one scoring, and native memory
@@ -208,6 +212,81 @@ final class ModelBenchmark {
                 cacheAfter.prefixCopies() - cacheBefore.prefixCopies(), cacheAfter.stores(), prefillArrays,
                 (double) decodeWork.engineArrays() / decodeWork.forwards(), sharedTokens, reuseMillis,
                 prefixStats.hits(), prefixStats.misses());
+    }
+
+    /**
+     * Greedy decode by several generations at once on one model.
+     *
+     * @param generations   generations decoding at once, each on its own thread from its own prompt
+     * @param tokensPerSecond all generations' tokens over the wall time
+     * @param callsPerForward nextToken calls per forward the engine ran (1: none ran together)
+     */
+    public record ConcurrentDecode(int generations, double tokensPerSecond, double callsPerForward) {}
+
+    /**
+     * Greedy decode on {@code levels} generations at once (each its own prompt of about half the settings' prompt,
+     * {@code settings.decodeTokens()} tokens each), the median of {@code settings.repeats()} rounds per level,
+     * levels interleaved; on the model from {@code dir}, loaded once.
+     */
+    public static List<ConcurrentDecode> concurrentDecode(Path dir, DjlModelOptions options, Settings settings,
+            List<Integer> levels) {
+        requireNonNull(dir, "dir is null");
+        requireNonNull(levels, "levels is null");
+        try (DjlSourceModel model = DjlSourceModel.load(dir, options)) {
+            SplittableRandom random = new SplittableRandom(7);
+            int vocab = model.vocabularySize().getAsInt();
+            int longest = levels.stream().mapToInt(Integer::intValue).max().orElse(1);
+            List<List<Integer>> prompts = new ArrayList<>();
+            for (int g = 0; g < longest; g++) {
+                prompts.add(randomTokens(random, settings.promptTokens() / 2 + g, vocab));
+            }
+            List<StateHandle> roots = prompts.stream().map(model::open).toList();
+            ExecutorService threads = Executors.newFixedThreadPool(longest);
+            try {
+                decodeAll(model, roots.subList(0, 1), Math.min(32, settings.decodeTokens()), threads); // warm-up
+                decodeAll(model, roots, Math.min(32, settings.decodeTokens()), threads);
+                double[][] rates = new double[levels.size()][settings.repeats()];
+                double[][] perForward = new double[levels.size()][settings.repeats()];
+                for (int r = 0; r < settings.repeats(); r++) {
+                    for (int i = 0; i < levels.size(); i++) {
+                        int n = levels.get(i);
+                        DjlSourceModel.ForwardStats before = model.forwardStats();
+                        double seconds = decodeAll(model, roots.subList(0, n), settings.decodeTokens(), threads);
+                        long forwards = model.forwardStats().minus(before).forwards();
+                        rates[i][r] = (double) n * settings.decodeTokens() / seconds;
+                        perForward[i][r] = (double) n * settings.decodeTokens() / Math.max(1, forwards);
+                    }
+                }
+                List<ConcurrentDecode> out = new ArrayList<>();
+                for (int i = 0; i < levels.size(); i++) {
+                    out.add(new ConcurrentDecode(levels.get(i), median(rates[i]), median(perForward[i])));
+                }
+                return out;
+            } finally {
+                threads.shutdownNow();
+                model.release(roots);
+            }
+        }
+    }
+
+    /** Greedy decode of {@code steps} tokens from each root at once, one thread each; the wall time in seconds. */
+    private static double decodeAll(DjlSourceModel model, List<StateHandle> roots, int steps, ExecutorService threads) {
+        long t0 = System.nanoTime();
+        List<Future<Double>> running = new ArrayList<>();
+        for (StateHandle root : roots) {
+            running.add(threads.submit(() -> decode(model, root, steps)));
+        }
+        try {
+            for (Future<Double> f : running) {
+                f.get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new FusionException("interrupted while decoding concurrently", e);
+        } catch (ExecutionException e) {
+            throw new FusionException("a concurrent decode failed: " + e.getCause().getMessage(), e.getCause());
+        }
+        return (System.nanoTime() - t0) / 1e9;
     }
 
     /** Greedy decode of {@code steps} tokens from {@code from}, committing each step and releasing the previous one. */

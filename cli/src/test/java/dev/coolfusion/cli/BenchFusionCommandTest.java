@@ -40,7 +40,7 @@ class BenchFusionCommandTest {
         assertTrue(calls(out, "no batched M3") >= calls(out, "all on"), out);
         for (int c : new int[] {1, 2}) {
             assertTrue(out.lines().anyMatch(l -> l.matches(" +" + c + " at a time: +[0-9.]+ words/s, [0-9.]+x one at a"
-                    + " time  identical: yes")), c + " at a time: " + out);
+                    + " time, [0-9.]+ model calls per forward  identical: yes")), c + " at a time: " + out);
         }
         assertTrue(out.lines().anyMatch(l -> l.matches("peak resident memory \\(VmHWM\\): ([0-9]+ MB|unknown .*)")), out);
     }

@@ -24,11 +24,16 @@ import java.util.regex.Pattern;
  *                   development set with {@code cool-fusion calibrate}.
  * @param prefixCacheMb the memory (MiB of keys and values) the model may keep for recently opened prompts, so that
  *                   a prompt starting with one of them prefills only the rest; 0 turns the prefix cache off
+ * @param batchRows  the most rows one forward batches across concurrent calls: {@code nextToken} calls of different
+ *                   generations that arrive while the engine is busy run as one forward, and so do their {@code
+ *                   score} calls (a row per candidate); 1 runs every call alone
  */
 public record DjlModelOptions(Optional<String> name, String device, ModelDtype dtype, OptionalInt maxContext,
-        double calibrationTemperature, int prefixCacheMb) {
+        double calibrationTemperature, int prefixCacheMb, int batchRows) {
     /** The default prefix cache: 256 MiB of keys and values (2,048 tokens of an 8B Llama 3 in float16). */
     public static final int DEFAULT_PREFIX_CACHE_MB = 256;
+    /** The default {@link #batchRows()}: 32 rows per forward (8 generations scoring 4 candidates each). */
+    public static final int DEFAULT_BATCH_ROWS = 32;
     private static final Pattern DEVICE = Pattern.compile("cpu|gpu(?::(\\d+))?");
 
     public DjlModelOptions {
@@ -50,6 +55,14 @@ public record DjlModelOptions(Optional<String> name, String device, ModelDtype d
         }
         checkTemperature(calibrationTemperature);
         checkPrefixCache(prefixCacheMb);
+        checkBatchRows(batchRows);
+    }
+
+    private static void checkBatchRows(int rows) {
+        if (rows < 1) {
+            throw new FusionException("batch-rows must be >= 1 (the most rows one forward batches across concurrent"
+                    + " calls; 1 runs every call alone), got " + rows);
+        }
     }
 
     private static void checkPrefixCache(int mb) {
@@ -94,6 +107,7 @@ public record DjlModelOptions(Optional<String> name, String device, ModelDtype d
         private OptionalInt maxContext = OptionalInt.empty();
         private double calibrationTemperature = 1;
         private int prefixCacheMb = DEFAULT_PREFIX_CACHE_MB;
+        private int batchRows = DEFAULT_BATCH_ROWS;
 
         private Builder() {}
 
@@ -152,8 +166,18 @@ public record DjlModelOptions(Optional<String> name, String device, ModelDtype d
             return this;
         }
 
+        /**
+         * The most rows one forward batches across concurrent calls ({@link #DEFAULT_BATCH_ROWS} by default); 1 runs
+         * every call alone.
+         */
+        public Builder batchRows(int rows) {
+            checkBatchRows(rows);
+            this.batchRows = rows;
+            return this;
+        }
+
         public DjlModelOptions build() {
-            return new DjlModelOptions(name, device, dtype, maxContext, calibrationTemperature, prefixCacheMb);
+            return new DjlModelOptions(name, device, dtype, maxContext, calibrationTemperature, prefixCacheMb, batchRows);
         }
     }
 }

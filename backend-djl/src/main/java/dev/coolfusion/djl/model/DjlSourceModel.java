@@ -17,14 +17,21 @@ import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TokenStep;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
-import java.util.HashMap;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.function.ToIntFunction;
 
 /**
  * A local Hugging Face checkpoint (Llama 2/3, Mistral, Qwen 2 and 3, Phi-3, GLM-4, Gemma 2 and 3 in safetensors) as a
@@ -43,8 +50,11 @@ import java.util.OptionalInt;
  * that reaches past the original length after a state cached with short factors recomputes that state's prefix with
  * the long factors (once: what follows is cached with long factors); states remember their tokens until then.
  *
- * <p>All methods are synchronized: different models may run on different threads, one model serves one call at a
- * time.
+ * <p>Thread-safe. One call runs on the engine at a time; a call that arrives while the engine is busy waits in a
+ * queue, and whoever runs next takes the whole queue: {@code nextToken} calls of different generations (different
+ * states) run as one batched forward, each row after its own state's cache, and so do {@code score} calls (one row
+ * per candidate); other calls run one by one ({@link DjlModelOptions#batchRows()}). A lone call runs exactly as
+ * before, in place; batched rows give the same log-probs up to float rounding.
  */
 public final class DjlSourceModel implements SourceModel {
     private final String name;
@@ -54,9 +64,31 @@ public final class DjlSourceModel implements SourceModel {
     private final KvCache cache;
     private final PrefixCache prefixes;
     private final int maxContext;
-    private final Map<String, State> states = new HashMap<>();
+    private final int batchRows;
+    /** Bytes of keys and values per token, all layers: a gathered batch's size per row and position. */
+    private final long bytesPerToken;
+    /** Open states by id: read by any thread (commit, release), changed by the running thread and by release. */
+    private final Map<String, State> states = new ConcurrentHashMap<>();
     private long nextId;
-    private boolean closed;
+    private volatile boolean closed;
+    private long batchedForwards;
+    private long batchedCalls;
+    /**
+     * Guards the queue and the fields below it; the running thread alone touches the cache and engine. {@link #turn}:
+     * the engine is free or a call is done; {@link #arrival}: a call was queued (for a running thread that lingers).
+     */
+    private final ReentrantLock gate = new ReentrantLock();
+    private final Condition turn = gate.newCondition();
+    private final Condition arrival = gate.newCondition();
+    private final ArrayDeque<Call<?>> queue = new ArrayDeque<>();
+    private boolean running;
+    private int queuedDecodes;
+    private int queuedScores;
+    /** How many nextToken (score) calls the last round with any ran: a round lingers briefly for as many. */
+    private int expectedDecodes = 1;
+    private int expectedScores = 1;
+    /** How long the last round with nextToken or score calls took: a round lingers at most half of it. */
+    private long lastRoundNanos;
 
     /**
      * What a state handle stands for: its keys and values, and the next-token log-probabilities after them; with
@@ -107,7 +139,22 @@ public final class DjlSourceModel implements SourceModel {
         }
     }
 
-    private DjlSourceModel(String name, Path dir, HfTextCodec codec, Transformer transformer, int prefixCacheMb) {
+    /**
+     * Batching across calls, for monitoring (option {@code batch-rows}).
+     *
+     * @param forwards forwards that ran several calls together
+     * @param calls    the calls they ran
+     */
+    public record BatchStats(long forwards, long calls) {
+        /** The batching between {@code earlier} and this. */
+        public BatchStats minus(BatchStats earlier) {
+            requireNonNull(earlier, "earlier is null");
+            return new BatchStats(forwards - earlier.forwards, calls - earlier.calls);
+        }
+    }
+
+    private DjlSourceModel(String name, Path dir, HfTextCodec codec, Transformer transformer, int prefixCacheMb,
+            int batchRows) {
         this.name = name;
         this.dir = dir;
         this.codec = codec;
@@ -118,6 +165,8 @@ public final class DjlSourceModel implements SourceModel {
         long bytesPerToken = 2L * cfg.numLayers() * cfg.numKvHeads() * cfg.headDim()
                 * (transformer.dtype == DataType.FLOAT16 ? 2 : 4);
         this.prefixes = new PrefixCache(cache, prefixCacheMb * 1024L * 1024L, bytesPerToken);
+        this.bytesPerToken = bytesPerToken;
+        this.batchRows = batchRows;
     }
 
     /**
@@ -161,7 +210,8 @@ public final class DjlSourceModel implements SourceModel {
             Transformer transformer = Transformer.load(cfg, reader, manager, options.dtype(), maxContext,
                     options.calibrationTemperature());
             String modelName = options.name().orElse(dir.toAbsolutePath().normalize().getFileName().toString());
-            return new DjlSourceModel(modelName, dir, codec, transformer, options.prefixCacheMb());
+            return new DjlSourceModel(modelName, dir, codec, transformer, options.prefixCacheMb(),
+                    options.batchRows());
         } catch (RuntimeException e) {
             manager.close();
             codec.close();
@@ -196,53 +246,67 @@ public final class DjlSourceModel implements SourceModel {
     }
 
     @Override
-    public synchronized StateHandle open(List<Integer> promptTokens) {
-        requireNonNull(promptTokens, "promptTokens is null");
-        checkOpen();
-        if (promptTokens.isEmpty()) {
-            throw new FusionException(name + ": the prompt is empty; it needs at least one token (e.g. BOS)");
-        }
-        if (promptTokens.size() > maxContext) {
-            throw new FusionException(name + ": the prompt has " + promptTokens.size() + " tokens, more than the max context of "
-                    + maxContext + " tokens; shorten the prompt (nothing is truncated silently)");
-        }
-        long[] ids = toIds(promptTokens);
-        boolean longFactors = transformer.usesLongFactors(ids.length);
-        if (!prefixes.enabled()) {
-            return new StateHandle(prefill(ids, longFactors).id());
-        }
-        // The kept prompt sharing the most leading tokens with this one: only the rest is computed. The same prompt
-        // costs no forward; otherwise at least its last token is computed, after at least MIN_REUSE shared ones.
-        PrefixCache.Match match = prefixes.longest(ids, longFactors);
-        int reuse = match == null ? 0 : Math.min(match.shared(), ids.length - 1);
-        State state;
-        if (match != null && match.shared() == ids.length && match.entry().tokens().length == ids.length) {
-            state = register(new State(newId(), cache.copy(match.entry().kv()), match.entry().logProbs(),
-                    shortFactorTokens(ids, longFactors)));
-            prefixes.hit(match, ids.length);
-        } else if (reuse >= PrefixCache.MIN_REUSE) {
-            state = prefillAfter(cache.prefix(match.entry().kv(), reuse), ids, longFactors);
-            prefixes.hit(match, reuse);
-        } else {
-            state = prefill(ids, longFactors);
-            prefixes.miss();
-        }
-        prefixes.put(ids, state.kv(), state.logProbs());
-        return new StateHandle(state.id());
+    public StateHandle open(List<Integer> promptTokens) {
+        return exclusive(() -> {
+            requireNonNull(promptTokens, "promptTokens is null");
+            checkOpen();
+            if (promptTokens.isEmpty()) {
+                throw new FusionException(name + ": the prompt is empty; it needs at least one token (e.g. BOS)");
+            }
+            if (promptTokens.size() > maxContext) {
+                throw new FusionException(name + ": the prompt has " + promptTokens.size() + " tokens, more than the max context of "
+                        + maxContext + " tokens; shorten the prompt (nothing is truncated silently)");
+            }
+            long[] ids = toIds(promptTokens);
+            boolean longFactors = transformer.usesLongFactors(ids.length);
+            if (!prefixes.enabled()) {
+                return new StateHandle(prefill(ids, longFactors).id());
+            }
+            // The kept prompt sharing the most leading tokens with this one: only the rest is computed. The same prompt
+            // costs no forward; otherwise at least its last token is computed, after at least MIN_REUSE shared ones.
+            PrefixCache.Match match = prefixes.longest(ids, longFactors);
+            int reuse = match == null ? 0 : Math.min(match.shared(), ids.length - 1);
+            State state;
+            if (match != null && match.shared() == ids.length && match.entry().tokens().length == ids.length) {
+                state = register(new State(newId(), cache.copy(match.entry().kv()), match.entry().logProbs(),
+                        shortFactorTokens(ids, longFactors)));
+                prefixes.hit(match, ids.length);
+            } else if (reuse >= PrefixCache.MIN_REUSE) {
+                state = prefillAfter(cache.prefix(match.entry().kv(), reuse), ids, longFactors);
+                prefixes.hit(match, reuse);
+            } else {
+                state = prefill(ids, longFactors);
+                prefixes.miss();
+            }
+            prefixes.put(ids, state.kv(), state.logProbs());
+            return new StateHandle(state.id());
+        });
     }
 
+    /** Samples from the state's log-probs and computes the state after the token; batched with concurrent calls. */
     @Override
-    public synchronized TokenStep nextToken(StateHandle handle, Decoding decoding) {
+    public TokenStep nextToken(StateHandle handle, Decoding decoding) {
+        requireNonNull(handle, "state handle is null");
         requireNonNull(decoding, "decoding is null");
-        State state = lookup(handle);
-        int token = Sampler.choose(state.logProbs(), decoding);
-        State next = extend(state, token);
-        return new TokenStep(token, state.logProbs()[token], new StateHandle(next.id()));
+        return submit(new Decode(handle, decoding));
     }
 
+    /** Scores the candidates in one forward after the state; batched with concurrent calls. */
     @Override
-    public synchronized List<ScoredTokens> score(StateHandle handle, List<List<Integer>> candidates) {
+    public List<ScoredTokens> score(StateHandle handle, List<List<Integer>> candidates) {
+        requireNonNull(handle, "state handle is null");
         requireNonNull(candidates, "candidates is null");
+        return submit(new Score(handle, candidates));
+    }
+
+    /**
+     * A score call checked: the state, its candidates, and the non-empty ones by what serves them: {@code rows} the
+     * state's cache, {@code longRows} (longrope) the state's prefix recomputed with long factors.
+     */
+    private record ScorePlan(State state, List<List<Integer>> candidates, List<Integer> rows, List<long[]> rowIds,
+            List<Integer> longRows, List<long[]> longRowIds) {}
+
+    private ScorePlan planScore(StateHandle handle, List<List<Integer>> candidates) {
         State state = lookup(handle);
         // Rows the state's cache serves, and (longrope) rows that reach past the original length after a state
         // cached with short factors: those are scored after the state's prefix recomputed with long factors.
@@ -263,6 +327,17 @@ public final class DjlSourceModel implements SourceModel {
                 (recompute ? longRowIds : rowIds).add(ids);
             }
         }
+        return new ScorePlan(state, candidates, rows, rowIds, longRows, longRowIds);
+    }
+
+    /** A score call on its own: one batched forward over its candidates, in place when there is one. */
+    private List<ScoredTokens> scoreAlone(ScorePlan plan) {
+        State state = plan.state();
+        List<List<Integer>> candidates = plan.candidates();
+        List<Integer> rows = plan.rows();
+        List<long[]> rowIds = plan.rowIds();
+        List<Integer> longRows = plan.longRows();
+        List<long[]> longRowIds = plan.longRowIds();
         List<ScoredTokens> results = new ArrayList<>(candidates.size());
         for (int i = 0; i < candidates.size(); i++) {
             results.add(null);
@@ -294,7 +369,12 @@ public final class DjlSourceModel implements SourceModel {
             }
             throw e;
         }
-        for (int i = 0; i < candidates.size(); i++) {
+        return withEmptyCandidates(state, results);
+    }
+
+    /** {@code results} with each empty candidate's entry filled: no scores, and a copy of the state. */
+    private List<ScoredTokens> withEmptyCandidates(State state, List<ScoredTokens> results) {
+        for (int i = 0; i < results.size(); i++) {
             if (results.get(i) == null) {
                 State copy = register(new State(newId(), cache.copy(state.kv()), state.logProbs(), state.tokens()));
                 results.set(i, new ScoredTokens(List.of(), new StateHandle(copy.id())));
@@ -341,93 +421,113 @@ public final class DjlSourceModel implements SourceModel {
 
     /** One forward over {@code tokens} (without keeping its cache), every temperature from its logits. */
     @Override
-    public synchronized Optional<double[]> nllAtTemperatures(StateHandle handle, List<Integer> tokens,
+    public Optional<double[]> nllAtTemperatures(StateHandle handle, List<Integer> tokens,
             double[] temperatures) {
-        requireNonNull(tokens, "tokens is null");
-        requireNonNull(temperatures, "temperatures is null");
-        for (double t : temperatures) {
-            if (!(t > 0) || Double.isInfinite(t)) {
-                throw new IllegalArgumentException("temperatures must be positive and finite, got " + t);
+        return exclusive(() -> {
+            requireNonNull(tokens, "tokens is null");
+            requireNonNull(temperatures, "temperatures is null");
+            for (double t : temperatures) {
+                if (!(t > 0) || Double.isInfinite(t)) {
+                    throw new IllegalArgumentException("temperatures must be positive and finite, got " + t);
+                }
             }
-        }
-        State state = lookup(handle);
-        double[] nll = new double[temperatures.length];
-        if (tokens.isEmpty()) {
-            return Optional.of(nll);
-        }
-        long[] ids = toIds(tokens);
-        if (state.kv().length() + ids.length > maxContext) {
-            throw new FusionException(name + ": " + ids.length + " tokens after " + state.kv().length()
-                    + " exceed the max context of " + maxContext + " tokens");
-        }
-        // The first token's distribution is the state's (already calibrated) log-probs; the rest come from one
-        // forward, tempered by the engine next to the logits.
-        float[] first = state.logProbs();
-        double max = Double.NEGATIVE_INFINITY;
-        for (float lp : first) {
-            max = Math.max(max, lp);
-        }
-        for (int i = 0; i < temperatures.length; i++) {
-            double sum = 0;
+            State state = lookup(handle);
+            double[] nll = new double[temperatures.length];
+            if (tokens.isEmpty()) {
+                return Optional.of(nll);
+            }
+            long[] ids = toIds(tokens);
+            if (state.kv().length() + ids.length > maxContext) {
+                throw new FusionException(name + ": " + ids.length + " tokens after " + state.kv().length()
+                        + " exceed the max context of " + maxContext + " tokens");
+            }
+            // The first token's distribution is the state's (already calibrated) log-probs; the rest come from one
+            // forward, tempered by the engine next to the logits.
+            float[] first = state.logProbs();
+            double max = Double.NEGATIVE_INFINITY;
             for (float lp : first) {
-                sum += Math.exp((lp - max) / temperatures[i]);
+                max = Math.max(max, lp);
             }
-            nll[i] = (max - first[tokens.get(0)]) / temperatures[i] + Math.log(sum);
-        }
-        if (needsLongFactors(state, ids.length)) {
-            // Longrope past the original length: one forward over the state's tokens and these, with long factors.
-            long[] all = concat(state.tokens(), ids);
-            KvCache.Sequence empty = cache.start(all.length, true);
-            try {
-                Transformer.Output out = transformer.forward(Pass.temperedNllFrom(cache.past(empty), all, temperatures,
-                        state.tokens().length - 1));
-                return Optional.of(out.temperedNll());
-            } finally {
-                cache.release(empty);
-            }
-        }
-        if (ids.length > 1) {
-            cache.materialize(state.kv());
-            Transformer.Output out = transformer.forward(Pass.temperedNll(cache.past(state.kv()), ids, temperatures));
             for (int i = 0; i < temperatures.length; i++) {
-                nll[i] += out.temperedNll()[i];
+                double sum = 0;
+                for (float lp : first) {
+                    sum += Math.exp((lp - max) / temperatures[i]);
+                }
+                nll[i] = (max - first[tokens.get(0)]) / temperatures[i] + Math.log(sum);
             }
-        }
-        return Optional.of(nll);
+            if (needsLongFactors(state, ids.length)) {
+                // Longrope past the original length: one forward over the state's tokens and these, with long factors.
+                long[] all = concat(state.tokens(), ids);
+                KvCache.Sequence empty = cache.start(all.length, true);
+                try {
+                    Transformer.Output out = transformer.forward(Pass.temperedNllFrom(cache.past(empty), all, temperatures,
+                            state.tokens().length - 1));
+                    return Optional.of(out.temperedNll());
+                } finally {
+                    cache.release(empty);
+                }
+            }
+            if (ids.length > 1) {
+                cache.materialize(state.kv());
+                Transformer.Output out = transformer.forward(Pass.temperedNll(cache.past(state.kv()), ids, temperatures));
+                for (int i = 0; i < temperatures.length; i++) {
+                    nll[i] += out.temperedNll()[i];
+                }
+            }
+            return Optional.of(nll);
+        });
     }
 
     @Override
-    public synchronized void commit(StateHandle temporary) {
-        lookup(temporary);
+    public void commit(StateHandle temporary) {
+        lookup(temporary); // states are persistent: nothing to do but check the handle (no turn on the engine)
     }
 
+    /**
+     * Releases the states. The handles are unusable at once; their caches are freed on the engine's next turn (this
+     * call does not wait for a running forward), and before any later call's.
+     */
     @Override
-    public synchronized void release(Collection<StateHandle> handles) {
+    public void release(Collection<StateHandle> handles) {
         requireNonNull(handles, "handles is null");
+        List<KvCache.Sequence> caches = new ArrayList<>(handles.size());
         for (StateHandle h : handles) {
-            if (h == null) {
-                continue;
-            }
-            State s = states.remove(h.id());
+            State s = h == null ? null : states.remove(h.id());
             if (s != null) {
-                cache.release(s.kv());
+                caches.add(s.kv());
             }
         }
-    }
-
-    @Override
-    public synchronized void close() {
-        if (closed) {
+        if (caches.isEmpty()) {
             return;
         }
-        closed = true;
-        for (State s : states.values()) {
-            cache.release(s.kv());
+        Release call = new Release(caches);
+        gate.lock();
+        try {
+            if (running) {
+                queue.add(call); // the running thread, or the next one, frees them
+                return;
+            }
+        } finally {
+            gate.unlock();
         }
-        states.clear();
-        prefixes.clear();
-        transformer.close();
-        codec.close();
+        submit(call);
+    }
+
+    @Override
+    public void close() {
+        exclusiveRun(() -> {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            for (State s : states.values()) {
+                cache.release(s.kv());
+            }
+            states.clear();
+            prefixes.clear();
+            transformer.close();
+            codec.close();
+        });
     }
 
     @Override
@@ -440,26 +540,34 @@ public final class DjlSourceModel implements SourceModel {
      * How many state handles are open (not yet released): for monitoring and leak checks. The prefix cache's entries
      * are not handles and are not counted (see {@link #prefixCacheStats}); {@link #close} frees them.
      */
-    public synchronized int liveStates() {
-        return states.size();
+    public int liveStates() {
+        return exclusive(() -> {
+            return states.size();
+        });
     }
 
     /** How many engine arrays this model holds (weights, caches, scratch): for monitoring native memory. */
-    public synchronized int managedArrays() {
-        return transformer.manager.getManagedArrays().size();
+    public int managedArrays() {
+        return exclusive(() -> {
+            return transformer.manager.getManagedArrays().size();
+        });
     }
 
     /**
      * What the KV cache holds and how often it copied: for monitoring cache memory and copy costs. Its stores include
      * those that only the prefix cache keeps.
      */
-    public synchronized CacheStats cacheStats() {
-        return new CacheStats(cache.liveStores(), cache.liveSegments(), cache.prefixCopies());
+    public CacheStats cacheStats() {
+        return exclusive(() -> {
+            return new CacheStats(cache.liveStores(), cache.liveSegments(), cache.prefixCopies());
+        });
     }
 
     /** What the prefix cache holds and how often {@code open} reused it. */
-    public synchronized PrefixCacheStats prefixCacheStats() {
-        return prefixes.stats();
+    public PrefixCacheStats prefixCacheStats() {
+        return exclusive(() -> {
+            return prefixes.stats();
+        });
     }
 
     /**
@@ -467,8 +575,10 @@ public final class DjlSourceModel implements SourceModel {
      * samples from and {@link #score} reads the first token of a candidate from. A copy; for inspecting a state's
      * distribution (e.g. {@code cool-fusion gpu-check} compares devices with it).
      */
-    public synchronized float[] nextLogProbs(StateHandle handle) {
-        return lookup(handle).logProbs().clone();
+    public float[] nextLogProbs(StateHandle handle) {
+        return exclusive(() -> {
+            return lookup(handle).logProbs().clone();
+        });
     }
 
     /**
@@ -477,44 +587,509 @@ public final class DjlSourceModel implements SourceModel {
      * {@code t} is the distribution of the token after {@code tokens[t]}. Nothing is kept. {@code cool-fusion score
      * --top} prints the most likely alternatives from it.
      */
-    public synchronized float[][] sequenceLogProbs(List<Integer> tokens) {
-        requireNonNull(tokens, "tokens is null");
-        checkOpen();
-        if (tokens.isEmpty()) {
-            throw new FusionException(name + ": the sequence is empty; it needs at least one token");
-        }
-        if (tokens.size() > maxContext) {
-            throw new FusionException(name + ": the sequence has " + tokens.size() + " tokens, more than the max context"
-                    + " of " + maxContext + " tokens");
-        }
-        long[] ids = toIds(tokens);
-        KvCache.Sequence empty = cache.start(ids.length, transformer.usesLongFactors(ids.length));
-        float[] flat;
-        try {
-            flat = transformer.forward(Transformer.Pass.every(cache.past(empty), ids)).everyLogProbs();
-        } finally {
-            cache.release(empty);
-        }
-        int vocab = transformer.cfg.vocabSize();
-        float[][] rows = new float[ids.length][];
-        for (int t = 0; t < rows.length; t++) {
-            rows[t] = Arrays.copyOfRange(flat, t * vocab, (t + 1) * vocab);
-        }
-        return rows;
+    public float[][] sequenceLogProbs(List<Integer> tokens) {
+        return exclusive(() -> {
+            requireNonNull(tokens, "tokens is null");
+            checkOpen();
+            if (tokens.isEmpty()) {
+                throw new FusionException(name + ": the sequence is empty; it needs at least one token");
+            }
+            if (tokens.size() > maxContext) {
+                throw new FusionException(name + ": the sequence has " + tokens.size() + " tokens, more than the max context"
+                        + " of " + maxContext + " tokens");
+            }
+            long[] ids = toIds(tokens);
+            KvCache.Sequence empty = cache.start(ids.length, transformer.usesLongFactors(ids.length));
+            float[] flat;
+            try {
+                flat = transformer.forward(Transformer.Pass.every(cache.past(empty), ids)).everyLogProbs();
+            } finally {
+                cache.release(empty);
+            }
+            int vocab = transformer.cfg.vocabSize();
+            float[][] rows = new float[ids.length][];
+            for (int t = 0; t < rows.length; t++) {
+                rows[t] = Arrays.copyOfRange(flat, t * vocab, (t + 1) * vocab);
+            }
+            return rows;
+        });
     }
 
     /** How many forwards the engine ran, over how many tokens, and how many engine arrays they created. */
-    public synchronized ForwardStats forwardStats() {
-        return transformer.stats();
+    public ForwardStats forwardStats() {
+        return exclusive(() -> {
+            return transformer.stats();
+        });
     }
 
     /**
      * Turns on or off the count of engine arrays in {@link #forwardStats()} (off when loaded). Counting walks the
      * model's arrays twice per forward, which slows a small model's decode by a third, so only benchmarks turn it on.
      */
-    public synchronized void countEngineArrays(boolean on) {
-        checkOpen();
-        transformer.countArrays(on);
+    public void countEngineArrays(boolean on) {
+        exclusiveRun(() -> {
+            checkOpen();
+            transformer.countArrays(on);
+        });
+    }
+
+    /** Batching across calls so far: forwards that ran several calls, and those calls. */
+    public BatchStats batchStats() {
+        return exclusive(() -> new BatchStats(batchedForwards, batchedCalls));
+    }
+
+    // ------------------------------------------------------------------------------------------ calls and batches
+
+    /** A call waiting for the engine; the thread that runs it sets its outcome. */
+    private abstract static sealed class Call<T> permits Exclusive, Release, Decode, Score {
+        private T result;
+        private Throwable failure;
+        private volatile boolean done;
+
+        final void succeed(T value) {
+            result = value;
+            done = true;
+        }
+
+        final void fail(Throwable t) {
+            failure = t;
+            done = true;
+        }
+
+        /** Runs {@code body} as this call, its result or failure going to the caller. */
+        final void run(Supplier<T> body) {
+            try {
+                succeed(body.get());
+            } catch (RuntimeException | Error e) {
+                fail(e);
+            }
+        }
+
+        final T outcome() {
+            if (failure instanceof RuntimeException e) {
+                throw e;
+            }
+            if (failure instanceof Error e) {
+                throw e;
+            }
+            return result;
+        }
+    }
+
+    /** Any call but nextToken and score: runs alone, in its turn. */
+    private static final class Exclusive<T> extends Call<T> {
+        final Supplier<T> body;
+
+        Exclusive(Supplier<T> body) {
+            this.body = body;
+        }
+    }
+
+    /** Released states' caches, freed on the engine's turn; nobody waits for it unless the engine was idle. */
+    private static final class Release extends Call<Void> {
+        final List<KvCache.Sequence> caches;
+
+        Release(List<KvCache.Sequence> caches) {
+            this.caches = caches;
+        }
+    }
+
+    /** A nextToken call; its state and token are set when it is taken. */
+    private static final class Decode extends Call<TokenStep> {
+        final StateHandle handle;
+        final Decoding decoding;
+        State state;
+        int token;
+
+        Decode(StateHandle handle, Decoding decoding) {
+            this.handle = handle;
+            this.decoding = decoding;
+        }
+    }
+
+    /** A score call; its plan is set when it is taken. */
+    private static final class Score extends Call<List<ScoredTokens>> {
+        final StateHandle handle;
+        final List<List<Integer>> candidates;
+        ScorePlan plan;
+
+        Score(StateHandle handle, List<List<Integer>> candidates) {
+            this.handle = handle;
+            this.candidates = candidates;
+        }
+    }
+
+    private <T> T exclusive(Supplier<T> body) {
+        return submit(new Exclusive<>(body));
+    }
+
+    private void exclusiveRun(Runnable body) {
+        exclusive(() -> {
+            body.run();
+            return null;
+        });
+    }
+
+    /** The longest a round waits for more nextToken or score calls than it found queued. */
+    private static final long MAX_LINGER_NANOS = 2_000_000;
+
+    /**
+     * Queues {@code call} and waits for its outcome. If the engine is idle, this thread runs every queued call (its
+     * own included), outside the gate so that calls arriving meanwhile queue up for the next round; else it waits for
+     * the running thread, which may run this call too. Like {@code synchronized}, waiting is not interruptible (the
+     * interrupt is kept for the caller).
+     */
+    private <T> T submit(Call<T> call) {
+        boolean interrupted = false;
+        gate.lock();
+        try {
+            enqueue(call);
+            while (true) {
+                while (!call.done && running) {
+                    turn.awaitUninterruptibly();
+                }
+                if (call.done) {
+                    break;
+                }
+                running = true;
+                interrupted |= linger();
+                List<Call<?>> taken = takeQueue();
+                gate.unlock();
+                long t0 = System.nanoTime();
+                try {
+                    runTaken(taken);
+                    // Releases queued meanwhile, with nobody waiting for them: freed now rather than on the next call.
+                    List<Call<?>> releases;
+                    while ((releases = onlyReleases()) != null) {
+                        runTaken(releases);
+                    }
+                } finally {
+                    gate.lock();
+                    noteRound(taken, System.nanoTime() - t0);
+                    running = false;
+                    turn.signalAll();
+                }
+            }
+        } finally {
+            gate.unlock();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        return call.outcome();
+    }
+
+    /** Adds a call to the queue (gate held). */
+    private void enqueue(Call<?> call) {
+        queue.add(call);
+        if (call instanceof Decode) {
+            queuedDecodes++;
+            arrival.signal();
+        } else if (call instanceof Score) {
+            queuedScores++;
+            arrival.signal();
+        }
+    }
+
+    /** The whole queue, emptied (gate held). */
+    private List<Call<?>> takeQueue() {
+        List<Call<?>> taken = new ArrayList<>(queue);
+        queue.clear();
+        queuedDecodes = 0;
+        queuedScores = 0;
+        return taken;
+    }
+
+    /**
+     * Waits (gate held, at most half the last such round and {@link #MAX_LINGER_NANOS}) while fewer nextToken or score
+     * calls are queued than the last round ran: the generations that round served are likely computing their next
+     * call, and one forward for all of them costs little more than one for the first. A lone generation never waits.
+     * True if interrupted.
+     */
+    private boolean linger() {
+        long deadline = System.nanoTime() + Math.min(MAX_LINGER_NANOS, lastRoundNanos / 2);
+        while ((queuedDecodes > 0 && queuedDecodes < expectedDecodes)
+                || (queuedScores > 0 && queuedScores < expectedScores)) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            try {
+                arrival.awaitNanos(left);
+            } catch (InterruptedException e) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Remembers how many nextToken and score calls a round ran, and how long it took (gate held). */
+    private void noteRound(List<Call<?>> taken, long nanos) {
+        int decodes = 0;
+        int scores = 0;
+        for (Call<?> c : taken) {
+            decodes += c instanceof Decode ? 1 : 0;
+            scores += c instanceof Score ? 1 : 0;
+        }
+        if (decodes > 0) {
+            expectedDecodes = decodes;
+        }
+        if (scores > 0) {
+            expectedScores = scores;
+        }
+        if (decodes + scores > 0) {
+            lastRoundNanos = nanos;
+        }
+    }
+
+    /** The queued calls if they are all releases (taken from the queue), else null. */
+    private List<Call<?>> onlyReleases() {
+        gate.lock();
+        try {
+            if (queue.isEmpty() || !queue.stream().allMatch(Release.class::isInstance)) {
+                return null;
+            }
+            return takeQueue();
+        } finally {
+            gate.unlock();
+        }
+    }
+
+    /** Runs the calls taken from the queue: the exclusive ones in order, then the nextToken and score calls batched. */
+    private void runTaken(List<Call<?>> taken) {
+        List<Decode> decodes = new ArrayList<>();
+        List<Score> scores = new ArrayList<>();
+        for (Call<?> call : taken) {
+            if (call instanceof Exclusive<?> e) {
+                runExclusive(e);
+            } else if (call instanceof Release r) {
+                r.run(() -> {
+                    if (!closed) { // close freed every cache
+                        r.caches.forEach(cache::release);
+                    }
+                    return null;
+                });
+            } else if (call instanceof Decode d) {
+                decodes.add(d);
+            } else {
+                scores.add((Score) call);
+            }
+        }
+        try {
+            runDecodes(decodes);
+            runScores(scores);
+        } finally {
+            for (Call<?> call : taken) {
+                if (!call.done) {
+                    call.fail(new IllegalStateException(name + ": a call was taken but not run"));
+                }
+            }
+        }
+    }
+
+    private static <T> void runExclusive(Exclusive<T> e) {
+        e.run(e.body);
+    }
+
+    /** nextToken calls: sampled each from its state, then the ones that can share a forward in batches. */
+    private void runDecodes(List<Decode> decodes) {
+        List<Decode> together = new ArrayList<>();
+        for (Decode d : decodes) {
+            try {
+                d.state = lookup(d.handle);
+                d.token = Sampler.choose(d.state.logProbs(), d.decoding);
+            } catch (RuntimeException | Error e) {
+                d.fail(e);
+                continue;
+            }
+            if (decodes.size() > 1 && batchable(d.state, 1)) {
+                together.add(d);
+            } else {
+                decodeAlone(d);
+            }
+        }
+        for (List<Decode> batch : batches(together, d -> d.state, d -> 1)) {
+            if (batch.size() == 1) {
+                decodeAlone(batch.get(0));
+            } else {
+                decodeTogether(batch);
+            }
+        }
+    }
+
+    private void decodeAlone(Decode d) {
+        d.run(() -> new TokenStep(d.token, d.state.logProbs()[d.token], new StateHandle(extend(d.state, d.token).id())));
+    }
+
+    /** One forward for several nextToken calls; if it fails, each call runs alone (and fails on its own). */
+    private void decodeTogether(List<Decode> batch) {
+        List<KvCache.Sequence> bases = new ArrayList<>(batch.size());
+        List<long[]> rows = new ArrayList<>(batch.size());
+        for (Decode d : batch) {
+            bases.add(d.state.kv());
+            rows.add(new long[] {d.token});
+        }
+        List<RowOutput> out;
+        try {
+            out = forwardRows(bases, rows, batch.size());
+        } catch (RuntimeException | Error e) {
+            batch.forEach(this::decodeAlone);
+            return;
+        }
+        for (int i = 0; i < batch.size(); i++) {
+            Decode d = batch.get(i);
+            RowOutput row = out.get(i);
+            State next = register(new State(newId(), row.kv(), row.lastLogProbs(), tokensAfter(d.state, rows.get(i))));
+            d.succeed(new TokenStep(d.token, d.state.logProbs()[d.token], new StateHandle(next.id())));
+        }
+    }
+
+    /** score calls: checked each, then the ones that can share a forward in batches. */
+    private void runScores(List<Score> scores) {
+        List<Score> together = new ArrayList<>();
+        for (Score c : scores) {
+            try {
+                c.plan = planScore(c.handle, c.candidates);
+            } catch (RuntimeException | Error e) {
+                c.fail(e);
+                continue;
+            }
+            boolean cacheServesAll = c.plan.longRows().isEmpty() && !c.plan.rows().isEmpty();
+            if (scores.size() > 1 && cacheServesAll && batchable(c.plan.state(), longest(c.plan.rowIds()))) {
+                together.add(c);
+            } else {
+                scoreCallAlone(c);
+            }
+        }
+        for (List<Score> batch : batches(together, c -> c.plan.state(), c -> c.plan.rows().size())) {
+            if (batch.size() == 1) {
+                scoreCallAlone(batch.get(0));
+            } else {
+                scoreTogether(batch);
+            }
+        }
+    }
+
+    private void scoreCallAlone(Score c) {
+        c.run(() -> scoreAlone(c.plan));
+    }
+
+    /** One forward for several score calls, a row per candidate; if it fails, each call runs alone. */
+    private void scoreTogether(List<Score> batch) {
+        List<KvCache.Sequence> bases = new ArrayList<>();
+        List<long[]> rows = new ArrayList<>();
+        for (Score c : batch) {
+            for (long[] ids : c.plan.rowIds()) {
+                bases.add(c.plan.state().kv());
+                rows.add(ids);
+            }
+        }
+        List<RowOutput> out;
+        try {
+            out = forwardRows(bases, rows, batch.size());
+        } catch (RuntimeException | Error e) {
+            batch.forEach(this::scoreCallAlone);
+            return;
+        }
+        int next = 0;
+        for (Score c : batch) {
+            ScorePlan plan = c.plan;
+            List<ScoredTokens> results = new ArrayList<>(Collections.nCopies(plan.candidates().size(), null));
+            for (int r = 0; r < plan.rows().size(); r++) {
+                RowOutput row = out.get(next++);
+                List<Integer> candidate = plan.candidates().get(plan.rows().get(r));
+                List<Double> lps = new ArrayList<>(candidate.size());
+                lps.add((double) plan.state().logProbs()[candidate.get(0)]);
+                for (float lp : row.tokenLogProbs()) {
+                    lps.add((double) lp);
+                }
+                State temp = register(new State(newId(), row.kv(), row.lastLogProbs(),
+                        tokensAfter(plan.state(), plan.rowIds().get(r))));
+                results.set(plan.rows().get(r), new ScoredTokens(lps, new StateHandle(temp.id())));
+            }
+            c.succeed(withEmptyCandidates(plan.state(), results));
+        }
+    }
+
+    /** Whether {@code more} tokens after {@code state} may join a batched forward (no longrope recompute, room left). */
+    private boolean batchable(State state, int more) {
+        return batchRows > 1 && state.kv().length() + more <= maxContext && !needsLongFactors(state, more);
+    }
+
+    private static int longest(List<long[]> rows) {
+        int n = 0;
+        for (long[] r : rows) {
+            n = Math.max(n, r.length);
+        }
+        return n;
+    }
+
+    /** The most bytes of keys and values one batched forward gathers (its rows' pasts, padded to the longest). */
+    private static final long GATHER_BYTES = 512L * 1024 * 1024;
+
+    /**
+     * Calls split into batches: calls whose caches were computed with the same longrope factors, at most {@link
+     * #batchRows} rows and {@link #GATHER_BYTES} of gathered keys and values each, in arrival order.
+     */
+    private <C> List<List<C>> batches(List<C> calls, Function<C, State> stateOf,
+            ToIntFunction<C> rowsOf) {
+        List<List<C>> out = new ArrayList<>();
+        for (boolean longFactors : new boolean[] {false, true}) {
+            List<C> current = new ArrayList<>();
+            int rows = 0;
+            int longestPast = 0;
+            for (C call : calls) {
+                KvCache.Sequence kv = stateOf.apply(call).kv();
+                if (kv.longFactors() != longFactors) {
+                    continue;
+                }
+                int n = rowsOf.applyAsInt(call);
+                int longer = Math.max(longestPast, kv.length());
+                boolean fits = rows + n <= batchRows && (rows + n) * (long) longer * bytesPerToken <= GATHER_BYTES;
+                if (!current.isEmpty() && !fits) {
+                    out.add(current);
+                    current = new ArrayList<>();
+                    rows = 0;
+                    longer = kv.length();
+                }
+                current.add(call);
+                rows += n;
+                longestPast = longer;
+            }
+            if (!current.isEmpty()) {
+                out.add(current);
+            }
+        }
+        return out;
+    }
+
+    /** One row's outcome of a batched forward: its new cache, the log-probs after its last token and of its tokens. */
+    private record RowOutput(KvCache.Sequence kv, float[] lastLogProbs, float[] tokenLogProbs) {}
+
+    /**
+     * One forward over rows of new tokens, row {@code r} after {@code bases.get(r)} (rows of several calls): the
+     * bases' pasts gathered side by side, each row's new keys and values kept as a segment row. {@code tokenLogProbs}
+     * of a row are the log-probs of its tokens after the first.
+     */
+    private List<RowOutput> forwardRows(List<KvCache.Sequence> bases, List<long[]> rows, int calls) {
+        for (KvCache.Sequence base : bases) {
+            cache.materialize(base);
+        }
+        Transformer.Batch batch = Transformer.Batch.padded(rows);
+        Transformer.Output out;
+        try (KvCache.Gathered pasts = cache.gather(bases)) {
+            out = transformer.forward(Pass.rows(pasts.past(), batch));
+        }
+        List<KvCache.Sequence> after = cache.branchedRows(bases, out.newKv(), batch.lengths());
+        List<RowOutput> outputs = new ArrayList<>(rows.size());
+        for (int r = 0; r < rows.size(); r++) {
+            int from = r * batch.width();
+            float[] tokens = Arrays.copyOfRange(out.targetLogProbs(), from, from + batch.lengths()[r] - 1);
+            outputs.add(new RowOutput(after.get(r), out.lastLogProbs()[r], tokens));
+        }
+        batchedForwards++;
+        batchedCalls += calls;
+        return outputs;
     }
 
     // ---------------------------------------------------------------------------------------------------- internals

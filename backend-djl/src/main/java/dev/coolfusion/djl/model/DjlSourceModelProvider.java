@@ -13,11 +13,12 @@ import java.util.Set;
  * The {@code djl} backend: a local Hugging Face folder on DJL's PyTorch engine. Options: {@code path} (required),
  * {@code device} ({@code cpu}, {@code gpu}, {@code gpu:N}), {@code dtype} ({@code float32}, {@code bfloat16},
  * {@code float16}), {@code max-context} (tokens), {@code name} and {@code calibration-temperature} (temperature scaling of
- * the model's distribution, see {@link DjlModelOptions#calibrationTemperature()}).
+ * the model's distribution, see {@link DjlModelOptions#calibrationTemperature()}), {@code prefix-cache-mb} and {@code
+ * batch-rows} (see {@link DjlModelOptions}).
  */
 public final class DjlSourceModelProvider implements SourceModelProvider {
     static final Set<String> OPTIONS = Set.of("path", "device", "dtype", "max-context", "name", "calibration-temperature",
-            "prefix-cache-mb");
+            "prefix-cache-mb", "batch-rows");
 
     @Override
     public String name() {
@@ -27,7 +28,8 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
     @Override
     public String description() {
         return "djl: local Hugging Face safetensors model (Llama, Mistral, Qwen 2/3, Phi-3, GLM-4, Gemma 2/3) on DJL"
-                + " PyTorch; options path, device, dtype, max-context, name, calibration-temperature, prefix-cache-mb";
+                + " PyTorch; options path, device, dtype, max-context, name, calibration-temperature, prefix-cache-mb,"
+                + " batch-rows";
     }
 
     @Override
@@ -64,6 +66,21 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
             }
             try {
                 options.prefixCacheMb(mb);
+            } catch (FusionException e) {
+                throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
+            }
+        }
+        if (config.get("batch-rows").isPresent()) {
+            String raw = config.get("batch-rows").get().trim();
+            int rows;
+            try {
+                rows = Integer.parseInt(raw);
+            } catch (NumberFormatException e) {
+                throw new FusionException("provider '" + config.provider() + "' option 'batch-rows' must be a whole number"
+                        + " >= 1 (1 runs every call alone), got '" + raw + "'");
+            }
+            try {
+                options.batchRows(rows);
             } catch (FusionException e) {
                 throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
             }

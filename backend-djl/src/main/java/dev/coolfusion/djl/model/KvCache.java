@@ -3,21 +3,26 @@ package dev.coolfusion.djl.model;
 import static java.util.Objects.requireNonNull;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * The KV cache of one model: the stores and segments behind its states, their capacity growth and copying.
  *
  * <p>A {@link Sequence} is what a state's cache is: a prefix of a <em>store</em>, optionally followed by one row of a
- * <em>segment</em>. A store is pre-allocated key/value storage {@code [layers, 1, capacity, kvHeads, headDim]} for one
+ * <em>segment</em>. A store is pre-allocated key/value storage {@code [layers, 1, kvHeads, capacity, headDim]} (heads
+ * first: the layout attention multiplies by, so that neither a decode step nor a gather copies it twice) for one
  * token sequence, shared by the sequences that are prefixes of it. The positions past its longest live sequence are
  * free: a sequence that ends exactly there may append in place (a "tail claim"); any other that grows copies its
  * prefix into a new store. This keeps states persistent without copying the cache on every step. A segment holds the
@@ -153,10 +158,23 @@ final class KvCache {
      * freed at once.
      */
     List<Sequence> branched(Sequence s, Transformer.NewKv newKv, int[] lengths) {
+        return branchedRows(Collections.nCopies(lengths.length, s), newKv, lengths);
+    }
+
+    /**
+     * One sequence per row of a forward over several sequences' pasts ({@link #gather}): {@code bases.get(r)}
+     * (materialized) followed by the first {@code lengths[r]} positions of row {@code r}. The rows share one segment,
+     * freed with the last of them; if there are no rows, it is freed at once.
+     */
+    List<Sequence> branchedRows(List<Sequence> bases, Transformer.NewKv newKv, int[] lengths) {
+        if (bases.size() != lengths.length) {
+            throw new IllegalArgumentException(bases.size() + " bases for " + lengths.length + " rows");
+        }
         Segment segment = new Segment(newKv);
         List<Sequence> out = new ArrayList<>(lengths.length);
         for (int r = 0; r < lengths.length; r++) {
-            Sequence next = new Sequence(s.store, s.storeLength);
+            Sequence base = bases.get(r);
+            Sequence next = new Sequence(base.store, base.storeLength);
             next.attach(segment, r, lengths[r]);
             out.add(next);
         }
@@ -164,6 +182,84 @@ final class KvCache {
             segment.close();
         }
         return out;
+    }
+
+    /**
+     * The pasts of several materialized sequences side by side, for one forward whose row {@code r} continues {@code
+     * sequences.get(r)}: per layer {@code [rows, kvHeads, longest, headDim]}, each row its store's first positions
+     * (past its own length: whatever the store holds there, finite, or zeros; the forward masks them). A store that
+     * several rows continue is read once. All sequences must have been computed with the same longrope factors. Close
+     * the result after the forward.
+     */
+    Gathered gather(List<Sequence> sequences) {
+        if (sequences.isEmpty()) {
+            throw new IllegalArgumentException("nothing to gather");
+        }
+        int rows = sequences.size();
+        int[] lengths = new int[rows];
+        boolean longFactors = sequences.get(0).longFactors();
+        for (int r = 0; r < rows; r++) {
+            Sequence s = sequences.get(r);
+            if (s.segment != null) {
+                throw new IllegalStateException("sequence " + r + " has a pending segment row; materialize it first");
+            }
+            if (s.longFactors() != longFactors) {
+                throw new IllegalArgumentException("sequences computed with different longrope factors cannot be gathered");
+            }
+            lengths[r] = s.storeLength;
+        }
+        int longest = Arrays.stream(lengths).max().orElseThrow();
+        NDManager m = manager.newSubManager();
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            Map<Store, NDArray[]> read = new IdentityHashMap<>();
+            NDList keys = new NDList(rows);
+            NDList values = new NDList(rows);
+            for (Sequence s : sequences) {
+                NDArray[] kv = read.computeIfAbsent(s.store, store -> leading(store, longest));
+                keys.add(kv[0]);
+                values.add(kv[1]);
+            }
+            // One copy into the layout attention reads without another: [layers, rows, kvHeads, longest, headDim].
+            NDArray k = Tensors.keep(NDArrays.concat(keys, 1), m);
+            NDArray v = Tensors.keep(NDArrays.concat(values, 1), m);
+            NDArray[] lk = new NDArray[layers];
+            NDArray[] lv = new NDArray[layers];
+            for (int l = 0; l < layers; l++) {
+                lk[l] = Tensors.keep(k.get(l), m);
+                lv[l] = Tensors.keep(v.get(l), m);
+            }
+            return new Gathered(m, Transformer.Past.rows(lk, lv, lengths, longFactors));
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    /** Several sequences' pasts for one forward ({@link #gather}), in their own manager. */
+    record Gathered(NDManager arrays, Transformer.Past past) implements AutoCloseable {
+        @Override
+        public void close() {
+            arrays.close();
+        }
+    }
+
+    /**
+     * A store's first {@code n} positions of keys and values as views {@code [layers, 1, kvHeads, n, headDim]},
+     * zero-padded.
+     */
+    private NDArray[] leading(Store store, int n) {
+        int have = Math.min(store.capacity, n);
+        long[] min = {0, 0, 0, 0, 0};
+        long[] max = {layers, 1, kvHeads, have, headDim};
+        NDArray k = Tensors.slice(store.keys, min, max);
+        NDArray v = Tensors.slice(store.values, min, max);
+        if (have < n) {
+            NDArray zeros = k.getManager().zeros(new Shape(layers, 1, kvHeads, n - have, headDim), dtype);
+            k = k.concat(zeros, 3);
+            v = v.concat(zeros, 3);
+        }
+        return new NDArray[] {k, v};
     }
 
     /** The first {@code length} positions of {@code s} (materialized, {@code length <= s.length()}), sharing its store. */
@@ -237,9 +333,10 @@ final class KvCache {
         NDManager m = manager.newSubManager();
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            Shape shape = new Shape(layers, 1, capacity, kvHeads, headDim);
-            NDArray k = Tensors.keep(m.create(shape, dtype), m);
-            NDArray v = Tensors.keep(m.create(shape, dtype), m);
+            Shape shape = new Shape(layers, 1, kvHeads, capacity, headDim);
+            // Zeros, not uninitialized memory: a gather reads past a sequence's end, and masked scores must be finite.
+            NDArray k = Tensors.keep(m.zeros(shape, dtype), m);
+            NDArray v = Tensors.keep(m.zeros(shape, dtype), m);
             NDArray[] lk = new NDArray[layers];
             NDArray[] lv = new NDArray[layers];
             for (int l = 0; l < layers; l++) {
@@ -258,7 +355,7 @@ final class KvCache {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             long[] min = {0, 0, 0, 0, 0};
-            long[] max = {layers, 1, n, kvHeads, headDim};
+            long[] max = {layers, 1, kvHeads, n, headDim};
             Tensors.write(to.keys, Tensors.slice(from.keys, min, max), min, max);
             Tensors.write(to.values, Tensors.slice(from.values, min, max), min, max);
         }
@@ -270,10 +367,13 @@ final class KvCache {
             scope.suppressNotUsedWarning();
             long[] srcMin = {0, row, 0, 0, 0};
             long[] srcMax = {layers, row + 1, length, kvHeads, headDim};
-            long[] dstMin = {0, 0, at, 0, 0};
-            long[] dstMax = {layers, 1, at + length, kvHeads, headDim};
-            Tensors.write(to.keys, Tensors.slice(segment.kv.keys(), srcMin, srcMax), dstMin, dstMax);
-            Tensors.write(to.values, Tensors.slice(segment.kv.values(), srcMin, srcMax), dstMin, dstMax);
+            long[] dstMin = {0, 0, 0, at, 0};
+            long[] dstMax = {layers, 1, kvHeads, at + length, headDim};
+            // The segment is position-major ([layers, rows, width, kvHeads, headDim]); the store heads first.
+            Tensors.write(to.keys, Tensors.slice(segment.kv.keys(), srcMin, srcMax).transpose(0, 1, 3, 2, 4), dstMin,
+                    dstMax);
+            Tensors.write(to.values, Tensors.slice(segment.kv.values(), srcMin, srcMax).transpose(0, 1, 3, 2, 4), dstMin,
+                    dstMax);
         }
     }
 

@@ -429,14 +429,47 @@ final class Transformer implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------- passes
 
     /**
-     * The cached keys and values a forward attends to: per layer {@code [1, capacity, kvHeads, headDim]}, of which the
+     * The cached keys and values a forward attends to: per layer {@code [1, kvHeads, capacity, headDim]} (heads first,
+     * so that attention multiplies by a slice of it without copying), of which the
      * first {@code length} positions hold the tokens before the new ones; {@code longFactors}: whether they were
      * computed with longrope's long factors (always false without longrope).
      */
-    record Past(NDArray[] layerKeys, NDArray[] layerValues, int length, boolean longFactors) {
+    record Past(NDArray[] layerKeys, NDArray[] layerValues, int length, boolean longFactors, int[] rowLengths) {
         Past {
             requireNonNull(layerKeys, "layerKeys is null");
             requireNonNull(layerValues, "layerValues is null");
+            if (rowLengths != null) {
+                for (int n : rowLengths) {
+                    if (n < 1 || n > length) {
+                        throw new IllegalArgumentException("a row's past of " + n + " positions in a past of " + length);
+                    }
+                }
+            }
+        }
+
+        /** One sequence's past, shared by every row of the forward. */
+        Past(NDArray[] layerKeys, NDArray[] layerValues, int length, boolean longFactors) {
+            this(layerKeys, layerValues, length, longFactors, null);
+        }
+
+        /**
+         * The pasts of several sequences side by side, one per row of the forward: per layer {@code [rows, kvHeads,
+         * length, headDim]} (heads first, contiguous: attention multiplies by it without a copy), row {@code r}
+         * holding {@code rowLengths[r]} positions, the rest padding (finite values, never attended to).
+         */
+        static Past rows(NDArray[] layerKeys, NDArray[] layerValues, int[] rowLengths, boolean longFactors) {
+            int longest = Arrays.stream(rowLengths).max().orElseThrow();
+            return new Past(layerKeys, layerValues, longest, longFactors, rowLengths.clone());
+        }
+
+        /** Whether each row of the forward has its own past ({@link #rows}). */
+        boolean perRow() {
+            return rowLengths != null;
+        }
+
+        /** The positions row {@code r} attends to before its new tokens. */
+        int lengthOf(int r) {
+            return rowLengths == null ? length : rowLengths[r];
         }
     }
 
@@ -534,6 +567,10 @@ final class Transformer implements AutoCloseable {
             if (!(readout instanceof Readout.Targets) && batch.rows() != 1) {
                 throw new IllegalArgumentException(readout + " needs a single row");
             }
+            if (past.perRow() && (newKeys != NewKeys.SEGMENT || past.rowLengths().length != batch.rows())) {
+                throw new IllegalArgumentException("a past per row needs one row of new tokens per past ("
+                        + past.rowLengths().length + " pasts, " + batch.rows() + " rows) and new keys in a segment");
+            }
         }
 
         /** A prompt's prefill or a decode step in place: one row written into the store, the log-probs after it. */
@@ -552,6 +589,15 @@ final class Transformer implements AutoCloseable {
         /** Candidates scored token by token in one batched forward, their keys and values going to {@code newKeys}. */
         static Pass score(Past past, Batch candidates, NewKeys newKeys) {
             return new Pass(past, candidates, newKeys, Readout.TARGETS);
+        }
+
+        /**
+         * Rows of new tokens, each after its own sequence's past ({@link Past#rows}): nextToken and score calls of
+         * different generations in one forward. Their keys and values return as a segment; each row's log-probs of
+         * its own next tokens and after its last one are read.
+         */
+        static Pass rows(Past pasts, Batch rows) {
+            return new Pass(pasts, rows, NewKeys.SEGMENT, Readout.TARGETS);
         }
 
         /** The NLLs of one row of tokens at several temperatures; nothing is kept. */
@@ -614,7 +660,7 @@ final class Transformer implements AutoCloseable {
 
     /** Runs one pass: the model over its new tokens, reading out what it asks for. */
     Output forward(Pass pass) {
-        int total = pass.past().length() + pass.batch().width();
+        int total = longestSequence(pass);
         if (total > maxContext) {
             throw new FusionException("sequence of " + total + " tokens exceeds the max context of " + maxContext);
         }
@@ -646,6 +692,18 @@ final class Transformer implements AutoCloseable {
         }
     }
 
+    /** The longest sequence a pass computes: a row's past and its real new tokens. */
+    private static int longestSequence(Pass pass) {
+        if (!pass.past().perRow()) {
+            return pass.past().length() + pass.batch().width();
+        }
+        int longest = 0;
+        for (int r = 0; r < pass.batch().rows(); r++) {
+            longest = Math.max(longest, pass.past().lengthOf(r) + pass.batch().lengths()[r]);
+        }
+        return longest;
+    }
+
     private Frame frame(Pass pass) {
         int rows = pass.batch().rows();
         int width = pass.batch().width();
@@ -653,9 +711,12 @@ final class Transformer implements AutoCloseable {
         int total = past + width;
         // Longrope: the past says which factors; short ones serve sequences up to the original length only.
         boolean longFactors = pass.past().longFactors();
-        if (longFactors ? !hasLongRope() : usesLongFactors(total)) {
-            throw new IllegalStateException("a forward over " + total + " positions cannot use longrope's "
+        if (longFactors ? !hasLongRope() : usesLongFactors(longestSequence(pass))) {
+            throw new IllegalStateException("a forward over " + longestSequence(pass) + " positions cannot use longrope's "
                     + (longFactors ? "long factors: the model has none" : "short factors beyond " + longAfter));
+        }
+        if (pass.past().perRow()) {
+            return framePerRow(pass, longFactors);
         }
         // RoPE factors for positions past..total-1: [width, heads, d], per kind of rotary
         long[] ropeMin = {past, 0, 0};
@@ -674,6 +735,80 @@ final class Transformer implements AutoCloseable {
         boolean segment = pass.newKeys() == NewKeys.SEGMENT;
         return new Frame(pass, rows, width, past, total, ropeCos, ropeSin, full, sliding,
                 segment ? new ArrayList<>() : null, segment ? new ArrayList<>() : null);
+    }
+
+    /**
+     * The layout of a forward whose rows each follow their own past ({@link Past#rows}): row {@code r}'s new tokens
+     * sit at positions {@code rowLengths[r]} on, so each row reads its own rotary factors, and its queries see its own
+     * past positions only (and, in sliding layers, only those within the window), then the new tokens causally.
+     */
+    private Frame framePerRow(Pass pass, boolean longFactors) {
+        int rows = pass.batch().rows();
+        int width = pass.batch().width();
+        int past = pass.past().length();
+        // Every row's positions [rows, width], looked up in the rotary tables as embeddings: [rows, width, 1, d].
+        long[] positions = new long[rows * width];
+        NDArray[] ropeCos = new NDArray[ropes.length];
+        NDArray[] ropeSin = new NDArray[ropes.length];
+        for (int i = 0; i < ropes.length; i++) {
+            RopeTable t = ropes[i];
+            NDArray cosTable = longFactors ? t.longCos : t.cos;
+            long lastPosition = cosTable.getShape().get(0) - 1;
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < width; j++) {
+                    positions[r * width + j] = Math.min(pass.past().lengthOf(r) + j, lastPosition); // padding: clamped
+                }
+            }
+            NDArray index = manager.create(positions, new Shape(rows, width));
+            ropeCos[i] = lookUp(index, cosTable).reshape(rows, width, 1, d).mul(ropeHeads).addi(valueHeads);
+            ropeSin[i] = lookUp(index, longFactors ? t.longSin : t.sin).reshape(rows, width, 1, d).mul(ropeHeads);
+        }
+        NDArray causal = width > 1 ? causalMask(width, 0, width) : null;
+        Visibility full = new Visibility(0, causal, rowPastMask(pass.past(), rows, width, 0));
+        Visibility sliding = full;
+        if (window > 0) {
+            int w = window;
+            sliding = new Visibility(0, mask(width, width, (t, k) -> k <= t && k > t - w),
+                    rowPastMask(pass.past(), rows, width, w));
+        }
+        return new Frame(pass, rows, width, past, past + width, ropeCos, ropeSin, full, sliding, new ArrayList<>(),
+                new ArrayList<>());
+    }
+
+    /** Rows of {@code table} ({@code [positions, 1, d]}) picked by {@code index}: {@code [index shape..., d]}. */
+    private NDArray lookUp(NDArray index, NDArray table) {
+        NDArray flat = table.reshape(table.getShape().get(0), d);
+        return index.getNDArrayInternal().embedding(index, flat, SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    /**
+     * The additive mask {@code [rows, 1, group * width, past]} over a per-row past: row r's query t (at position
+     * {@code n_r + t}, {@code n_r} its past's length) sees past key k if {@code k < n_r} and, with a window w, {@code
+     * k > n_r + t - w}; null if every row sees every past key.
+     */
+    private NDArray rowPastMask(Past past, int rows, int width, int w) {
+        int keys = past.length();
+        int queries = g * width;
+        float[] m = new float[rows * queries * keys];
+        boolean any = false;
+        for (int r = 0; r < rows; r++) {
+            int n = past.lengthOf(r);
+            for (int t = 0; t < width; t++) {
+                for (int k = 0; k < keys; k++) {
+                    if (k >= n || (w > 0 && k <= n + t - w)) {
+                        any = true;
+                        for (int j = 0; j < g; j++) {
+                            m[(r * queries + j * width + t) * keys + k] = Float.NEGATIVE_INFINITY;
+                        }
+                    }
+                }
+            }
+        }
+        if (!any) {
+            return null;
+        }
+        NDArray mask = manager.create(m, new Shape(rows, 1, queries, keys));
+        return mask.getDataType() == dtype ? mask : mask.toType(dtype, false);
     }
 
     /**
@@ -763,12 +898,12 @@ final class Transformer implements AutoCloseable {
     private NDArray attendInStore(Frame f, int l, Visibility seen, NDArray q, NDArray k, NDArray v) {
         NDArray keys = f.pass.past().layerKeys()[l];
         NDArray values = f.pass.past().layerValues()[l];
-        long[] all = {1, f.total, kv, d};
-        Tensors.write(keys, k, new long[] {0, f.past, 0, 0}, all);
-        Tensors.write(values, v, new long[] {0, f.past, 0, 0}, all);
-        long[] from = {0, seen.keyStart, 0, 0};
-        NDArray keysT = Tensors.slice(keys, from, all).transpose(0, 2, 3, 1);
-        NDArray vals = Tensors.slice(values, from, all).transpose(0, 2, 1, 3);
+        long[] all = {1, kv, f.total, d};
+        Tensors.write(keys, k.transpose(0, 2, 1, 3), new long[] {0, 0, f.past, 0}, all); // heads first, as stored
+        Tensors.write(values, v.transpose(0, 2, 1, 3), new long[] {0, 0, f.past, 0}, all);
+        long[] from = {0, 0, seen.keyStart, 0};
+        NDArray keysT = Tensors.slice(keys, from, all).transpose(0, 1, 3, 2); // [1, kv, d, keys]: no copy
+        NDArray vals = Tensors.slice(values, from, all);                      // [1, kv, keys, d]
         NDArray scores = softcap(q.matMul(keysT));
         if (seen.mask != null) {
             scores.addi(seen.mask);
@@ -777,14 +912,21 @@ final class Transformer implements AutoCloseable {
     }
 
     /**
-     * Attends over the store's positions {@code [keyStart, past)} (read only) and the new keys and values, with one
-     * softmax over both; keeps the new ones for a segment if the pass asks for it.
+     * Attends over the store's positions {@code [keyStart, past)} (read only), or each row's own past, and the new
+     * keys and values, with one softmax over both; keeps the new ones for a segment if the pass asks for it.
      */
     private NDArray attendBeside(Frame f, int l, Visibility seen, NDArray q, NDArray k, NDArray v) {
-        long[] from = {0, seen.keyStart, 0, 0};
-        long[] prefix = {1, f.past, kv, d};
-        NDArray keysT = Tensors.slice(f.pass.past().layerKeys()[l], from, prefix).transpose(0, 2, 3, 1);
-        NDArray vals = Tensors.slice(f.pass.past().layerValues()[l], from, prefix).transpose(0, 2, 1, 3);
+        NDArray keysT;
+        NDArray vals;
+        if (f.pass.past().perRow()) {
+            keysT = f.pass.past().layerKeys()[l].transpose(0, 1, 3, 2); // [rows, kv, d, past]
+            vals = f.pass.past().layerValues()[l];                       // [rows, kv, past, d]
+        } else {
+            long[] from = {0, 0, seen.keyStart, 0};
+            long[] prefix = {1, kv, f.past, d};
+            keysT = Tensors.slice(f.pass.past().layerKeys()[l], from, prefix).transpose(0, 1, 3, 2);
+            vals = Tensors.slice(f.pass.past().layerValues()[l], from, prefix);
+        }
         NDArray pastScores = softcap(q.matMul(keysT));
         if (seen.pastMask != null) {
             pastScores.addi(seen.pastMask);

@@ -25,14 +25,19 @@ class EngineCallCountTest {
     @TempDir
     static Path tmp;
 
-    /** prefill of 8, decode in place, decode beside the store, batched score of 3, tempered NLL of 4 tokens. */
+    /**
+     * prefill of 8, decode in place, decode beside the store, batched score of 3, tempered NLL of 4 tokens. Since the
+     * stores hold keys and values heads first, a forward in place makes two more views (the new keys and values
+     * transposed into the store's layout) and one beside the store two fewer (the cached ones need no transpose); the
+     * copies that multiplying by transposed keys and values made are not arrays and not counted.
+     */
     private static final Map<String, List<Integer>> BASELINE = Map.of(
-            "LLAMA-1", List.of(67, 57, 73, 87, 92),
-            "LLAMA-2", List.of(67, 57, 73, 87, 92),
-            "LLAMA-3", List.of(69, 59, 75, 89, 94),
-            "MISTRAL-4", List.of(67, 57, 73, 87, 92),
-            "QWEN2-5", List.of(67, 57, 73, 87, 92),
-            "PHI3-6", List.of(67, 57, 73, 87, 92));
+            "LLAMA-1", List.of(69, 59, 71, 85, 90),
+            "LLAMA-2", List.of(69, 59, 71, 85, 90),
+            "LLAMA-3", List.of(71, 61, 73, 87, 92),
+            "MISTRAL-4", List.of(69, 59, 71, 85, 90),
+            "QWEN2-5", List.of(69, 59, 71, 85, 90),
+            "PHI3-6", List.of(69, 59, 71, 85, 90));
 
     static Stream<Spec> specs() {
         return Stream.of(Spec.tiny(Arch.LLAMA, 1), Spec.tiny(Arch.LLAMA, 2).withLlama3Rope(true),
