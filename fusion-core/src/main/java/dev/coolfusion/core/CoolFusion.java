@@ -55,11 +55,14 @@ import java.util.stream.Collectors;
  */
 public final class CoolFusion {
     private final List<SourceModel> sources;
+    /** Each source's tokenizer behind this fusion's memo, shared by all its generations (issue 16). */
+    private final List<CachedCodec> codecs;
     private final RerankMetric metric;
     private final Executor executor;
 
     private CoolFusion(List<SourceModel> sources, RerankMetric metric, Executor executor) {
         this.sources = List.copyOf(sources);
+        this.codecs = this.sources.stream().map(source -> new CachedCodec(source.codec())).toList();
         this.metric = metric;
         this.executor = executor;
     }
@@ -106,7 +109,7 @@ public final class CoolFusion {
         }
         List<SourceSession> sessions = new ArrayList<>();
         for (int i = 0; i < sources.size(); i++) {
-            SourceSession session = new SourceSession(i, sources.get(i));
+            SourceSession session = new SourceSession(i, sources.get(i), codecs.get(i));
             checkFits(session, promptTokens.get(i).size());
             sessions.add(session);
         }
