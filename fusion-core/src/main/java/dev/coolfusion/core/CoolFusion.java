@@ -50,7 +50,8 @@ import java.util.stream.Collectors;
  * <p>Sources work in parallel, one task per source and phase, on the configured executor. Each task touches only its
  * own source, and sampling draws are fixed per source, step and token, so the result equals a sequential run.
  *
- * <p>Instances are thread-safe: each {@link #generate} call opens its own states. The fusion does not own its
+ * <p>Instances are thread-safe: each {@link #generate} call opens its own states. What they share is the memo of
+ * each source's tokenizer ({@link CachedCodec}), which only saves repeated tokenizer calls. The fusion does not own its
  * sources; closing them is the caller's job.
  */
 public final class CoolFusion {
