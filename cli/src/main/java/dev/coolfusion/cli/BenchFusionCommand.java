@@ -25,6 +25,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import java.util.stream.IntStream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -97,9 +98,11 @@ final class BenchFusionCommand implements Callable<Integer> {
             Instruments instruments = new Instruments();
             List<SourceModel> sources = setup.sources().stream().map(instruments::instrument).toList();
             FusionOptions options = setup.options();
-            CoolFusion fused = CoolFusion.builder().sources(sources).metric(setup.metric()).build();
+            // Every measured pass gets a fusion of its own: a fusion remembers its tokenizers' answers across its
+            // generations, and a pass must not find in that memo the texts of an earlier pass over the same prompts.
+            Supplier<CoolFusion> fused = () -> CoolFusion.builder().sources(sources).metric(setup.metric()).build();
             // One warm-up generation per way of running (class loading, JIT, the engine's first forwards).
-            fused.generate(prompts.get(0), options);
+            fused.get().generate(prompts.get(0), options);
             out.printf(Locale.ROOT, "bench-fusion: %d items of %s (3-shot, greedy), sources %s, metric %s%n",
                     prompts.size(), data, setup.sourceNames(), setup.metric().name());
 
@@ -107,8 +110,9 @@ final class BenchFusionCommand implements Callable<Integer> {
             double slowest = Double.POSITIVE_INFINITY;
             double fastest = 0;
             for (SourceModel source : sources) {
-                CoolFusion alone = CoolFusion.builder().addSource(source).metric(setup.metric()).build();
-                alone.generate(prompts.get(0), options);
+                Supplier<CoolFusion> alone = () -> CoolFusion.builder().addSource(source).metric(setup.metric())
+                        .build();
+                alone.get().generate(prompts.get(0), options);
                 Pass p = median(IntStream.range(0, ROUNDS).mapToObj(r -> pass(alone, options, prompts, instruments))
                         .toList());
                 out.printf(Locale.ROOT, "  %-12s %8.1f words/s %9.1f tokens/s  (%d words, %.2f s)%n", source.name(),
@@ -121,7 +125,7 @@ final class BenchFusionCommand implements Callable<Integer> {
                     "no batched M3", "sequential sources", "all off");
             // Rounds over all variants, interleaved, so that a variant measured early is not slowed by what is still
             // warming up (JIT, allocator, the prefix cache); each row is its median round.
-            CoolFusion sequentialFusion = CoolFusion.builder().sources(sources).metric(setup.metric())
+            Supplier<CoolFusion> sequentialFusion = () -> CoolFusion.builder().sources(sources).metric(setup.metric())
                     .executor(Runnable::run).build();
             List<List<Pass>> rounds = new ArrayList<>();
             variants.forEach(v -> rounds.add(new ArrayList<>()));
@@ -129,10 +133,10 @@ final class BenchFusionCommand implements Callable<Integer> {
                 for (int i = 0; i < variants.size(); i++) {
                     String variant = variants.get(i);
                     boolean sequential = variant.equals("sequential sources") || variant.equals("all off");
-                    CoolFusion fusion = sequential ? sequentialFusion : fused;
+                    Supplier<CoolFusion> fusion = sequential ? sequentialFusion : fused;
                     FusionOptions o = variant(options, variant);
                     if (r == 0) {
-                        fusion.generate(prompts.get(0), o);
+                        fusion.get().generate(prompts.get(0), o);
                     }
                     rounds.get(i).add(pass(fusion, o, prompts, instruments));
                 }
@@ -144,21 +148,24 @@ final class BenchFusionCommand implements Callable<Integer> {
                     on.tokensPerSecond(), setup.sourceNames().get(0), on.wordsPerSecond() / slowest,
                     on.wordsPerSecond() / fastest);
             out.println("optimisations (each switched off alone, then all off):");
-            out.printf(Locale.ROOT, "  %-28s %9s %10s %14s %18s %16s  %s%n", "", "words/s", "vs all on", "model calls/step",
-                    "tokenizer calls/step", "tokenizer share", "identical");
+            out.printf(Locale.ROOT, "  %-28s %9s %10s %14s %18s %16s %14s  %s%n", "", "words/s", "vs all on",
+                    "model calls/step", "tokenizer calls/step", "tokenizer share", "of calls", "identical");
             int different = 0;
             for (int i = 0; i < variants.size(); i++) {
                 Pass p = passes.get(i);
                 int variant = i;
                 boolean same = rounds.get(variant).stream().allMatch(x -> x.texts().equals(on.texts()));
                 different += same ? 0 : 1;
-                out.printf(Locale.ROOT, "  %-28s %9.1f %9.2fx %14.1f %18.1f %15.1f%%  identical: %s%n", variants.get(i),
-                        p.wordsPerSecond(), p.wordsPerSecond() / on.wordsPerSecond(), p.perStep(p.counts().modelCalls()),
-                        p.perStep(p.counts().tokenizerCalls()), 100.0 * p.counts().tokenizerNanos() / p.nanos(),
+                out.printf(Locale.ROOT, "  %-28s %9.1f %9.2fx %14.1f %18.1f %15.1f%% %13.1f%%  identical: %s%n",
+                        variants.get(i), p.wordsPerSecond(), p.wordsPerSecond() / on.wordsPerSecond(),
+                        p.perStep(p.counts().modelCalls()), p.perStep(p.counts().tokenizerCalls()),
+                        100.0 * p.counts().tokenizerNanos() / p.nanos(), 100.0 * p.counts().tokenizerShareOfCalls(),
                         same ? "yes" : "no");
             }
             out.println("  (tokenizer share: time in tokenizer calls over the pass's wall time; with parallel sources"
-                    + " it is summed over their threads, so the sequential rows are the step-time share)");
+                    + " it is summed over their threads and overstates the share, so only the sequential rows are the"
+                    + " step-time share. of calls: tokenizer time over tokenizer plus model-call time, both summed over"
+                    + " threads, comparable in every row)");
 
             out.println("concurrent fused generations (threads sharing the same sources):");
             Pass base = null;
@@ -166,7 +173,7 @@ final class BenchFusionCommand implements Callable<Integer> {
                     .map(DjlSourceModel.class::cast).toList();
             for (int c : concurrency) {
                 long forwardsBefore = forwards(local);
-                Pass p = concurrent(fused, options, prompts, instruments, c);
+                Pass p = concurrent(fused.get(), options, prompts, instruments, c);
                 long forwards = forwards(local) - forwardsBefore;
                 if (base == null) {
                     base = c == 1 ? p : pass(fused, options, prompts, instruments);
@@ -209,8 +216,10 @@ final class BenchFusionCommand implements Callable<Integer> {
         return b.build();
     }
 
-    /** Fuses every prompt one after the other. */
-    private static Pass pass(CoolFusion fusion, FusionOptions options, List<String> prompts, Instruments instruments) {
+    /** Fuses every prompt one after the other, with a new fusion. */
+    private static Pass pass(Supplier<CoolFusion> fusions, FusionOptions options, List<String> prompts,
+            Instruments instruments) {
+        CoolFusion fusion = fusions.get();
         Instruments.Counts before = instruments.counts();
         List<String> texts = new ArrayList<>();
         long words = 0;

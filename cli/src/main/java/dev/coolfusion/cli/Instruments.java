@@ -18,28 +18,44 @@ import java.util.function.Supplier;
 /**
  * bench-fusion's instruments: decorators around a {@link SourceModel} and its {@link TextCodec} that count the model
  * calls (forward passes: open, nextToken, score, append) and the tokenizer calls that reach the tokenizer, and time
- * the latter. They change nothing else: every call is passed through as is.
+ * both. They change nothing else: every call is passed through as is.
  */
 final class Instruments {
     final LongAdder modelCalls = new LongAdder();
+    final LongAdder modelNanos = new LongAdder();
     final LongAdder tokenizerCalls = new LongAdder();
     final LongAdder tokenizerNanos = new LongAdder();
 
     /** A snapshot of the counters. */
-    record Counts(long modelCalls, long tokenizerCalls, long tokenizerNanos) {
+    record Counts(long modelCalls, long modelNanos, long tokenizerCalls, long tokenizerNanos) {
         Counts minus(Counts before) {
-            return new Counts(modelCalls - before.modelCalls, tokenizerCalls - before.tokenizerCalls,
-                    tokenizerNanos - before.tokenizerNanos);
+            return new Counts(modelCalls - before.modelCalls, modelNanos - before.modelNanos,
+                    tokenizerCalls - before.tokenizerCalls, tokenizerNanos - before.tokenizerNanos);
+        }
+
+        /** The tokenizer's part of the time in source calls (model and tokenizer), each summed over threads. */
+        double tokenizerShareOfCalls() {
+            return (double) tokenizerNanos / Math.max(1, tokenizerNanos + modelNanos);
         }
     }
 
     Counts counts() {
-        return new Counts(modelCalls.sum(), tokenizerCalls.sum(), tokenizerNanos.sum());
+        return new Counts(modelCalls.sum(), modelNanos.sum(), tokenizerCalls.sum(), tokenizerNanos.sum());
     }
 
     /** {@code model}, counted; its codec is counted and timed too. */
     SourceModel instrument(SourceModel model) {
         return new CountedModel(requireNonNull(model, "model is null"), new TimedCodec(model.codec()));
+    }
+
+    private <T> T model(Supplier<T> call) {
+        long t0 = System.nanoTime();
+        try {
+            return call.get();
+        } finally {
+            modelNanos.add(System.nanoTime() - t0);
+            modelCalls.increment();
+        }
     }
 
     private <T> T tokenizer(Supplier<T> call) {
@@ -84,7 +100,7 @@ final class Instruments {
         }
     }
 
-    /** The model calls that run a forward pass, counted; the rest forwarded as is. */
+    /** The model calls that run a forward pass, counted and timed; the rest forwarded as is. */
     private final class CountedModel extends ForwardingSourceModel {
         private final TextCodec codec;
 
@@ -100,26 +116,22 @@ final class Instruments {
 
         @Override
         public StateHandle open(List<Integer> promptTokens) {
-            modelCalls.increment();
-            return delegate().open(promptTokens);
+            return model(() -> delegate().open(promptTokens));
         }
 
         @Override
         public TokenStep nextToken(StateHandle state, Decoding decoding) {
-            modelCalls.increment();
-            return delegate().nextToken(state, decoding);
+            return model(() -> delegate().nextToken(state, decoding));
         }
 
         @Override
         public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
-            modelCalls.increment();
-            return delegate().score(state, candidates);
+            return model(() -> delegate().score(state, candidates));
         }
 
         @Override
         public StateHandle append(StateHandle state, List<Integer> tokens) {
-            modelCalls.increment();
-            return delegate().append(state, tokens);
+            return model(() -> delegate().append(state, tokens));
         }
     }
 }

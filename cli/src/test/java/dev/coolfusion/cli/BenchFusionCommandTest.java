@@ -34,6 +34,9 @@ class BenchFusionCommandTest {
             assertEquals("yes", columns[columns.length - 1], "the same outputs with '" + variant + "': " + lines.get(0));
             assertTrue(Double.parseDouble(columns[2]) > 0, "model calls per step: " + lines.get(0));
             assertTrue(Double.parseDouble(columns[3]) > 0, "tokenizer calls per step: " + lines.get(0));
+            for (int share : new int[] {4, 5}) { // of wall time, of model and tokenizer call time
+                assertTrue(columns[share].matches("[0-9.]+%"), "a tokenizer share: " + lines.get(0));
+            }
         }
         // switching the proposers' own log-probs off costs more model calls per step than all on
         assertTrue(calls(out, "no proposer log-probs in M3") > calls(out, "all on"), out);

@@ -8,15 +8,16 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * One generation's view of a source's tokenizer that remembers its continuation encodings and decodings (issue 16).
+ * A fusion's view of a source's tokenizer that remembers its continuation encodings and decodings (issue 16).
  * T1 re-encodes the growing text of every proposal with every tokenizer after each token, and the sources' T1 tasks
- * and M3's candidate tokenization ask the same tokenizer for the same texts: most of those calls repeat one made
- * earlier in the generation. Tokenizers are pure functions of their input, so the answers are the same; only the
- * work is saved. Shared by the generation's tasks (thread-safe), dropped with it; a generation that makes more than
- * {@value #MAX_ENTRIES} distinct calls starts over rather than grow.
+ * and M3's candidate tokenization ask the same tokenizer for the same texts. The texts are short (a segment is a word
+ * or two: " 5", " =", " The") and recur across generations as much as within one, so one memo serves all of a
+ * {@link CoolFusion}'s generations, concurrent ones included (thread-safe). Tokenizers are pure functions of their
+ * input, so the answers are the same; only the work is saved. A memo that reaches {@value #MAX_ENTRIES} entries
+ * starts over rather than grow.
  */
 final class CachedCodec extends ForwardingTextCodec {
-    static final int MAX_ENTRIES = 8192;
+    static final int MAX_ENTRIES = 16_384;
 
     private final Map<String, Encoded> encodings = new ConcurrentHashMap<>();
     private final Map<List<Integer>, String> decodings = new ConcurrentHashMap<>();

@@ -50,16 +50,20 @@ import java.util.stream.Collectors;
  * <p>Sources work in parallel, one task per source and phase, on the configured executor. Each task touches only its
  * own source, and sampling draws are fixed per source, step and token, so the result equals a sequential run.
  *
- * <p>Instances are thread-safe: each {@link #generate} call opens its own states. The fusion does not own its
+ * <p>Instances are thread-safe: each {@link #generate} call opens its own states. What they share is the memo of
+ * each source's tokenizer ({@link CachedCodec}), which only saves repeated tokenizer calls. The fusion does not own its
  * sources; closing them is the caller's job.
  */
 public final class CoolFusion {
     private final List<SourceModel> sources;
+    /** Each source's tokenizer behind this fusion's memo, shared by all its generations (issue 16). */
+    private final List<CachedCodec> codecs;
     private final RerankMetric metric;
     private final Executor executor;
 
     private CoolFusion(List<SourceModel> sources, RerankMetric metric, Executor executor) {
         this.sources = List.copyOf(sources);
+        this.codecs = this.sources.stream().map(source -> new CachedCodec(source.codec())).toList();
         this.metric = metric;
         this.executor = executor;
     }
@@ -106,7 +110,7 @@ public final class CoolFusion {
         }
         List<SourceSession> sessions = new ArrayList<>();
         for (int i = 0; i < sources.size(); i++) {
-            SourceSession session = new SourceSession(i, sources.get(i));
+            SourceSession session = new SourceSession(i, sources.get(i), codecs.get(i));
             checkFits(session, promptTokens.get(i).size());
             sessions.add(session);
         }

@@ -15,7 +15,7 @@ import java.util.List;
 final class SourceSession {
     final int index;
     final SourceModel model;
-    /** The source's tokenizer, through this generation's {@link CachedCodec}. */
+    /** The source's tokenizer, through its fusion's {@link CachedCodec}. */
     final TextCodec codec;
     StateHandle committed;
     /** How many tokens the committed state holds: the prompt and every committed segment. */
@@ -27,10 +27,10 @@ final class SourceSession {
     /** Temporary states created or carried into this step; all but the kept ones are released at its end. */
     final List<StateHandle> stepStates = new ArrayList<>();
 
-    SourceSession(int index, SourceModel model) {
+    SourceSession(int index, SourceModel model, TextCodec codec) {
         this.index = index;
         this.model = model;
-        this.codec = new CachedCodec(model.codec()); // one generation's memo, shared by T1 and M3
+        this.codec = codec; // the fusion's memo, shared by T1, M3 and every generation
         this.maxContext = model.maxContextTokens().orElse(Integer.MAX_VALUE);
     }
 

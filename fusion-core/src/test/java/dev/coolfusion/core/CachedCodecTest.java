@@ -67,7 +67,7 @@ class CachedCodecTest {
 
     @Test
     void aFusionAsksEachTokenizerForEachTextAtMostOnce() {
-        // T1 of both sources and M3 share one memo per tokenizer and generation.
+        // T1 of both sources and M3 share one memo per tokenizer and fusion.
         Counting catWords = new Counting(CharCodec.Words.PRE_TOKENIZER);
         Counting dogWords = new Counting(CharCodec.Words.SPACES);
         CoolFusion fusion = CoolFusion.builder().addSource(new ScriptedModel("cat", catWords, "the cat sat on the mat.", 0.9))
@@ -80,10 +80,18 @@ class CachedCodecTest {
             assertEquals(codec.encoded.stream().distinct().count(), codec.encoded.size(), "an encode repeated: "
                     + codec.encoded);
         }
-        // a second generation starts a memo of its own
-        int before = catWords.encodes.get();
-        fusion.generateFromTokens(List.of(List.of(CharCodec.BOS), List.of(CharCodec.BOS)), FusionOptions.defaults(),
+        // a second generation of the same fusion finds every text in the memo, and generates the same
+        int encodes = catWords.encodes.get() + dogWords.encodes.get();
+        int decodes = catWords.decodes.get() + dogWords.decodes.get();
+        Generation again = fusion.generateFromTokens(List.of(List.of(CharCodec.BOS), List.of(CharCodec.BOS)),
+                FusionOptions.defaults(), StepListener.NONE);
+        assertEquals(g.text(), again.text());
+        assertEquals(encodes, catWords.encodes.get() + dogWords.encodes.get());
+        assertEquals(decodes, catWords.decodes.get() + dogWords.decodes.get());
+        // another fusion over the same sources has a memo of its own
+        CoolFusion other = CoolFusion.builder().sources(fusion.sources()).executor(Runnable::run).build();
+        other.generateFromTokens(List.of(List.of(CharCodec.BOS), List.of(CharCodec.BOS)), FusionOptions.defaults(),
                 StepListener.NONE);
-        assertEquals(2 * before, catWords.encodes.get());
+        assertEquals(2 * encodes, catWords.encodes.get() + dogWords.encodes.get());
     }
 }

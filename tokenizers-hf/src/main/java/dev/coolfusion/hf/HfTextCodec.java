@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.huggingface.tokenizers.jni.CharSpan;
+import ai.djl.huggingface.tokenizers.jni.TokenizersLibrary;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.coolfusion.spi.ChatTemplate;
 import dev.coolfusion.spi.Encoded;
@@ -12,6 +13,7 @@ import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.Span;
 import dev.coolfusion.spi.TextCodec;
 import java.io.IOException;
+import java.lang.ref.Reference;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,6 +29,7 @@ import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -44,7 +47,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * behind a short anchor ({@code "\n"}, else {@code "a"}, else {@code "1"}) and cut the anchor off again, verifying
  * that the anchor's tokens are unchanged; this yields the tokens the text gets in the middle of a document.
  *
- * <p>Instances are immutable and thread-safe; {@link #close()} frees the native tokenizer.
+ * <p><b>Native calls.</b> DJL's {@code encode} fetches ten arrays from the native encoding (type ids, attention and
+ * special-token masks, overflow, ...), each a JNI call that copies; the codec needs four, and the token strings of
+ * ids it has seen before it already knows. So it asks the native library for the ids, word ids and character spans
+ * only, and for the token strings only when an id is new (issue 16; the tests check the answers against DJL's
+ * {@code Encoding} on real tokenizers).
+ *
+ * <p>Instances are thread-safe and, but for that cache of token strings, immutable; {@link #close()} frees the native
+ * tokenizer.
  */
 public final class HfTextCodec implements TextCodec, AutoCloseable {
     private static final String SPACE_MARKER = "\u2581";
@@ -62,6 +72,8 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     private final Optional<ChatTemplate> chatTemplate;
     private final Map<String, long[]> anchorIds;
     private final Map<String, String> anchorDecoded;
+    /** The token string of every id an encoding has returned so far; a function of the id for one tokenizer. */
+    private final Map<Integer, String> tokenStrings = new ConcurrentHashMap<>();
     private final Path directory;
     private final byte[] filesDigest;
 
@@ -81,7 +93,7 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         this.anchorIds = new HashMap<>();
         this.anchorDecoded = new HashMap<>();
         for (String anchor : ANCHORS) {
-            long[] ids = tokenizer.encode(anchor, false, false).getIds();
+            long[] ids = rawEncode(anchor).ids();
             anchorIds.put(anchor, ids);
             anchorDecoded.put(anchor, tokenizer.decode(ids, true));
         }
@@ -194,7 +206,65 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         if (text.isEmpty()) {
             return new Encoded(text, List.of(), List.of(), List.of());
         }
-        return toEncoded(text, tokenizer.encode(text, false, false), 0, 0);
+        return toEncoded(text, rawEncode(text), 0, 0);
+    }
+
+    /** What the codec needs of a native encoding (without special tokens): a subset of DJL's {@link Encoding}. */
+    private record RawEncoding(long[] ids, String[] tokens, long[] wordIds, CharSpan[] spans) {}
+
+    /**
+     * {@code tokenizer.encode(text, false, false)} as DJL runs it (its text preparation is the identity here: the
+     * codec sets none of add-prefix-space, lower-casing and accent stripping), keeping only ids, token strings, word
+     * ids and character spans, and fetching the token strings only for ids not seen before.
+     */
+    private RawEncoding rawEncode(String text) {
+        TokenizersLibrary lib = TokenizersLibrary.LIB;
+        try {
+            long encoding = lib.encode(tokenizer.getHandle(), text, false);
+            try {
+                long[] ids = lib.getTokenIds(encoding);
+                String[] tokens = knownTokens(ids);
+                if (tokens == null) {
+                    tokens = lib.getTokens(encoding);
+                    for (int i = 0; i < ids.length; i++) {
+                        tokenStrings.putIfAbsent(Math.toIntExact(ids[i]), tokens[i]);
+                    }
+                }
+                return new RawEncoding(ids, tokens, lib.getWordIds(encoding), lib.getTokenCharSpans(encoding));
+            } finally {
+                lib.deleteEncoding(encoding);
+            }
+        } finally {
+            // The native tokenizer must outlive the call: DJL frees it once the Java object is unreachable.
+            Reference.reachabilityFence(tokenizer);
+        }
+    }
+
+    /** {@code tokenizer.encode(text, addSpecialTokens, false).getIds()}, fetching nothing else. */
+    private long[] rawIds(String text, boolean addSpecialTokens) {
+        TokenizersLibrary lib = TokenizersLibrary.LIB;
+        try {
+            long encoding = lib.encode(tokenizer.getHandle(), text, addSpecialTokens);
+            try {
+                return lib.getTokenIds(encoding);
+            } finally {
+                lib.deleteEncoding(encoding);
+            }
+        } finally {
+            Reference.reachabilityFence(tokenizer);
+        }
+    }
+
+    /** The token strings of {@code ids} if every id has been seen before, else null. */
+    private String[] knownTokens(long[] ids) {
+        String[] tokens = new String[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            tokens[i] = tokenStrings.get((int) ids[i]);
+            if (tokens[i] == null) {
+                return null;
+            }
+        }
+        return tokens;
     }
 
     @Override
@@ -205,7 +275,7 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         }
         for (String anchor : ANCHORS) {
             long[] prefix = anchorIds.get(anchor);
-            Encoding encoding = tokenizer.encode(anchor + text, false, false);
+            RawEncoding encoding = rawEncode(anchor + text);
             if (startsWithAnchor(encoding, prefix, anchor)) {
                 return toEncoded(text, encoding, prefix.length, anchor.codePointCount(0, anchor.length()));
             }
@@ -213,21 +283,21 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
         return encode(text);
     }
 
-    private static boolean startsWithAnchor(Encoding encoding, long[] prefix, String anchor) {
-        long[] ids = encoding.getIds();
+    private static boolean startsWithAnchor(RawEncoding encoding, long[] prefix, String anchor) {
+        long[] ids = encoding.ids();
         if (ids.length <= prefix.length || !Arrays.equals(ids, 0, prefix.length, prefix, 0, prefix.length)) {
             return false;
         }
         int anchorCodePoints = anchor.codePointCount(0, anchor.length());
-        CharSpan first = encoding.getCharTokenSpans()[prefix.length];
+        CharSpan first = encoding.spans()[prefix.length];
         return first != null && first.getStart() >= anchorCodePoints;
     }
 
-    private Encoded toEncoded(String text, Encoding encoding, int skipTokens, int skipCodePoints) {
-        long[] ids = encoding.getIds();
-        String[] tokens = encoding.getTokens();
-        long[] wordIds = encoding.getWordIds();
-        CharSpan[] spans = encoding.getCharTokenSpans();
+    private Encoded toEncoded(String text, RawEncoding encoding, int skipTokens, int skipCodePoints) {
+        long[] ids = encoding.ids();
+        String[] tokens = encoding.tokens();
+        long[] wordIds = encoding.wordIds();
+        CharSpan[] spans = encoding.spans();
         int n = ids.length - skipTokens;
         List<Integer> idList = new ArrayList<>(n);
         List<String> tokenList = new ArrayList<>(n);
@@ -304,7 +374,9 @@ public final class HfTextCodec implements TextCodec, AutoCloseable {
     @Override
     public List<Integer> encodePrompt(String text) {
         requireNonNull(text, "text is null");
-        long[] ids = tokenizer.encode(text, true, false).getIds();
+        // Only the ids: a prompt has hundreds of tokens, and their strings and spans are what DJL's encode spends
+        // most of its time fetching.
+        long[] ids = rawIds(text, true);
         List<Integer> out = new ArrayList<>(ids.length + 1);
         if (addBos && beginOfSequenceId.isPresent() && (ids.length == 0 || ids[0] != beginOfSequenceId.getAsInt())) {
             out.add(beginOfSequenceId.getAsInt());
