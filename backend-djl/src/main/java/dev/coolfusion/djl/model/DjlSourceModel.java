@@ -160,7 +160,7 @@ public final class DjlSourceModel implements SourceModel {
         this.codec = codec;
         this.transformer = transformer;
         this.maxContext = transformer.maxContext;
-        this.cache = new KvCache(transformer.manager, transformer.cfg, transformer.dtype, maxContext);
+        this.cache = new KvCache(transformer.manager, transformer.cfg, transformer.dtype, maxContext, GATHER_BYTES);
         ModelConfig cfg = transformer.cfg;
         long bytesPerToken = 2L * cfg.numLayers() * cfg.numKvHeads() * cfg.headDim()
                 * (transformer.dtype == DataType.FLOAT16 ? 2 : 4);
@@ -931,7 +931,7 @@ public final class DjlSourceModel implements SourceModel {
         }
         List<RowOutput> out;
         try {
-            out = forwardRows(bases, rows, batch.size());
+            out = decodeRows(bases, rows);
         } catch (RuntimeException | Error e) {
             batch.forEach(this::decodeAlone);
             return;
@@ -1061,6 +1061,44 @@ public final class DjlSourceModel implements SourceModel {
             }
         }
         return out;
+    }
+
+    /**
+     * One forward for decode steps of several states: like {@link #forwardRows}, but from the copies of their stores
+     * that the cache keeps across forwards ({@link KvCache#gatherReusing}), so that a step copies only what is new.
+     */
+    private List<RowOutput> decodeRows(List<KvCache.Sequence> bases, List<long[]> rows) {
+        for (KvCache.Sequence base : bases) {
+            cache.materialize(base);
+        }
+        java.util.Optional<KvCache.Reused> reusable = cache.gatherReusing(bases);
+        if (reusable.isEmpty()) {
+            return forwardRows(bases, rows, rows.size());
+        }
+        Transformer.Output out;
+        int[] rowOf;
+        int span;
+        try (KvCache.Reused pasts = reusable.get()) {
+            rowOf = pasts.rowOf();
+            span = pasts.past().rowLengths().length;
+            // Row rowOf[i] carries call i's token; the rest are padding (one token after one position).
+            List<long[]> placed = new ArrayList<>(Collections.nCopies(span, new long[] {0}));
+            for (int i = 0; i < rows.size(); i++) {
+                placed.set(rowOf[i], rows.get(i));
+            }
+            out = transformer.forward(Pass.rows(pasts.past(), Transformer.Batch.padded(placed)));
+        }
+        // Each call's new state: its base followed by its row of the segment (padding rows are not kept).
+        int[] lengths = new int[rows.size()];
+        java.util.Arrays.fill(lengths, 1);
+        List<KvCache.Sequence> after = cache.branchedRows(bases, out.newKv(), lengths, rowOf);
+        List<RowOutput> outputs = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            outputs.add(new RowOutput(after.get(i), out.lastLogProbs()[rowOf[i]], new float[0]));
+        }
+        batchedForwards++;
+        batchedCalls += rows.size();
+        return outputs;
     }
 
     /** One row's outcome of a batched forward: its new cache, the log-probs after its last token and of its tokens. */

@@ -42,12 +42,15 @@ final class KvCache {
     private final int headDim;
     private final DataType dtype;
     private final int maxContext;
+    private final long gatherBytes;
+    private final Copies copies = new Copies();
     private int liveStores;
     private int liveSegments;
     private long prefixCopies;
 
     /** A cache for a model with {@code cfg}'s shape, in sub-managers of {@code manager}. */
-    KvCache(NDManager manager, ModelConfig cfg, DataType dtype, int maxContext) {
+    KvCache(NDManager manager, ModelConfig cfg, DataType dtype, int maxContext, long gatherBytes) {
+        this.gatherBytes = gatherBytes;
         this.manager = requireNonNull(manager, "manager is null");
         this.layers = cfg.numLayers();
         this.kvHeads = cfg.numKvHeads();
@@ -124,6 +127,7 @@ final class KvCache {
         if (!s.store.canAppend(s, s.segmentLength)) {
             moveToNewStore(s, s.length() + 1);
         }
+        copies.written(s.store, s.storeLength);
         writeSegment(segment, s.segmentRow, s.segmentLength, s.store, s.storeLength);
         s.storeLength += s.segmentLength;
         s.segment = null;
@@ -137,13 +141,13 @@ final class KvCache {
      */
     boolean reserve(Sequence s, int tokens) {
         Store store = s.store;
-        if (store.canAppend(s, tokens)) {
-            return true;
+        if (!store.canAppend(s, tokens)) {
+            if (store.usedLength() != s.storeLength) {
+                return false;
+            }
+            moveToNewStore(s, s.length() + tokens);
         }
-        if (store.usedLength() != s.storeLength) {
-            return false;
-        }
-        moveToNewStore(s, s.length() + tokens);
+        copies.written(s.store, s.storeLength); // the forward writes from there on
         return true;
     }
 
@@ -167,15 +171,26 @@ final class KvCache {
      * freed with the last of them; if there are no rows, it is freed at once.
      */
     List<Sequence> branchedRows(List<Sequence> bases, Transformer.NewKv newKv, int[] lengths) {
-        if (bases.size() != lengths.length) {
-            throw new IllegalArgumentException(bases.size() + " bases for " + lengths.length + " rows");
+        int[] rows = new int[lengths.length];
+        Arrays.setAll(rows, r -> r);
+        return branchedRows(bases, newKv, lengths, rows);
+    }
+
+    /**
+     * One sequence per base: {@code bases.get(i)} (materialized) followed by the first {@code lengths[i]} positions of
+     * row {@code rows[i]} of a forward's new keys and values (other rows of it are not kept).
+     */
+    List<Sequence> branchedRows(List<Sequence> bases, Transformer.NewKv newKv, int[] lengths, int[] rows) {
+        if (bases.size() != lengths.length || rows.length != lengths.length) {
+            throw new IllegalArgumentException(bases.size() + " bases for " + lengths.length + " lengths and "
+                    + rows.length + " rows");
         }
         Segment segment = new Segment(newKv);
         List<Sequence> out = new ArrayList<>(lengths.length);
-        for (int r = 0; r < lengths.length; r++) {
-            Sequence base = bases.get(r);
+        for (int i = 0; i < lengths.length; i++) {
+            Sequence base = bases.get(i);
             Sequence next = new Sequence(base.store, base.storeLength);
-            next.attach(segment, r, lengths[r]);
+            next.attach(segment, rows[i], lengths[i]);
             out.add(next);
         }
         if (out.isEmpty()) {
@@ -233,6 +248,172 @@ final class KvCache {
         } catch (RuntimeException e) {
             m.close();
             throw e;
+        }
+    }
+
+    /**
+     * The pasts of several materialized sequences in distinct stores, for one forward, from copies kept across
+     * forwards: each store's leading positions sit in a row of a reused buffer, and only what was written to the
+     * store since it was copied is copied again (a decode step: one position per row). Row {@code rowOf[i]} of the
+     * past holds {@code sequences.get(i)}; rows of the past that no sequence uses ({@code span} may exceed the
+     * sequences) hold one position of something finite, for a row of padding. Empty if the sequences share a store,
+     * or the buffer would exceed the gather limit; use {@link #gather} then.
+     */
+    java.util.Optional<Reused> gatherReusing(List<Sequence> sequences) {
+        return copies.gather(sequences);
+    }
+
+    /** See {@link #gatherReusing}; close it after the forward (its views, not the copies). */
+    record Reused(NDManager views, Transformer.Past past, int[] rowOf) implements AutoCloseable {
+        @Override
+        public void close() {
+            views.close();
+        }
+    }
+
+    /**
+     * Copies of stores' leading positions kept for {@link #gatherReusing}: keys and values {@code [layers, rows,
+     * kvHeads, capacity, headDim]}, a row per store with how many positions are valid, reset when it must grow or
+     * when rows no forward uses pile up.
+     */
+    private final class Copies {
+        private NDManager arrays;
+        private NDArray keys;
+        private NDArray values;
+        private int rows;
+        private int capacity;
+        private final Map<Store, Integer> rowOfStore = new IdentityHashMap<>();
+        private Store[] storeOfRow = new Store[0];
+        private int[] valid = new int[0];
+
+        /** A write to {@code store} from position {@code from} on: its copy is valid before it only. */
+        void written(Store store, int from) {
+            Integer row = rowOfStore.get(store);
+            if (row != null) {
+                valid[row] = Math.min(valid[row], from);
+            }
+        }
+
+        /** A freed store: its row is free. */
+        void forget(Store store) {
+            Integer row = rowOfStore.remove(store);
+            if (row != null) {
+                storeOfRow[row] = null;
+                valid[row] = 0;
+            }
+        }
+
+        java.util.Optional<Reused> gather(List<Sequence> sequences) {
+            int n = sequences.size();
+            int longest = 0;
+            boolean longFactors = sequences.get(0).longFactors();
+            Map<Store, Boolean> distinct = new IdentityHashMap<>();
+            for (Sequence s : sequences) {
+                if (s.segment != null) {
+                    throw new IllegalStateException("a sequence has a pending segment row; materialize it first");
+                }
+                if (s.longFactors() != longFactors || distinct.put(s.store, true) != null) {
+                    return java.util.Optional.empty();
+                }
+                longest = Math.max(longest, s.storeLength);
+            }
+            // Rows: a store keeps its row; new stores take free rows (the lowest first).
+            int[] rowOf = new int[n];
+            int assigned = 0;
+            for (int i = 0; i < n; i++) {
+                Integer row = rowOfStore.get(sequences.get(i).store);
+                rowOf[i] = row == null ? -1 : row;
+                assigned += row == null ? 0 : 1;
+            }
+            int needRows = rowOfStore.size() + (n - assigned);
+            boolean scattered = rowOfStore.size() > 2 * n; // rows of stores no forward uses pile up
+            if (keys == null || longest > capacity || needRows > rows || scattered) {
+                int newCapacity = Math.min(maxContext, ((longest + longest / 2 + 63) / 64) * 64);
+                long perRow = 2L * layers * kvHeads * (long) newCapacity * headDim * dtype.getNumOfBytes();
+                int newRows = (int) Math.min(2L * n, gatherBytes / perRow); // room for more generations
+                if (newRows < n) {
+                    return java.util.Optional.empty();
+                }
+                reset(newRows, newCapacity);
+                java.util.Arrays.fill(rowOf, -1);
+            }
+            int next = 0;
+            for (int i = 0; i < n; i++) {
+                if (rowOf[i] < 0) {
+                    while (storeOfRow[next] != null) {
+                        next++;
+                    }
+                    rowOf[i] = next;
+                    storeOfRow[next] = sequences.get(i).store;
+                    rowOfStore.put(sequences.get(i).store, next);
+                    valid[next] = 0;
+                }
+            }
+            int span = 0;
+            for (int r : rowOf) {
+                span = Math.max(span, r + 1);
+            }
+            // Copy what each row lacks: positions [valid, length) of its store.
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                for (int i = 0; i < n; i++) {
+                    Sequence s = sequences.get(i);
+                    int r = rowOf[i];
+                    if (valid[r] < s.storeLength) {
+                        long[] from = {0, 0, 0, valid[r], 0};
+                        long[] to = {layers, 1, kvHeads, s.storeLength, headDim};
+                        long[] at = {0, r, 0, valid[r], 0};
+                        long[] atEnd = {layers, r + 1, kvHeads, s.storeLength, headDim};
+                        Tensors.write(keys, Tensors.slice(s.store.keys, from, to), at, atEnd);
+                        Tensors.write(values, Tensors.slice(s.store.values, from, to), at, atEnd);
+                        valid[r] = s.storeLength;
+                    }
+                }
+            }
+            int[] lengths = new int[span];
+            java.util.Arrays.fill(lengths, 1); // rows of padding attend to one (finite) position
+            for (int i = 0; i < n; i++) {
+                lengths[rowOf[i]] = sequences.get(i).storeLength;
+            }
+            int width = java.util.Arrays.stream(lengths).max().orElseThrow();
+            // Views of the buffer, per layer [span, kvHeads, width, headDim], in a manager closed after the forward.
+            NDManager views = manager.newSubManager();
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                long[] min = {0, 0, 0, 0, 0};
+                long[] max = {layers, span, kvHeads, width, headDim};
+                NDArray k = Tensors.slice(keys, min, max);
+                NDArray v = Tensors.slice(values, min, max);
+                NDArray[] lk = new NDArray[layers];
+                NDArray[] lv = new NDArray[layers];
+                for (int l = 0; l < layers; l++) {
+                    lk[l] = Tensors.keep(k.get(l), views);
+                    lv[l] = Tensors.keep(v.get(l), views);
+                }
+                return java.util.Optional.of(new Reused(views, Transformer.Past.rows(lk, lv, lengths, longFactors),
+                        rowOf));
+            } catch (RuntimeException e) {
+                views.close();
+                throw e;
+            }
+        }
+
+        private void reset(int newRows, int newCapacity) {
+            if (arrays != null) {
+                arrays.close();
+            }
+            arrays = manager.newSubManager();
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                Shape shape = new Shape(layers, newRows, kvHeads, newCapacity, headDim);
+                keys = Tensors.keep(arrays.zeros(shape, dtype), arrays);
+                values = Tensors.keep(arrays.zeros(shape, dtype), arrays);
+            }
+            rows = newRows;
+            capacity = newCapacity;
+            rowOfStore.clear();
+            storeOfRow = new Store[newRows];
+            valid = new int[newRows];
         }
     }
 
@@ -444,6 +625,7 @@ final class KvCache {
         @Override
         void freed() {
             liveStores--;
+            copies.forget(this);
         }
     }
 

@@ -146,6 +146,72 @@ class BatchingAcrossCallsTest {
         }
     }
 
+    /**
+     * The copies of stores that batched decode steps keep across forwards follow rewrites: states decoded ahead are
+     * released, a different continuation overwrites those positions in place, and the next batched steps read the new
+     * keys, not the copied old ones (the fusion does this whenever a proposer's look-ahead loses).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"hf-tiny/llama", "hf-tiny2/mistral-sliding-window"})
+    void batchedStepsAfterARewrittenTailReadTheNewKeys(String fixture) throws Exception {
+        String[] parts = fixture.split("/");
+        Path dir = parts[0].equals("hf-tiny") ? Fixtures.hfTiny(parts[1]) : Fixtures.hfTiny2(parts[1]);
+        try (DjlSourceModel batched = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build());
+                DjlSourceModel alone = DjlSourceModel.load(dir,
+                        DjlModelOptions.builder().prefixCacheMb(0).batchRows(1).build())) {
+            int vocab = batched.vocabularySize().getAsInt();
+            Random random = new Random(11);
+            List<StateHandle> roots = new ArrayList<>();
+            List<StateHandle> refRoots = new ArrayList<>();
+            for (int length : new int[] {9, 4, 7}) {
+                List<Integer> prompt = new ArrayList<>(List.of(1));
+                while (prompt.size() < length) {
+                    prompt.add(3 + random.nextInt(vocab - 3));
+                }
+                roots.add(batched.open(prompt));
+                refRoots.add(alone.open(prompt));
+            }
+            int n = roots.size();
+            // Three batched steps ahead of each root (the copies now hold those positions), then let them go.
+            List<StateHandle> ahead = new ArrayList<>(roots);
+            List<StateHandle> letGo = new ArrayList<>();
+            for (int step = 0; step < 3; step++) {
+                List<StateHandle> from = List.copyOf(ahead);
+                List<TokenStep> steps = whileBusy(batched, n, g -> batched.nextToken(from.get(g), Decoding.GREEDY));
+                for (int g = 0; g < n; g++) {
+                    ahead.set(g, steps.get(g).state());
+                    letGo.add(steps.get(g).state());
+                }
+            }
+            int storesBefore = batched.cacheStats().stores();
+            batched.release(letGo);
+            // A different continuation of each root, written in place over the released positions.
+            List<StateHandle> current = new ArrayList<>();
+            List<StateHandle> reference = new ArrayList<>();
+            for (int g = 0; g < n; g++) {
+                List<Integer> other = List.of(3 + random.nextInt(vocab - 3), 3 + random.nextInt(vocab - 3));
+                StateHandle c = batched.score(roots.get(g), List.of(other)).get(0).state();
+                StateHandle r = alone.score(refRoots.get(g), List.of(other)).get(0).state();
+                batched.nextToken(c, Decoding.GREEDY); // writes the candidate's keys into the store, in place
+                current.add(c);
+                reference.add(r);
+            }
+            assertEquals(storesBefore, batched.cacheStats().stores(), "the continuations were written in place");
+            for (int step = 0; step < 3; step++) {
+                List<StateHandle> from = List.copyOf(current);
+                List<TokenStep> steps = whileBusy(batched, n, g -> batched.nextToken(from.get(g), Decoding.GREEDY));
+                for (int g = 0; g < n; g++) {
+                    TokenStep expected = alone.nextToken(reference.get(g), Decoding.GREEDY);
+                    String what = fixture + " generation " + g + " step " + step + " after the rewrite";
+                    assertEquals(expected.token(), steps.get(g).token(), what + ": token");
+                    assertMaxDiff(alone.nextLogProbs(expected.state()), batched.nextLogProbs(steps.get(g).state()), what);
+                    current.set(g, steps.get(g).state());
+                    reference.set(g, expected.state());
+                }
+            }
+        }
+    }
+
     @Test
     void aFailingCallInABatchFailsAloneAndTheOthersComplete() throws Exception {
         Path dir = Fixtures.hfTiny("llama");
