@@ -48,7 +48,7 @@ final class ServeCommand implements Callable<Integer> {
     String modelName;
 
     @Option(names = "--max-concurrent", paramLabel = "N", description = "Most generations at once (default:"
-            + " ${DEFAULT-VALUE}, one per processor).")
+            + " ${DEFAULT-VALUE}: one per processor, at least 8).")
     int maxConcurrent = FusionServer.defaultMaxConcurrent();
 
     @Option(names = "--max-queue", paramLabel = "N", defaultValue = "64", description = "Most requests waiting for a"
