@@ -977,17 +977,15 @@ final class Transformer implements AutoCloseable {
      * sees keys {@code 0 .. offset + t}.
      */
     private NDArray causalMask(int keys, int offset, int tokens) {
-        int group = g;
-        float[] m = new float[group * tokens * keys];
-        for (int j = 0; j < group; j++) {
-            for (int t = 0; t < tokens; t++) {
-                int row = (j * tokens + t) * keys;
-                for (int k = offset + t + 1; k < keys; k++) {
-                    m[row + k] = Float.NEGATIVE_INFINITY;
-                }
-            }
+        int block = tokens * keys;
+        float[] m = new float[g * block];
+        for (int t = 0; t < tokens; t++) {
+            Arrays.fill(m, t * keys + Math.min(keys, offset + t + 1), (t + 1) * keys, Float.NEGATIVE_INFINITY);
         }
-        NDArray mask = manager.create(m, new Shape(group * tokens, keys));
+        for (int j = 1; j < g; j++) {
+            System.arraycopy(m, 0, m, j * block, block); // the same rows for each group member
+        }
+        NDArray mask = manager.create(m, new Shape((long) g * tokens, keys));
         return mask.getDataType() == dtype ? mask : mask.toType(dtype, false);
     }
 
