@@ -5,7 +5,7 @@ Builds a random Llama of the same shape as the CLI's reference shapes (testkit T
 llamaMedium: hidden, intermediate, layers, heads, kv heads, vocab, max positions 2048, rms_norm_eps 1e-5, rope_theta
 10000, untied head, float32) and measures, as cli/ModelBenchmark does:
 
-  * warm-up: 3 prefills of the 256-token prompt, then a 300-step greedy decode from a 16-token prompt;
+  * warm-up: 20 prefills of the 256-token prompt, then a 300-step greedy decode from a 16-token prompt;
   * prefill: 7 prefills of a fresh 256-token prompt (BOS + 255 random ids) into an empty DynamicCache, median;
   * decode: 128 greedy steps from the 256-token prompt, each `model(next, past_key_values=cache, use_cache=True)`,
     then log_softmax and argmax of the last position (what a cool-fusion state holds: the log-probs after it).
@@ -78,7 +78,7 @@ def main():
 
     with torch.inference_mode():
         p = prompt(args.prompt)
-        for _ in range(3):
+        for _ in range(20):
             prefill(p)
         decode(p[:, :16], 300)
         times, cpu = [], []
