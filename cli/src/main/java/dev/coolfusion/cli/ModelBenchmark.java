@@ -37,17 +37,24 @@ final class ModelBenchmark {
      * @param candidateTokens tokens per candidate
      * @param memorySteps     decode steps between the two memory readings
      * @param repeats         repetitions of the prefill and scoring timings (median reported)
+     * @param warmUpPrefills  prefills of distinct prompts before the timings
      */
     public record Settings(int promptTokens, int decodeTokens, int candidates, int candidateTokens, int memorySteps,
-            int repeats) {
+            int repeats, int warmUpPrefills) {
         public Settings {
             if (promptTokens < 1 || decodeTokens < 1 || candidates < 1 || candidateTokens < 1 || memorySteps < 0
-                    || repeats < 1) {
+                    || repeats < 1 || warmUpPrefills < 0) {
                 throw new IllegalArgumentException("benchmark settings must be positive");
             }
         }
 
-        /** 256-token prefill, 128 decode steps, 3 candidates of 8 tokens, 500 memory steps, 7 repeats. */
+        /** The settings with 20 warm-up prefills. */
+        public Settings(int promptTokens, int decodeTokens, int candidates, int candidateTokens, int memorySteps,
+                int repeats) {
+            this(promptTokens, decodeTokens, candidates, candidateTokens, memorySteps, repeats, 20);
+        }
+
+        /** 256-token prefill, 128 decode steps, 3 candidates of 8 tokens, 500 memory steps, 7 repeats, 20 warm-ups. */
         public static Settings defaults() {
             return new Settings(256, 128, 3, 8, 500, 7);
         }
@@ -126,9 +133,11 @@ final class ModelBenchmark {
         int vocab = model.vocabularySize().getAsInt();
         List<Integer> prompt = randomTokens(random, settings.promptTokens() - 1, vocab);
 
-        // Warm-up (JIT and allocator): prefills, a decode run and scoring calls.
-        for (int i = 0; i < 3; i++) {
-            model.release(List.of(model.open(prompt)));
+        // Warm-up (JIT and allocator): prefills, a decode run and scoring calls. Each warm-up prefill gets its own
+        // prompt: the prefix cache would serve a repeated one without a forward. Three prefills leave the JIT and the
+        // native allocator far from their steady state (prefill and decode then measure about half their later speed).
+        for (int i = 0; i < settings.warmUpPrefills(); i++) {
+            model.release(List.of(model.open(randomTokens(random, settings.promptTokens() - 1, vocab))));
         }
         StateHandle warm = model.open(prompt.subList(0, Math.min(16, prompt.size())));
         decode(model, warm, Math.min(300, max - 17));

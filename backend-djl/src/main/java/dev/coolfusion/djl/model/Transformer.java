@@ -88,6 +88,8 @@ final class Transformer implements AutoCloseable {
     private long forwardArrays;
     /** Whether forwards count the engine arrays they create: a walk over the manager's arrays, so off by default. */
     private boolean countArrays;
+    /** Engine arrays of the running forward that {@link #free} closed before its end (counted as created). */
+    private int freedArrays;
 
     /**
      * One decoder layer's weights. Optional parts are null: biases, the per-head q/k norm weights {@code [q + k heads,
@@ -666,6 +668,7 @@ final class Transformer implements AutoCloseable {
         }
         NewKv newKv = null;
         int arraysBefore = countArrays ? manager.getManagedArrays().size() : 0;
+        freedArrays = 0;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             Frame f = frame(pass);                       // rotary factors and masks of the new positions
@@ -681,7 +684,8 @@ final class Transformer implements AutoCloseable {
             forwards++;
             forwardTokens += (long) pass.batch().rows() * pass.batch().width();
             if (countArrays) {
-                forwardArrays += manager.getManagedArrays().size() - arraysBefore; // before the scope closes them
+                // before the scope closes them; those freed early were created too
+                forwardArrays += manager.getManagedArrays().size() + freedArrays - arraysBefore;
             }
             return out;
         } catch (RuntimeException e) {
@@ -837,13 +841,22 @@ final class Transformer implements AutoCloseable {
     /** The attention block of layer {@code l}, in place on the residual stream {@code x}. */
     private void attention(Frame f, int l, NDArray x) {
         Layer layer = layers[l];
-        NDArray qkv = linear(norm(x), layer.qkv, layer.qkvBias).reshape(f.rows, f.width, heads, d); // norm, q/k/v
+        NDArray normed = norm(x);
+        NDArray projected = linear(normed, layer.qkv, layer.qkvBias); // norm, q/k/v projections
+        free(normed);
+        NDArray qkv = projected.reshape(f.rows, f.width, heads, d);
+        free(projected);
         if (layer.qkNorm != null) {
-            qkv = headNorm(qkv, layer.qkNorm);           // per-head RMSNorm of q and k (Qwen 3, Gemma 3)
+            NDArray raw = qkv;
+            qkv = headNorm(raw, layer.qkNorm);           // per-head RMSNorm of q and k (Qwen 3, Gemma 3)
+            free(raw);
         }
         NDArray cos = f.ropeCos[layer.rope];
         NDArray sin = f.ropeSin[layer.rope];
-        NDArray rotated = qkv.matMul(rotation).muli(sin).addi(qkv.mul(cos)); // rotary on q and k heads
+        NDArray rotated = qkv.matMul(rotation).muli(sin); // rotary on q and k heads
+        NDArray unrotated = qkv.mul(cos);
+        rotated.addi(unrotated);
+        free(qkv, unrotated);
         NDList parts = rotated.split(new long[] {h, h + kv}, 2);
         NDArray q = groupQueries(f, parts.get(0));       // queries by the key/value head they share
         NDArray k = parts.get(1);
@@ -852,11 +865,19 @@ final class Transformer implements AutoCloseable {
         NDArray o = f.pass.newKeys() == NewKeys.STORE
                 ? attendInStore(f, l, seen, q, k, v)     // cache write, then attention over the store
                 : attendBeside(f, l, seen, q, k, v);     // attention over the store's prefix and the new keys
-        NDArray out = linear(mergeHeads(f, o), layer.out, layer.outBias); // output projection
+        if (f.pass.newKeys() != NewKeys.SEGMENT) {       // (a segment keeps k and v)
+            free(rotated, parts.get(0), q, k, v);
+        }
+        NDArray merged = mergeHeads(f, o);
+        NDArray out = linear(merged, layer.out, layer.outBias); // output projection
+        free(o, merged);
         if (layer.postAttnNorm != null) {
-            out = norm(out).muli(layer.postAttnNorm);    // norm of the attention output (GLM-4, Gemma)
+            NDArray raw = out;
+            out = norm(raw).muli(layer.postAttnNorm);    // norm of the attention output (GLM-4, Gemma)
+            free(raw);
         }
         x.addi(out);                                     // residual
+        free(out);
     }
 
     /**
@@ -908,7 +929,11 @@ final class Transformer implements AutoCloseable {
         if (seen.mask != null) {
             scores.addi(seen.mask);
         }
-        return scores.softmax(-1).matMul(vals);
+        NDArray probs = scores.softmax(-1);
+        free(scores);
+        NDArray o = probs.matMul(vals);
+        free(probs);
+        return o;
     }
 
     /**
@@ -950,16 +975,35 @@ final class Transformer implements AutoCloseable {
 
     /** The MLP block, in place on the residual stream {@code x}. */
     private void mlp(Layer layer, NDArray x) {
-        NDList gateUp = linear(norm(x), layer.gateUp, null).split(2, 2); // norm, gate and up projections
+        NDArray normed = norm(x);
+        NDArray projected = linear(normed, layer.gateUp, null); // norm, gate and up projections
+        free(normed);
+        NDList gateUp = projected.split(2, 2);
         NDArray gate = gateUp.get(0);
         NDArray act = gelu
                 ? geluTanh(gate).muli(gateUp.get(1))      // gelu_pytorch_tanh(gate) * up (Gemma)
                 : gate.getNDArrayInternal().sigmoid().muli(gate).muli(gateUp.get(1)); // silu(gate) * up
+        free(projected, gate, gateUp.get(1));
         NDArray down = linear(act, layer.down, layer.downBias); // down projection
+        free(act);
         if (layer.postMlpNorm != null) {
-            down = norm(down).muli(layer.postMlpNorm);   // norm of the MLP output (GLM-4, Gemma)
+            NDArray raw = down;
+            down = norm(raw).muli(layer.postMlpNorm);    // norm of the MLP output (GLM-4, Gemma)
+            free(raw);
         }
         x.addi(down);                                    // residual
+        free(down);
+    }
+
+    /**
+     * Closes intermediate arrays of the running forward as soon as they are used (the scope would only at its end), so
+     * that their memory is reused by the next ones instead of the forward touching fresh pages for each.
+     */
+    private void free(NDArray... arrays) {
+        for (NDArray a : arrays) {
+            a.close();
+            freedArrays++;
+        }
     }
 
     /** {@code 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))}, PyTorch's {@code gelu(approximate="tanh")}. */
@@ -1075,17 +1119,15 @@ final class Transformer implements AutoCloseable {
      * sees keys {@code 0 .. offset + t}.
      */
     private NDArray causalMask(int keys, int offset, int tokens) {
-        int group = g;
-        float[] m = new float[group * tokens * keys];
-        for (int j = 0; j < group; j++) {
-            for (int t = 0; t < tokens; t++) {
-                int row = (j * tokens + t) * keys;
-                for (int k = offset + t + 1; k < keys; k++) {
-                    m[row + k] = Float.NEGATIVE_INFINITY;
-                }
-            }
+        int block = tokens * keys;
+        float[] m = new float[g * block];
+        for (int t = 0; t < tokens; t++) {
+            Arrays.fill(m, t * keys + Math.min(keys, offset + t + 1), (t + 1) * keys, Float.NEGATIVE_INFINITY);
         }
-        NDArray mask = manager.create(m, new Shape(group * tokens, keys));
+        for (int j = 1; j < g; j++) {
+            System.arraycopy(m, 0, m, j * block, block); // the same rows for each group member
+        }
+        NDArray mask = manager.create(m, new Shape((long) g * tokens, keys));
         return mask.getDataType() == dtype ? mask : mask.toType(dtype, false);
     }
 
