@@ -82,6 +82,8 @@ public final class DjlSourceModel implements SourceModel {
     private final Condition arrival = gate.newCondition();
     private final ArrayDeque<Call<?>> queue = new ArrayDeque<>();
     private boolean running;
+    /** The thread running calls while {@link #running}. */
+    private Thread leader;
     private int queuedDecodes;
     private int queuedScores;
     /** How many nextToken (score) calls the last round with any ran: a round lingers briefly for as many. */
@@ -103,8 +105,10 @@ public final class DjlSourceModel implements SourceModel {
      * @param segments     scored candidates' key/value batches not yet written into a store nor freed
      * @param prefixCopies how often so far a state's cached prefix was copied into a new store (capacity growth, or
      *                     growing a state whose store's tail another state holds)
+     * @param copyBytes    bytes of the side-by-side copies of stores that batched decode steps keep across forwards
+     *                     (allocated at the first batched step, grown as needed, freed by {@link #close})
      */
-    public record CacheStats(int stores, int segments, long prefixCopies) {}
+    public record CacheStats(int stores, int segments, long prefixCopies, long copyBytes) {}
 
     /**
      * The prefix cache of {@code open}, for monitoring (option {@code prefix-cache-mb}).
@@ -123,8 +127,9 @@ public final class DjlSourceModel implements SourceModel {
     /**
      * The engine work so far, for monitoring (cumulative since loading).
      *
-     * @param forwards     forwards run (one per {@code open}, {@code nextToken}, {@code score} or {@code
-     *                     nllAtTemperatures} call, two when a longrope state's prefix is recomputed)
+     * @param forwards     forwards run (one per {@code open} that is not an exact prefix-cache hit, {@code nextToken},
+     *                     {@code score} or {@code nllAtTemperatures} call, two when a longrope state's prefix is
+     *                     recomputed; one for all the calls of a batch, see {@link #batchStats})
      * @param tokens       new token positions those forwards computed (padding included)
      * @param engineArrays engine arrays those forwards created while {@link #countEngineArrays counting} was on (a
      *                     proxy for engine calls; in-place operations and views that DJL does not register are not
@@ -559,7 +564,8 @@ public final class DjlSourceModel implements SourceModel {
      */
     public CacheStats cacheStats() {
         return exclusive(() -> {
-            return new CacheStats(cache.liveStores(), cache.liveSegments(), cache.prefixCopies());
+            return new CacheStats(cache.liveStores(), cache.liveSegments(), cache.prefixCopies(),
+                    cache.copyBytes());
         });
     }
 
@@ -743,6 +749,11 @@ public final class DjlSourceModel implements SourceModel {
         boolean interrupted = false;
         gate.lock();
         try {
+            if (running && leader == Thread.currentThread()) {
+                // A call made while this thread runs calls (e.g. from a list one of them reads) would wait for itself.
+                throw new IllegalStateException(name + ": a call made from inside another call on the same model;"
+                        + " make it after that call returns");
+            }
             enqueue(call);
             while (true) {
                 while (!call.done && running) {
@@ -752,21 +763,20 @@ public final class DjlSourceModel implements SourceModel {
                     break;
                 }
                 running = true;
-                interrupted |= linger();
-                List<Call<?>> taken = takeQueue();
-                gate.unlock();
-                long t0 = System.nanoTime();
+                leader = Thread.currentThread();
                 try {
-                    runTaken(taken);
-                    // Releases queued meanwhile, with nobody waiting for them: freed now rather than on the next call.
-                    List<Call<?>> releases;
-                    while ((releases = onlyReleases()) != null) {
-                        runTaken(releases);
+                    long t0 = System.nanoTime();
+                    interrupted |= linger();
+                    List<Call<?>> taken = takeQueue();
+                    runUnlocked(taken);
+                    noteRound(taken, System.nanoTime() - t0);
+                    // Releases queued meanwhile, with nobody waiting for them: freed before the engine is let go.
+                    while (!queue.isEmpty() && queue.stream().allMatch(Release.class::isInstance)) {
+                        runUnlocked(takeQueue());
                     }
                 } finally {
-                    gate.lock();
-                    noteRound(taken, System.nanoTime() - t0);
-                    running = false;
+                    running = false; // the gate is held here on every path
+                    leader = null;
                     turn.signalAll();
                 }
             }
@@ -777,6 +787,16 @@ public final class DjlSourceModel implements SourceModel {
             }
         }
         return call.outcome();
+    }
+
+    /** Runs taken calls with the gate let go, so that others can queue meanwhile (gate held before and after). */
+    private void runUnlocked(List<Call<?>> taken) {
+        gate.unlock();
+        try {
+            runTaken(taken);
+        } finally {
+            gate.lock();
+        }
     }
 
     /** Adds a call to the queue (gate held). */
@@ -842,19 +862,6 @@ public final class DjlSourceModel implements SourceModel {
         }
     }
 
-    /** The queued calls if they are all releases (taken from the queue), else null. */
-    private List<Call<?>> onlyReleases() {
-        gate.lock();
-        try {
-            if (queue.isEmpty() || !queue.stream().allMatch(Release.class::isInstance)) {
-                return null;
-            }
-            return takeQueue();
-        } finally {
-            gate.unlock();
-        }
-    }
-
     /** Runs the calls taken from the queue: the exclusive ones in order, then the nextToken and score calls batched. */
     private void runTaken(List<Call<?>> taken) {
         List<Decode> decodes = new ArrayList<>();
@@ -875,15 +882,24 @@ public final class DjlSourceModel implements SourceModel {
                 scores.add((Score) call);
             }
         }
-        try {
-            runDecodes(decodes);
-            runScores(scores);
-        } finally {
-            for (Call<?> call : taken) {
-                if (!call.done) {
-                    call.fail(new IllegalStateException(name + ": a call was taken but not run"));
-                }
+        // Each stage on its own: a failure that escapes one (a bug, an engine error) fails the calls it had not
+        // finished, not the next stage's calls nor the running thread's own call.
+        Throwable decodeFailure = stage(() -> runDecodes(decodes));
+        Throwable scoreFailure = stage(() -> runScores(scores));
+        for (Call<?> call : taken) {
+            if (!call.done) {
+                Throwable cause = call instanceof Score ? scoreFailure : decodeFailure;
+                call.fail(cause != null ? cause : new IllegalStateException(name + ": a call was taken but not run"));
             }
+        }
+    }
+
+    private static Throwable stage(Runnable stage) {
+        try {
+            stage.run();
+            return null;
+        } catch (RuntimeException | Error e) {
+            return e;
         }
     }
 
@@ -939,8 +955,16 @@ public final class DjlSourceModel implements SourceModel {
         for (int i = 0; i < batch.size(); i++) {
             Decode d = batch.get(i);
             RowOutput row = out.get(i);
-            State next = register(new State(newId(), row.kv(), row.lastLogProbs(), tokensAfter(d.state, rows.get(i))));
-            d.succeed(new TokenStep(d.token, d.state.logProbs()[d.token], new StateHandle(next.id())));
+            long[] ids = rows.get(i);
+            d.run(() -> {
+                try {
+                    State next = register(new State(newId(), row.kv(), row.lastLogProbs(), tokensAfter(d.state, ids)));
+                    return new TokenStep(d.token, d.state.logProbs()[d.token], new StateHandle(next.id()));
+                } catch (RuntimeException | Error e) {
+                    cache.release(row.kv());
+                    throw e;
+                }
+            });
         }
     }
 
@@ -991,23 +1015,42 @@ public final class DjlSourceModel implements SourceModel {
             batch.forEach(this::scoreCallAlone);
             return;
         }
-        int next = 0;
+        int first = 0;
         for (Score c : batch) {
-            ScorePlan plan = c.plan;
+            List<RowOutput> mine = out.subList(first, first + c.plan.rows().size());
+            first += mine.size();
+            c.run(() -> scoredFrom(c.plan, mine));
+        }
+    }
+
+    /**
+     * A score call's result from its rows of a batched forward; if building it fails, the states it registered and
+     * the rows' caches are let go.
+     */
+    private List<ScoredTokens> scoredFrom(ScorePlan plan, List<RowOutput> rows) {
+        List<State> created = new ArrayList<>();
+        int kept = 0;
+        try {
             List<ScoredTokens> results = new ArrayList<>(Collections.nCopies(plan.candidates().size(), null));
-            for (int r = 0; r < plan.rows().size(); r++) {
-                RowOutput row = out.get(next++);
-                List<Integer> candidate = plan.candidates().get(plan.rows().get(r));
-                List<Double> lps = new ArrayList<>(candidate.size());
-                lps.add((double) plan.state().logProbs()[candidate.get(0)]);
+            for (int r = 0; r < rows.size(); r++) {
+                RowOutput row = rows.get(r);
+                long[] ids = plan.rowIds().get(r);
+                List<Double> lps = new ArrayList<>(ids.length);
+                lps.add((double) plan.state().logProbs()[(int) ids[0]]);
                 for (float lp : row.tokenLogProbs()) {
                     lps.add((double) lp);
                 }
                 State temp = register(new State(newId(), row.kv(), row.lastLogProbs(),
-                        tokensAfter(plan.state(), plan.rowIds().get(r))));
+                        tokensAfter(plan.state(), ids)));
+                created.add(temp);
+                kept++;
                 results.set(plan.rows().get(r), new ScoredTokens(lps, new StateHandle(temp.id())));
             }
-            c.succeed(withEmptyCandidates(plan.state(), results));
+            return withEmptyCandidates(plan.state(), results);
+        } catch (RuntimeException | Error e) {
+            created.forEach(t -> states.remove(t.id()));
+            rows.forEach(row -> cache.release(row.kv()));
+            throw e;
         }
     }
 
@@ -1091,7 +1134,7 @@ public final class DjlSourceModel implements SourceModel {
         // Each call's new state: its base followed by its row of the segment (padding rows are not kept).
         int[] lengths = new int[rows.size()];
         java.util.Arrays.fill(lengths, 1);
-        List<KvCache.Sequence> after = cache.branchedRows(bases, out.newKv(), lengths, rowOf);
+        List<KvCache.Sequence> after = branched(out, () -> cache.branchedRows(bases, out.newKv(), lengths, rowOf));
         List<RowOutput> outputs = new ArrayList<>(rows.size());
         for (int i = 0; i < rows.size(); i++) {
             outputs.add(new RowOutput(after.get(i), out.lastLogProbs()[rowOf[i]], new float[0]));
@@ -1099,6 +1142,16 @@ public final class DjlSourceModel implements SourceModel {
         batchedForwards++;
         batchedCalls += rows.size();
         return outputs;
+    }
+
+    /** The sequences {@code branch} makes of a forward's new keys and values, which are closed if it fails. */
+    private static List<KvCache.Sequence> branched(Transformer.Output out, Supplier<List<KvCache.Sequence>> branch) {
+        try {
+            return branch.get();
+        } catch (RuntimeException | Error e) {
+            out.newKv().close();
+            throw e;
+        }
     }
 
     /** One row's outcome of a batched forward: its new cache, the log-probs after its last token and of its tokens. */
@@ -1118,7 +1171,7 @@ public final class DjlSourceModel implements SourceModel {
         try (KvCache.Gathered pasts = cache.gather(bases)) {
             out = transformer.forward(Pass.rows(pasts.past(), batch));
         }
-        List<KvCache.Sequence> after = cache.branchedRows(bases, out.newKv(), batch.lengths());
+        List<KvCache.Sequence> after = branched(out, () -> cache.branchedRows(bases, out.newKv(), batch.lengths()));
         List<RowOutput> outputs = new ArrayList<>(rows.size());
         for (int r = 0; r < rows.size(); r++) {
             int from = r * batch.width();

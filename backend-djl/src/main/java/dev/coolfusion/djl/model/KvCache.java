@@ -285,6 +285,9 @@ final class KvCache {
         private final Map<Store, Integer> rowOfStore = new IdentityHashMap<>();
         private Store[] storeOfRow = new Store[0];
         private int[] valid = new int[0];
+        /** The round that last used each row (a round: one gather). */
+        private long[] lastUse = new long[0];
+        private long round;
 
         /** A write to {@code store} from position {@code from} on: its copy is valid before it only. */
         void written(Store store, int from) {
@@ -317,41 +320,28 @@ final class KvCache {
                 }
                 longest = Math.max(longest, s.storeLength);
             }
-            // Rows: a store keeps its row; new stores take free rows (the lowest first).
-            int[] rowOf = new int[n];
-            int assigned = 0;
-            for (int i = 0; i < n; i++) {
-                Integer row = rowOfStore.get(sequences.get(i).store);
-                rowOf[i] = row == null ? -1 : row;
-                assigned += row == null ? 0 : 1;
-            }
-            int needRows = rowOfStore.size() + (n - assigned);
-            boolean scattered = rowOfStore.size() > 2 * n; // rows of stores no forward uses pile up
-            if (keys == null || longest > capacity || needRows > rows || scattered) {
-                int newCapacity = Math.min(maxContext, ((longest + longest / 2 + 63) / 64) * 64);
+            // Room: grown (never shrunk) to the longest past and twice the rows, within the gather limit.
+            if (keys == null || longest > capacity || n > rows) {
+                int newCapacity = Math.max(capacity, Math.min(maxContext, ((longest + longest / 2 + 63) / 64) * 64));
                 long perRow = 2L * layers * kvHeads * (long) newCapacity * headDim * dtype.getNumOfBytes();
-                int newRows = (int) Math.min(2L * n, gatherBytes / perRow); // room for more generations
+                int newRows = (int) Math.min(Math.max(rows, 2L * n), gatherBytes / perRow);
                 if (newRows < n) {
                     return java.util.Optional.empty();
                 }
                 reset(newRows, newCapacity);
-                java.util.Arrays.fill(rowOf, -1);
             }
-            int next = 0;
-            for (int i = 0; i < n; i++) {
-                if (rowOf[i] < 0) {
-                    while (storeOfRow[next] != null) {
-                        next++;
-                    }
-                    rowOf[i] = next;
-                    storeOfRow[next] = sequences.get(i).store;
-                    rowOfStore.put(sequences.get(i).store, next);
-                    valid[next] = 0;
-                }
-            }
+            round++;
+            int[] rowOf = assign(sequences);
             int span = 0;
             for (int r : rowOf) {
                 span = Math.max(span, r + 1);
+            }
+            if (span > n + n / 2 + 1) {
+                // The rows in use are scattered among rows of stores no longer decoding: start them over from row 0
+                // (one full copy of these pasts) rather than compute many rows of padding in every forward.
+                forgetAll();
+                rowOf = assign(sequences);
+                span = n;
             }
             // Copy what each row lacks: positions [valid, length) of its store.
             try (NDScope scope = new NDScope()) {
@@ -398,22 +388,90 @@ final class KvCache {
             }
         }
 
-        private void reset(int newRows, int newCapacity) {
-            if (arrays != null) {
-                arrays.close();
+        /**
+         * Row of each sequence's store: the row it has (used in this round now), else a free row, else the row least
+         * recently used by any round; the lowest first.
+         */
+        private int[] assign(List<Sequence> sequences) {
+            int[] rowOf = new int[sequences.size()];
+            for (int i = 0; i < rowOf.length; i++) {
+                Integer row = rowOfStore.get(sequences.get(i).store);
+                rowOf[i] = row == null ? -1 : row;
+                if (row != null) {
+                    lastUse[row] = round;
+                }
             }
-            arrays = manager.newSubManager();
+            for (int i = 0; i < rowOf.length; i++) {
+                if (rowOf[i] >= 0) {
+                    continue;
+                }
+                int pick = -1;
+                for (int r = 0; r < rows; r++) {
+                    if (storeOfRow[r] == null) {
+                        pick = r;
+                        break;
+                    }
+                    if (lastUse[r] != round && (pick < 0 || lastUse[r] < lastUse[pick])) {
+                        pick = r;
+                    }
+                }
+                if (storeOfRow[pick] != null) {
+                    rowOfStore.remove(storeOfRow[pick]);
+                }
+                Store store = sequences.get(i).store;
+                storeOfRow[pick] = store;
+                rowOfStore.put(store, pick);
+                valid[pick] = 0;
+                lastUse[pick] = round;
+                rowOf[i] = pick;
+            }
+            return rowOf;
+        }
+
+        private void forgetAll() {
+            rowOfStore.clear();
+            java.util.Arrays.fill(storeOfRow, null);
+            java.util.Arrays.fill(valid, 0);
+        }
+
+        private void reset(int newRows, int newCapacity) {
+            // Forget everything first: if the allocation fails, nothing refers to the closed arrays.
+            NDManager old = arrays;
+            arrays = null;
+            keys = null;
+            values = null;
+            rows = 0;
+            capacity = 0;
+            rowOfStore.clear();
+            storeOfRow = new Store[0];
+            valid = new int[0];
+            lastUse = new long[0];
+            if (old != null) {
+                old.close();
+            }
+            NDManager fresh = manager.newSubManager();
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 Shape shape = new Shape(layers, newRows, kvHeads, newCapacity, headDim);
-                keys = Tensors.keep(arrays.zeros(shape, dtype), arrays);
-                values = Tensors.keep(arrays.zeros(shape, dtype), arrays);
+                keys = Tensors.keep(fresh.zeros(shape, dtype), fresh);
+                values = Tensors.keep(fresh.zeros(shape, dtype), fresh);
+            } catch (RuntimeException e) {
+                keys = null;
+                values = null;
+                fresh.close();
+                throw e;
             }
+            arrays = fresh;
             rows = newRows;
             capacity = newCapacity;
-            rowOfStore.clear();
             storeOfRow = new Store[newRows];
             valid = new int[newRows];
+            lastUse = new long[newRows];
+        }
+
+        /** Bytes the copies hold (0 before the first batched decode step). */
+        long bytes() {
+            return keys == null ? 0 : 2L * layers * rows * kvHeads * (long) capacity * headDim * dtype.getNumOfBytes();
         }
     }
 
@@ -480,6 +538,11 @@ final class KvCache {
     /** Segments not yet freed. */
     int liveSegments() {
         return liveSegments;
+    }
+
+    /** Bytes of the copies that batched decode steps keep across forwards ({@link #gatherReusing}). */
+    long copyBytes() {
+        return copies.bytes();
     }
 
     /** How often a sequence's prefix was copied into a new store (capacity growth or a taken tail). */

@@ -212,6 +212,82 @@ class BatchingAcrossCallsTest {
         }
     }
 
+    /**
+     * More generations than {@code batch-rows} (two batches a round), rounds of varying size, and pasts that outgrow
+     * their stores and the kept copies during batched steps: still what each call gives alone.
+     */
+    @Test
+    void splitBatchesVaryingRoundsAndGrowingPastsGiveWhatEachCallGivesAlone() throws Exception {
+        Path dir = Fixtures.hfTiny("llama");
+        try (DjlSourceModel batched = DjlSourceModel.load(dir, DjlModelOptions.builder().batchRows(4).build());
+                DjlSourceModel alone = DjlSourceModel.load(dir,
+                        DjlModelOptions.builder().prefixCacheMb(0).batchRows(1).build())) {
+            int vocab = batched.vocabularySize().getAsInt();
+            Random random = new Random(5);
+            List<StateHandle> states = new ArrayList<>();
+            List<StateHandle> reference = new ArrayList<>();
+            for (int g = 0; g < 6; g++) {
+                List<Integer> prompt = new ArrayList<>(List.of(1));
+                while (prompt.size() < 56 + g) {
+                    prompt.add(3 + random.nextInt(vocab - 3));
+                }
+                states.add(batched.open(prompt));
+                reference.add(alone.open(prompt));
+            }
+            long stepsBatched = 0;
+            for (int step = 0; step < 72; step++) {
+                // Even steps: all six generations (a batch of 4 and one of 2); odd steps: three of them.
+                List<Integer> these = step % 2 == 0 ? List.of(0, 1, 2, 3, 4, 5) : List.of(5, step % 5, 2 + step % 3);
+                List<Integer> distinct = these.stream().distinct().toList();
+                List<StateHandle> from = List.copyOf(states);
+                DjlSourceModel.BatchStats before = batched.batchStats();
+                List<TokenStep> steps = whileBusy(batched, distinct.size(),
+                        i -> batched.nextToken(from.get(distinct.get(i)), Decoding.GREEDY));
+                stepsBatched += batched.batchStats().minus(before).calls();
+                for (int i = 0; i < distinct.size(); i++) {
+                    int g = distinct.get(i);
+                    TokenStep expected = alone.nextToken(reference.get(g), Decoding.GREEDY);
+                    String what = "generation " + g + " step " + step;
+                    assertEquals(expected.token(), steps.get(i).token(), what + ": token");
+                    assertMaxDiff(alone.nextLogProbs(expected.state()), batched.nextLogProbs(steps.get(i).state()), what);
+                    batched.release(List.of(from.get(g)));
+                    alone.release(List.of(reference.get(g)));
+                    states.set(g, steps.get(i).state());
+                    reference.set(g, expected.state());
+                }
+            }
+            assertTrue(stepsBatched > 200, "most steps ran batched: " + stepsBatched);
+            assertTrue(batched.cacheStats().prefixCopies() > 0, "pasts outgrew their stores during batched steps");
+            assertTrue(batched.cacheStats().copyBytes() > 0, "batched steps kept copies");
+            batched.release(states);
+        }
+    }
+
+    @Test
+    void aCallFromInsideACallIsRefusedInsteadOfWaitingForItself() {
+        Path dir = Fixtures.hfTiny("llama");
+        try (DjlSourceModel model = DjlSourceModel.load(dir, DjlModelOptions.defaults())) {
+            StateHandle s = model.open(List.of(1, 5, 9));
+            List<Integer> reentrant = new AbstractList<>() {
+                @Override
+                public Integer get(int index) {
+                    model.liveStates(); // read on the engine's turn, by the thread running the open
+                    return 1;
+                }
+
+                @Override
+                public int size() {
+                    return 1;
+                }
+            };
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> model.open(reentrant));
+            assertTrue(e.getMessage().contains("from inside another call"), e.getMessage());
+            assertEquals(1, model.liveStates(), "the model still serves calls");
+            model.release(List.of(s));
+            assertEquals(0, model.liveStates());
+        }
+    }
+
     @Test
     void aFailingCallInABatchFailsAloneAndTheOthersComplete() throws Exception {
         Path dir = Fixtures.hfTiny("llama");
@@ -276,11 +352,15 @@ class BatchingAcrossCallsTest {
             results.add(threads.submit(task));
             assertTrue(started.await(30, TimeUnit.SECONDS), "caller " + g + " started");
         }
-        // Every caller waits in the queue (WAITING on the gate) before the engine is let go.
+        // Every caller waits in the queue before the engine is let go: WAITING in five polls in a row (the gate itself
+        // is held for microseconds only, so a caller still taking it is not WAITING that long).
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!callers.stream().allMatch(t -> t.getState() == Thread.State.WAITING)) {
+        int quiet = 0;
+        while (quiet < 5) {
             assertTrue(System.nanoTime() < deadline, "the callers queued");
             Thread.sleep(1);
+            quiet = callers.size() == calls && callers.stream().allMatch(t -> t.getState() == Thread.State.WAITING)
+                    ? quiet + 1 : 0;
         }
         letGo.countDown();
         busy.get(30, TimeUnit.SECONDS);

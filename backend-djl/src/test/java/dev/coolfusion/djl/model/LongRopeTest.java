@@ -67,7 +67,7 @@ class LongRopeTest {
             assertTrue(ReferenceCheck.maxDiff(ReferenceCheck.logSoftmax(ref.get("logits_last_after_prefix").get(0)),
                     model.nextLogProbs(state)) <= TOL, "logits_last_after_prefix after crossing");
             model.release(handles);
-            assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies()), model.cacheStats());
+            assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies(), 0), model.cacheStats());
         }
     }
 
@@ -141,7 +141,7 @@ class LongRopeTest {
             assertEquals(want, nll[1], 1e-3);
             model.release(handles);
             assertEquals(0, model.liveStates());
-            assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies()), model.cacheStats());
+            assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies(), 0), model.cacheStats());
         }
     }
 

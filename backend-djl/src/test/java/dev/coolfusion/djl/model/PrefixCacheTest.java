@@ -101,7 +101,7 @@ class PrefixCacheTest {
             assertEquals(0, cached.liveStates(), "kept prompts are no state handles");
             assertEquals(0, cached.cacheStats().segments());
             assertTrue(cached.cacheStats().stores() <= stats.entries(), cached.cacheStats() + " vs " + stats);
-            assertEquals(new DjlSourceModel.CacheStats(0, 0, fresh.cacheStats().prefixCopies()), fresh.cacheStats());
+            assertEquals(new DjlSourceModel.CacheStats(0, 0, fresh.cacheStats().prefixCopies(), 0), fresh.cacheStats());
         }
     }
 

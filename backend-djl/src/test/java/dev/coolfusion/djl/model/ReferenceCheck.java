@@ -123,7 +123,7 @@ final class ReferenceCheck {
                 model.release(handles);
             }
             assertEquals(0, model.liveStates());
-            assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies()), model.cacheStats());
+            assertEquals(new DjlSourceModel.CacheStats(0, 0, model.cacheStats().prefixCopies(), 0), model.cacheStats());
         }
         return worst.max;
     }
