@@ -167,18 +167,32 @@ final class BenchFusionCommand implements Callable<Integer> {
                     + " step-time share. of calls: tokenizer time over tokenizer plus model-call time, both summed over"
                     + " threads, comparable in every row)");
 
-            out.println("concurrent fused generations (threads sharing the same sources):");
-            Pass base = null;
+            out.println("concurrent fused generations (threads sharing the same sources; median of " + ROUNDS
+                    + " interleaved rounds):");
             List<DjlSourceModel> local = setup.sources().stream().filter(DjlSourceModel.class::isInstance)
                     .map(DjlSourceModel.class::cast).toList();
-            for (int c : concurrency) {
-                long forwardsBefore = forwards(local);
-                Pass p = concurrent(fused.get(), options, prompts, instruments, c);
-                long forwards = forwards(local) - forwardsBefore;
+            List<List<Pass>> levelRounds = new ArrayList<>();
+            List<List<Long>> levelForwards = new ArrayList<>();
+            concurrency.forEach(c -> {
+                levelRounds.add(new ArrayList<>());
+                levelForwards.add(new ArrayList<>());
+            });
+            for (int r = 0; r < ROUNDS; r++) {
+                for (int i = 0; i < concurrency.size(); i++) {
+                    long forwardsBefore = forwards(local);
+                    levelRounds.get(i).add(concurrent(fused.get(), options, prompts, instruments, concurrency.get(i)));
+                    levelForwards.get(i).add(forwards(local) - forwardsBefore);
+                }
+            }
+            Pass base = null;
+            for (int i = 0; i < concurrency.size(); i++) {
+                int c = concurrency.get(i);
+                Pass p = median(levelRounds.get(i));
+                long forwards = levelForwards.get(i).get(levelRounds.get(i).indexOf(p));
                 if (base == null) {
                     base = c == 1 ? p : pass(fused, options, prompts, instruments);
                 }
-                boolean same = p.texts().equals(on.texts());
+                boolean same = levelRounds.get(i).stream().allMatch(x -> x.texts().equals(on.texts()));
                 different += same ? 0 : 1;
                 String batching = local.isEmpty() ? ""
                         : String.format(Locale.ROOT, ", %.2f model calls per forward", (double) p.counts().modelCalls()
