@@ -8,6 +8,7 @@ import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.SourceModelProvider;
 import java.nio.file.Path;
 import java.util.Set;
+import java.util.function.IntConsumer;
 
 /**
  * The {@code djl} backend: a local Hugging Face folder on DJL's PyTorch engine. Options: {@code path} (required),
@@ -55,36 +56,29 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
             }
             options.maxContext(max);
         }
-        if (config.get("prefix-cache-mb").isPresent()) {
-            String raw = config.get("prefix-cache-mb").get().trim();
-            int mb;
-            try {
-                mb = Integer.parseInt(raw);
-            } catch (NumberFormatException e) {
-                throw new FusionException("provider '" + config.provider() + "' option 'prefix-cache-mb' must be a whole"
-                        + " number of MiB >= 0 (0 turns the prefix cache off), got '" + raw + "'");
-            }
-            try {
-                options.prefixCacheMb(mb);
-            } catch (FusionException e) {
-                throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
-            }
-        }
-        if (config.get("batch-rows").isPresent()) {
-            String raw = config.get("batch-rows").get().trim();
-            int rows;
-            try {
-                rows = Integer.parseInt(raw);
-            } catch (NumberFormatException e) {
-                throw new FusionException("provider '" + config.provider() + "' option 'batch-rows' must be a whole number"
-                        + " >= 1 (1 runs every call alone), got '" + raw + "'");
-            }
-            try {
-                options.batchRows(rows);
-            } catch (FusionException e) {
-                throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
-            }
-        }
+        wholeNumber(config, "prefix-cache-mb", "a whole number of MiB >= 0 (0 turns the prefix cache off)",
+                options::prefixCacheMb);
+        wholeNumber(config, "batch-rows", "a whole number >= 1 (1 runs every call alone)", options::batchRows);
         return DjlSourceModel.load(path, options.build());
+    }
+
+    /** Sets an integer option if present; an unparsable or refused value names the provider and the option. */
+    private static void wholeNumber(ProviderConfig config, String option, String expected, IntConsumer set) {
+        if (config.get(option).isEmpty()) {
+            return;
+        }
+        String raw = config.get(option).get().trim();
+        int value;
+        try {
+            value = Integer.parseInt(raw);
+        } catch (NumberFormatException e) {
+            throw new FusionException("provider '" + config.provider() + "' option '" + option + "' must be " + expected
+                    + ", got '" + raw + "'");
+        }
+        try {
+            set.accept(value);
+        } catch (FusionException e) {
+            throw new FusionException("provider '" + config.provider() + "': " + e.getMessage(), e);
+        }
     }
 }

@@ -58,11 +58,9 @@ class BatchingAcrossCallsTest {
         "hf-tiny2/mistral-sliding-window", "hf-tiny2/phi3-longrope-long", "hf-tiny2/gemma2", "hf-tiny2/gemma3",
         "hf-tiny2/glm4", "hf-tiny2/qwen3"})
     void batchedCallsGiveWhatEachCallGivesAlone(String fixture) throws Exception {
-        String[] parts = fixture.split("/");
-        Path dir = parts[0].equals("hf-tiny") ? Fixtures.hfTiny(parts[1]) : Fixtures.hfTiny2(parts[1]);
+        Path dir = Fixtures.named(fixture);
         try (DjlSourceModel batched = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build());
-                DjlSourceModel alone = DjlSourceModel.load(dir,
-                        DjlModelOptions.builder().prefixCacheMb(0).batchRows(1).build())) {
+                DjlSourceModel alone = alone(dir)) {
             int vocab = batched.vocabularySize().getAsInt();
             Random random = new Random(fixture.hashCode());
             // Five generations with prompts of different lengths (3 to 15 tokens: past the sliding windows of 6, and
@@ -154,11 +152,9 @@ class BatchingAcrossCallsTest {
     @ParameterizedTest
     @ValueSource(strings = {"hf-tiny/llama", "hf-tiny2/mistral-sliding-window"})
     void batchedStepsAfterARewrittenTailReadTheNewKeys(String fixture) throws Exception {
-        String[] parts = fixture.split("/");
-        Path dir = parts[0].equals("hf-tiny") ? Fixtures.hfTiny(parts[1]) : Fixtures.hfTiny2(parts[1]);
+        Path dir = Fixtures.named(fixture);
         try (DjlSourceModel batched = DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).build());
-                DjlSourceModel alone = DjlSourceModel.load(dir,
-                        DjlModelOptions.builder().prefixCacheMb(0).batchRows(1).build())) {
+                DjlSourceModel alone = alone(dir)) {
             int vocab = batched.vocabularySize().getAsInt();
             Random random = new Random(11);
             List<StateHandle> roots = new ArrayList<>();
@@ -220,8 +216,7 @@ class BatchingAcrossCallsTest {
     void splitBatchesVaryingRoundsAndGrowingPastsGiveWhatEachCallGivesAlone() throws Exception {
         Path dir = Fixtures.hfTiny("llama");
         try (DjlSourceModel batched = DjlSourceModel.load(dir, DjlModelOptions.builder().batchRows(4).build());
-                DjlSourceModel alone = DjlSourceModel.load(dir,
-                        DjlModelOptions.builder().prefixCacheMb(0).batchRows(1).build())) {
+                DjlSourceModel alone = alone(dir)) {
             int vocab = batched.vocabularySize().getAsInt();
             Random random = new Random(5);
             List<StateHandle> states = new ArrayList<>();
@@ -323,6 +318,11 @@ class BatchingAcrossCallsTest {
                     Map.of("path", "/no/such/model", "batch-rows", bad)))).getMessage();
             assertTrue(m.startsWith("provider 'djl'") && m.contains("batch-rows") && m.contains(bad), m);
         }
+    }
+
+    /** The reference: the same model running every call alone, without the prefix cache. */
+    private static DjlSourceModel alone(Path dir) {
+        return DjlSourceModel.load(dir, DjlModelOptions.builder().prefixCacheMb(0).batchRows(1).build());
     }
 
     /** A call of the generation with this index. */

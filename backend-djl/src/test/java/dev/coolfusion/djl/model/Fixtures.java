@@ -34,6 +34,12 @@ final class Fixtures {
         return fixture("hf-tiny2", model);
     }
 
+    /** The folder of a fixture named {@code hf-tiny/<model>} or {@code hf-tiny2/<model>}; skips when missing. */
+    static Path named(String setAndModel) {
+        String[] parts = setAndModel.split("/", 2);
+        return fixture(parts[0], parts[1]);
+    }
+
     private static Path fixture(String set, String model) {
         Path dir = sharedDir().resolve("fixtures").resolve(set).resolve(model);
         assumeTrue(Files.isRegularFile(dir.resolve("reference.json")),
