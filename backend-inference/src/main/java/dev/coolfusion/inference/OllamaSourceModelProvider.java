@@ -3,11 +3,13 @@ package dev.coolfusion.inference;
 import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.SourceModelProvider;
 import java.net.URI;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -60,7 +62,7 @@ public final class OllamaSourceModelProvider implements SourceModelProvider {
             throw new FusionException(KIND + " " + uri + " has no model '" + model + "'; it has " + served
                     + " (ollama pull " + model + ")");
         }
-        return new OllamaSourceModel(api, model, config.get("name", model), LocalTokenizer.load(tokenizer), numCtx,
+        return new OllamaSourceModel(api, model, config.get("name", model), HfTextCodec.load(Path.of(tokenizer)), numCtx,
                 chunkTokens);
     }
 }

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProposedSegment;
@@ -137,7 +138,9 @@ abstract class ServedSourceModel implements SourceModel {
     /** Frees the local tokenizer; the served model stays on its server. */
     @Override
     public void close() {
-        LocalTokenizer.close(codec);
+        if (codec instanceof HfTextCodec local) {
+            local.close();
+        }
     }
 
     /** How many states are held (for leak checks). */

@@ -2,11 +2,12 @@ package dev.coolfusion.inference;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.spi.FusionException;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.TextCodec;
 import java.net.URI;
-import java.time.Duration;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -42,16 +43,16 @@ final class ServerOptions {
 
     /** The client of the server at {@code uri}: {@code timeout-seconds} (default 120) and {@code api-key} from config. */
     static JsonHttp connect(ProviderConfig config, URI uri, String kind, String howToStart) {
-        return new JsonHttp(uri, timeout(config, 120), config.get("api-key"), kind, howToStart);
+        return new JsonHttp(uri, config.getSeconds("timeout-seconds", 120), config.get("api-key"), kind, howToStart);
     }
 
     /** The local tokenizer at {@code tokenizer}, once {@code check} accepts it; closed if {@code check} throws. */
     static TextCodec checkedTokenizer(String tokenizer, Consumer<TextCodec> check) {
-        TextCodec codec = LocalTokenizer.load(tokenizer);
+        HfTextCodec codec = HfTextCodec.load(Path.of(tokenizer));
         try {
             check.accept(codec);
         } catch (RuntimeException e) {
-            LocalTokenizer.close(codec);
+            codec.close();
             throw e;
         }
         return codec;
@@ -71,16 +72,6 @@ final class ServerOptions {
                     + " got '" + url + "'");
         }
         return uri;
-    }
-
-    /** The {@code timeout-seconds} option (at least 1), or {@code seconds} when it is absent. */
-    static Duration timeout(ProviderConfig config, int seconds) {
-        int value = config.getInt("timeout-seconds", seconds);
-        if (value < 1) {
-            throw new FusionException("provider '" + config.provider() + "' option 'timeout-seconds' must be at least 1,"
-                    + " got " + value);
-        }
-        return Duration.ofSeconds(value);
     }
 
     /**

@@ -282,7 +282,9 @@ final class RemoteSourceModel implements SourceModel {
     @Override
     public void close() {
         try {
-            LocalTokenizer.close(codec);
+            if (codec instanceof HfTextCodec local) {
+                local.close(); // a local copy of the tokenizer; a remote codec holds nothing
+            }
         } finally {
             served.close();
             fetchedTokenizer.ifPresent(dir -> {

@@ -2,6 +2,7 @@ package dev.coolfusion.remote;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.coolfusion.hf.HfTextCodec;
 import dev.coolfusion.remote.proto.DescribeRequest;
 import dev.coolfusion.remote.proto.DescribeResponse;
 import dev.coolfusion.remote.proto.ExportTokenizerRequest;
@@ -9,6 +10,10 @@ import dev.coolfusion.remote.proto.ModelInfo;
 import dev.coolfusion.remote.proto.TokenizerFiles;
 import dev.coolfusion.remote.proto.WorkerGrpc;
 import dev.coolfusion.spi.FusionException;
+import dev.coolfusion.spi.ProviderConfig;
+import dev.coolfusion.spi.SourceModel;
+import dev.coolfusion.spi.SourceModelProvider;
+import dev.coolfusion.spi.TextCodec;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -18,13 +23,9 @@ import io.grpc.Metadata;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.MetadataUtils;
 import java.io.File;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import dev.coolfusion.spi.ProviderConfig;
-import dev.coolfusion.spi.SourceModel;
-import dev.coolfusion.spi.SourceModelProvider;
-import dev.coolfusion.spi.TextCodec;
-import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -75,7 +76,7 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         requireNonNull(config, "config is null");
         config.requireOnly(OPTIONS);
         Target target = target(config);
-        Duration timeout = timeout(config, 60);
+        Duration timeout = config.getSeconds("timeout-seconds", 60);
         boolean workerT1 = flag(config, "worker-t1", true);
         boolean fetch = flag(config, "fetch-tokenizer", true);
         ManagedChannel channel = channel(config, target);
@@ -232,38 +233,12 @@ public final class RemoteSourceModelProvider implements SourceModelProvider {
         return served.get(0);
     }
 
-    /** The {@code timeout-seconds} option (at least 1), or {@code seconds} when it is absent. */
-    static Duration timeout(ProviderConfig config, int seconds) {
-        int value = config.getInt("timeout-seconds", seconds);
-        if (value < 1) {
-            throw new FusionException("provider '" + config.provider() + "' option 'timeout-seconds' must be at least 1"
-                    + " (every call has a deadline, so a stopped server cannot hang the fusion), got " + value);
-        }
-        return Duration.ofSeconds(value);
-    }
-
-    /** The {@code url} option as an http URI without a trailing slash, or an error naming the option. */
-    static URI httpUrl(ProviderConfig config) {
-        String url = config.require("url").trim();
-        URI uri;
-        try {
-            uri = URI.create(url.endsWith("/") ? url.substring(0, url.length() - 1) : url);
-        } catch (IllegalArgumentException e) {
-            throw new FusionException("provider '" + config.provider() + "' option 'url' is not a URL: '" + url + "'", e);
-        }
-        if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
-            throw new FusionException("provider '" + config.provider() + "' option 'url' must look like http://host:port,"
-                    + " got '" + url + "'");
-        }
-        return uri;
-    }
-
     private static TextCodec localTokenizer(String path, TextCodec served, String uri, String model) {
-        TextCodec local = LocalTokenizer.load(path);
+        HfTextCodec local = HfTextCodec.load(Path.of(path));
         try {
             checkSame(local, served, path, uri, model);
         } catch (RuntimeException e) {
-            LocalTokenizer.close(local);
+            local.close();
             throw e;
         }
         return local;

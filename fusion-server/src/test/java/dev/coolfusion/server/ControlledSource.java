@@ -2,24 +2,18 @@ package dev.coolfusion.server;
 
 import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.FusionException;
-import dev.coolfusion.spi.ScoredTokens;
+import dev.coolfusion.spi.ForwardingSourceModel;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
-import dev.coolfusion.spi.TextCodec;
 import dev.coolfusion.spi.TokenStep;
-import java.util.Collection;
-import java.util.List;
-import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 
 /**
  * A real source whose {@code nextToken} a test can slow down, hold (until {@link #open()}ed) or make fail, to drive the
- * server's queue, cancellation and error paths deterministically.
+ * server's queue, cancellation and error paths deterministically; every other call goes to the real source.
  */
-final class ControlledSource implements SourceModel {
-    private final SourceModel inner;
+final class ControlledSource extends ForwardingSourceModel {
     volatile long delayMillis;
     volatile boolean fail;
     private volatile Semaphore gate;
@@ -27,7 +21,7 @@ final class ControlledSource implements SourceModel {
     final Semaphore reached = new Semaphore(0);
 
     ControlledSource(SourceModel inner) {
-        this.inner = inner;
+        super(inner);
     }
 
     /** From now on every nextToken waits until {@link #open()}. */
@@ -41,21 +35,6 @@ final class ControlledSource implements SourceModel {
         if (g != null) {
             g.release(1_000_000);
         }
-    }
-
-    @Override
-    public String name() {
-        return inner.name();
-    }
-
-    @Override
-    public TextCodec codec() {
-        return inner.codec();
-    }
-
-    @Override
-    public StateHandle open(List<Integer> promptTokens) {
-        return inner.open(promptTokens);
     }
 
     @Override
@@ -75,36 +54,6 @@ final class ControlledSource implements SourceModel {
         if (fail) {
             throw new FusionException("simulated failure: the GPU fell off the bus");
         }
-        return inner.nextToken(state, decoding);
-    }
-
-    @Override
-    public List<ScoredTokens> score(StateHandle state, List<List<Integer>> candidates) {
-        return inner.score(state, candidates);
-    }
-
-    @Override
-    public void commit(StateHandle temporary) {
-        inner.commit(temporary);
-    }
-
-    @Override
-    public void release(Collection<StateHandle> states) {
-        inner.release(states);
-    }
-
-    @Override
-    public void commitAndRelease(StateHandle temporary, Collection<StateHandle> states) {
-        inner.commitAndRelease(temporary, states);
-    }
-
-    @Override
-    public Optional<double[]> nllAtTemperatures(StateHandle state, List<Integer> tokens, double[] temperatures) {
-        return inner.nllAtTemperatures(state, tokens, temperatures);
-    }
-
-    @Override
-    public OptionalInt maxContextTokens() {
-        return inner.maxContextTokens();
+        return delegate().nextToken(state, decoding);
     }
 }

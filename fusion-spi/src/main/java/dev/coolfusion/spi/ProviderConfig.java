@@ -2,6 +2,7 @@ package dev.coolfusion.spi;
 
 import static java.util.Objects.requireNonNull;
 
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -64,6 +65,16 @@ public record ProviderConfig(String provider, Map<String, String> values) {
         } catch (NumberFormatException e) {
             throw new FusionException("provider '" + provider + "' option '" + key + "' must be an integer, got '" + value + "'");
         }
+    }
+
+    /** A whole number of seconds of at least 1 (a deadline), or {@code defaultSeconds} when absent. */
+    public Duration getSeconds(String key, int defaultSeconds) {
+        int value = getInt(key, defaultSeconds);
+        if (value < 1) {
+            throw new FusionException("provider '" + provider + "' option '" + key + "' must be at least 1 (seconds), got "
+                    + value);
+        }
+        return Duration.ofSeconds(value);
     }
 
     public double getDouble(String key, double defaultValue) {

@@ -343,14 +343,11 @@ public final class DjlSourceModel implements SourceModel {
         List<long[]> rowIds = plan.rowIds();
         List<Integer> longRows = plan.longRows();
         List<long[]> longRowIds = plan.longRowIds();
-        List<ScoredTokens> results = new ArrayList<>(candidates.size());
-        for (int i = 0; i < candidates.size(); i++) {
-            results.add(null);
-        }
+        List<ScoredTokens> results = new ArrayList<>(Collections.nCopies(candidates.size(), null));
         List<State> created = new ArrayList<>();
         try {
             if (!rows.isEmpty()) {
-                scoreRows(state, state.kv(), state.logProbs(), rows, rowIds, candidates, results, created);
+                scoreRows(state, state.kv(), state.logProbs(), rows, rowIds, results, created);
             }
             if (!longRows.isEmpty()) {
                 int longest = longRowIds.stream().mapToInt(r -> r.length).max().orElse(0);
@@ -359,7 +356,7 @@ public final class DjlSourceModel implements SourceModel {
                 try {
                     Transformer.Output out = transformer.forward(Pass.extend(cache.past(empty), state.tokens()));
                     prefix = cache.appended(empty, state.tokens().length);
-                    scoreRows(state, prefix, out.lastLogProbs()[0], longRows, longRowIds, candidates, results, created);
+                    scoreRows(state, prefix, out.lastLogProbs()[0], longRows, longRowIds, results, created);
                 } finally {
                     cache.release(empty);
                     if (prefix != null) {
@@ -368,10 +365,7 @@ public final class DjlSourceModel implements SourceModel {
                 }
             }
         } catch (RuntimeException e) {
-            for (State s : created) {
-                states.remove(s.id());
-                cache.release(s.kv());
-            }
+            discard(created);
             throw e;
         }
         return withEmptyCandidates(state, results);
@@ -389,11 +383,11 @@ public final class DjlSourceModel implements SourceModel {
     }
 
     /**
-     * Scores rows {@code rows} of {@code candidates} in one batched forward after {@code kv} (the state's cache, or its
-     * prefix recomputed), the first token of each from {@code first}; registers each row's new state.
+     * Scores candidates {@code rows} ({@code rowIds} their tokens) in one forward after {@code kv} (the state's cache,
+     * or its prefix recomputed), the first token of each from {@code first}; registers each row's new state.
      */
     private void scoreRows(State state, KvCache.Sequence kv, float[] first, List<Integer> rows, List<long[]> rowIds,
-            List<List<Integer>> candidates, List<ScoredTokens> results, List<State> created) {
+            List<ScoredTokens> results, List<State> created) {
         cache.materialize(kv);
         Transformer.Batch batch = Transformer.Batch.padded(rowIds);
         // One candidate whose store tail is free is written in place; otherwise the rows are kept aside.
@@ -403,25 +397,55 @@ public final class DjlSourceModel implements SourceModel {
         List<KvCache.Sequence> after = inPlace
                 ? List.of(cache.appended(kv, batch.lengths()[0]))
                 : cache.branched(kv, out.newKv(), batch.lengths());
+        putScored(state, first, rows, rowIds, rowOutputs(out, after, batch), results, created);
+    }
+
+    /**
+     * Registers a state per scored row and puts its scores into {@code results} at its candidate's index: the first
+     * token's log-prob from {@code first}, the rest from the forward. The new states go to {@code created} (the caller
+     * discards them on failure); rows not registered when something fails are let go here.
+     */
+    private void putScored(State state, float[] first, List<Integer> rows, List<long[]> rowIds, List<RowOutput> outputs,
+            List<ScoredTokens> results, List<State> created) {
         int registered = 0;
         try {
-            for (int r = 0; r < batch.rows(); r++) {
-                List<Integer> c = candidates.get(rows.get(r));
-                List<Double> lps = new ArrayList<>(c.size());
-                lps.add((double) first[c.get(0)]);
-                for (int t = 0; t + 1 < c.size(); t++) {
-                    lps.add((double) out.targetLogProbs()[r * batch.width() + t]);
+            for (int r = 0; r < outputs.size(); r++) {
+                RowOutput row = outputs.get(r);
+                long[] ids = rowIds.get(r);
+                List<Double> lps = new ArrayList<>(ids.length);
+                lps.add((double) first[(int) ids[0]]);
+                for (float lp : row.tokenLogProbs()) {
+                    lps.add((double) lp);
                 }
-                State temp = register(new State(newId(), after.get(r), out.lastLogProbs()[r],
-                        tokensAfter(state, rowIds.get(r))));
+                State temp = register(new State(newId(), row.kv(), row.lastLogProbs(), tokensAfter(state, ids)));
                 created.add(temp);
                 registered++;
                 results.set(rows.get(r), new ScoredTokens(lps, new StateHandle(temp.id())));
             }
-        } catch (RuntimeException e) {
-            after.subList(registered, after.size()).forEach(cache::release);
+        } catch (RuntimeException | Error e) {
+            outputs.subList(registered, outputs.size()).forEach(row -> cache.release(row.kv()));
             throw e;
         }
+    }
+
+    /** Unregisters states made by a call that failed and lets go of their caches. */
+    private void discard(List<State> created) {
+        for (State s : created) {
+            states.remove(s.id());
+            cache.release(s.kv());
+        }
+    }
+
+    /** Each row of a forward's batch: its new cache, the log-probs after its last real token and of its tokens. */
+    private static List<RowOutput> rowOutputs(Transformer.Output out, List<KvCache.Sequence> after,
+            Transformer.Batch batch) {
+        List<RowOutput> outputs = new ArrayList<>(batch.rows());
+        for (int r = 0; r < batch.rows(); r++) {
+            int from = r * batch.width();
+            float[] tokens = Arrays.copyOfRange(out.targetLogProbs(), from, from + batch.lengths()[r] - 1);
+            outputs.add(new RowOutput(after.get(r), out.lastLogProbs()[r], tokens));
+        }
+        return outputs;
     }
 
     /** One forward over {@code tokens} (without keeping its cache), every temperature from its logits. */
@@ -1029,27 +1053,12 @@ public final class DjlSourceModel implements SourceModel {
      */
     private List<ScoredTokens> scoredFrom(ScorePlan plan, List<RowOutput> rows) {
         List<State> created = new ArrayList<>();
-        int kept = 0;
         try {
             List<ScoredTokens> results = new ArrayList<>(Collections.nCopies(plan.candidates().size(), null));
-            for (int r = 0; r < rows.size(); r++) {
-                RowOutput row = rows.get(r);
-                long[] ids = plan.rowIds().get(r);
-                List<Double> lps = new ArrayList<>(ids.length);
-                lps.add((double) plan.state().logProbs()[(int) ids[0]]);
-                for (float lp : row.tokenLogProbs()) {
-                    lps.add((double) lp);
-                }
-                State temp = register(new State(newId(), row.kv(), row.lastLogProbs(),
-                        tokensAfter(plan.state(), ids)));
-                created.add(temp);
-                kept++;
-                results.set(plan.rows().get(r), new ScoredTokens(lps, new StateHandle(temp.id())));
-            }
+            putScored(plan.state(), plan.state().logProbs(), plan.rows(), plan.rowIds(), rows, results, created);
             return withEmptyCandidates(plan.state(), results);
         } catch (RuntimeException | Error e) {
-            created.forEach(t -> states.remove(t.id()));
-            rows.forEach(row -> cache.release(row.kv()));
+            discard(created);
             throw e;
         }
     }
@@ -1172,12 +1181,7 @@ public final class DjlSourceModel implements SourceModel {
             out = transformer.forward(Pass.rows(pasts.past(), batch));
         }
         List<KvCache.Sequence> after = branched(out, () -> cache.branchedRows(bases, out.newKv(), batch.lengths()));
-        List<RowOutput> outputs = new ArrayList<>(rows.size());
-        for (int r = 0; r < rows.size(); r++) {
-            int from = r * batch.width();
-            float[] tokens = Arrays.copyOfRange(out.targetLogProbs(), from, from + batch.lengths()[r] - 1);
-            outputs.add(new RowOutput(after.get(r), out.lastLogProbs()[r], tokens));
-        }
+        List<RowOutput> outputs = rowOutputs(out, after, batch);
         batchedForwards++;
         batchedCalls += calls;
         return outputs;

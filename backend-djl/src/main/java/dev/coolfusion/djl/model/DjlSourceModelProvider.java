@@ -56,25 +56,17 @@ public final class DjlSourceModelProvider implements SourceModelProvider {
             }
             options.maxContext(max);
         }
-        wholeNumber(config, "prefix-cache-mb", "a whole number of MiB >= 0 (0 turns the prefix cache off)",
-                options::prefixCacheMb);
-        wholeNumber(config, "batch-rows", "a whole number >= 1 (1 runs every call alone)", options::batchRows);
+        wholeNumber(config, "prefix-cache-mb", options::prefixCacheMb);
+        wholeNumber(config, "batch-rows", options::batchRows);
         return DjlSourceModel.load(path, options.build());
     }
 
-    /** Sets an integer option if present; an unparsable or refused value names the provider and the option. */
-    private static void wholeNumber(ProviderConfig config, String option, String expected, IntConsumer set) {
+    /** Sets an integer option if present; a value that is no integer or is refused names the provider and option. */
+    private static void wholeNumber(ProviderConfig config, String option, IntConsumer set) {
         if (config.get(option).isEmpty()) {
             return;
         }
-        String raw = config.get(option).get().trim();
-        int value;
-        try {
-            value = Integer.parseInt(raw);
-        } catch (NumberFormatException e) {
-            throw new FusionException("provider '" + config.provider() + "' option '" + option + "' must be " + expected
-                    + ", got '" + raw + "'");
-        }
+        int value = config.getInt(option, 0);
         try {
             set.accept(value);
         } catch (FusionException e) {
