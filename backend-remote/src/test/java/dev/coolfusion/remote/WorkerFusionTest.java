@@ -19,6 +19,7 @@ import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import dev.coolfusion.testkit.BundledModels;
+import dev.coolfusion.testkit.Failures;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -163,7 +164,7 @@ class WorkerFusionTest {
             double seconds = (System.nanoTime() - t0) / 1e9;
             assertTrue(seconds < 10, "failed after " + seconds + " s");
             String address = hung.uri().getHost() + ":" + hung.uri().getPort();
-            String all = messages(e);
+            String all = Failures.messages(e);
             assertTrue(all.contains("worker " + address + " did not answer NextText") && all.contains("within 2 s"),
                     all);
             assertTrue(e.getMessage().contains("did not answer NextText"), "the first failure is reported, not the"
@@ -172,17 +173,6 @@ class WorkerFusionTest {
             stuck.countDown();
             hung.close();
         }
-    }
-
-    static String messages(Throwable e) {
-        StringBuilder b = new StringBuilder();
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            b.append(t.getMessage()).append(" | ");
-            for (Throwable s : t.getSuppressed()) {
-                b.append("suppressed: ").append(s.getMessage()).append(" | ");
-            }
-        }
-        return b.toString();
     }
 
     /** A model whose nextToken blocks (as a paused worker) once {@code stall} is set. */

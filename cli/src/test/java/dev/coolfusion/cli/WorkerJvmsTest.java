@@ -19,6 +19,7 @@ import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.SegmentRequest;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.testkit.BundledModels;
+import dev.coolfusion.testkit.Failures;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -143,7 +144,7 @@ class WorkerJvmsTest {
             double pausedSeconds = (System.nanoTime() - t0) / 1e9;
             String address = urls.get(2).substring("http://".length());
             assertTrue(paused.getMessage().contains("worker " + address + " did not answer NextText")
-                    && paused.getMessage().contains("within 5 s"), all(paused));
+                    && paused.getMessage().contains("within 5 s"), Failures.messages(paused));
             assertTrue(pausedSeconds < 30, "failed after " + pausedSeconds + " s");
             signal(workers.get(2), "CONT");
 
@@ -190,7 +191,7 @@ class WorkerJvmsTest {
             double killedSeconds = (System.nanoTime() - t0) / 1e9;
             String b = urls.get(1).substring("http://".length());
             assertTrue(killed.getMessage().contains(b) && killed.getMessage().contains("NextText")
-                    && killed.getMessage().contains("source 'B'"), "the first failure names worker B: " + all(killed));
+                    && killed.getMessage().contains("source 'B'"), "the first failure names worker B: " + Failures.messages(killed));
             assertTrue(killedSeconds < 15, "failed after " + killedSeconds + " s");
         } finally {
             remote.forEach(SourceModel::close);
@@ -205,17 +206,6 @@ class WorkerJvmsTest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-    }
-
-    static String all(Throwable e) {
-        StringBuilder b = new StringBuilder();
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            b.append(t.getMessage()).append(" | ");
-            for (Throwable s : t.getSuppressed()) {
-                b.append("suppressed: ").append(s.getMessage()).append(" | ");
-            }
-        }
-        return b.toString();
     }
 
     /** A source that runs {@code before} ahead of each of its T1 calls (to kill or pause its worker then). */
