@@ -3,19 +3,11 @@ package dev.coolfusion.inference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
-import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -30,72 +22,36 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The end-of-sequence token is part of {@code completion_probabilities} and {@code tokens} but not of the text.
  * Errors are {@code {"error": {"code", "message", "type"}}}.
  */
-final class FakeLlamaCppServer implements AutoCloseable {
-    private final SourceModel model;
-    private final HttpServer http;
+final class FakeLlamaCppServer extends FakeHttpServer {
     private List<Integer> slot = List.of();
     final AtomicInteger completionRequests = new AtomicInteger();
 
     FakeLlamaCppServer(SourceModel model) throws IOException {
-        this.model = model;
-        this.http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-        http.createContext("/", this::handle);
-        http.start();
-    }
-
-    URI uri() {
-        return URI.create("http://127.0.0.1:" + http.getAddress().getPort());
+        super(model, "application/json; charset=utf-8");
+        start();
     }
 
     @Override
-    public void close() {
-        http.stop(0);
+    JsonNode route(String p, JsonNode request) {
+        return switch (p) {
+            case "/props" -> props();
+            case "/tokenize" -> tokenize(request);
+            case "/completion" -> completion(request);
+            default -> throw new Refused(404, "File Not Found");
+        };
     }
 
-    private void handle(HttpExchange exchange) throws IOException {
-        try (exchange) {
-            int status = 200;
-            JsonNode body;
-            try {
-                String p = exchange.getRequestURI().getPath();
-                JsonNode request = exchange.getRequestMethod().equals("POST")
-                        ? Json.MAPPER.readTree(exchange.getRequestBody().readAllBytes()) : null;
-                body = switch (p) {
-                    case "/props" -> props();
-                    case "/tokenize" -> tokenize(request);
-                    case "/completion" -> completion(request);
-                    default -> throw new Refused(404, "File Not Found");
-                };
-            } catch (Refused e) {
-                status = e.status;
-                body = error(e.status, e.getMessage());
-            } catch (RuntimeException e) {
-                status = 500;
-                body = error(500, e.toString());
-            }
-            byte[] bytes = Json.MAPPER.writeValueAsBytes(body);
-            exchange.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
-            exchange.sendResponseHeaders(status, bytes.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(bytes);
-            }
-        }
-    }
-
-    private static JsonNode error(int code, String message) {
+    @Override
+    JsonNode error(Refused e) {
         ObjectNode root = Json.MAPPER.createObjectNode();
-        root.putObject("error").put("code", code).put("message", message)
-                .put("type", code == 400 ? "invalid_request_error" : "server_error");
+        root.putObject("error").put("code", e.status).put("message", e.getMessage())
+                .put("type", e.status == 400 ? "invalid_request_error" : "server_error");
         return root;
     }
 
-    private static final class Refused extends RuntimeException {
-        final int status;
-
-        Refused(int status, String message) {
-            super(message);
-            this.status = status;
-        }
+    @Override
+    int failureStatus() {
+        return 500;
     }
 
     private JsonNode props() {
@@ -143,22 +99,17 @@ final class FakeLlamaCppServer implements AutoCloseable {
         List<StateHandle> handles = new ArrayList<>();
         ObjectNode root = Json.MAPPER.createObjectNode().put("index", 0);
         try {
-            StateHandle first = model.open(input.subList(0, 1));
-            handles.add(first);
-            ScoredTokens rest = model.score(first, List.of(input.subList(1, input.size()))).get(0);
-            handles.add(rest.state());
+            ScoredTokens rest = prefill(input, handles);
             StateHandle at = rest.state();
             List<Integer> generated = new ArrayList<>();
             List<Double> logProbs = new ArrayList<>();
             String stop = "limit";
             while (generated.size() < nPredict && input.size() + generated.size() < nCtx) {
-                Decoding decoding = temperature <= 0 ? Decoding.GREEDY : new Decoding(temperature, topP, seeded.nextDouble());
-                TokenStep step = model.nextToken(at, decoding);
-                handles.add(step.state());
+                TokenStep step = step(at, temperature <= 0, temperature, topP, seeded, handles);
                 at = step.state();
                 generated.add(step.token());
                 logProbs.add(step.logProb());
-                if (model.codec().endOfSequenceIds().contains(step.token())) {
+                if (endOfSequence(step.token())) {
                     stop = "eos";
                     break;
                 }
@@ -180,10 +131,7 @@ final class FakeLlamaCppServer implements AutoCloseable {
                     String piece = model.codec().decodeContinuation(List.of(generated.get(i)));
                     ObjectNode e = probs.addObject().put("id", generated.get(i)).put("token", piece)
                             .put("logprob", logProbs.get(i));
-                    ArrayNode bytes = e.putArray("bytes");
-                    for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
-                        bytes.add(b & 0xff);
-                    }
+                    putBytes(e, piece);
                     e.putArray("top_logprobs").addObject().put("id", generated.get(i)).put("token", piece)
                             .put("logprob", logProbs.get(i));
                 }

@@ -3,19 +3,11 @@ package dev.coolfusion.inference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
-import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -31,67 +23,35 @@ import java.util.concurrent.atomic.AtomicInteger;
  * of it ({@code done_reason: "stop"}). A prompt past {@code num_ctx} is an error here (real Ollama truncates it).
  * Errors are {@code {"error": "..."}}.
  */
-final class FakeOllamaServer implements AutoCloseable {
-    private final SourceModel model;
+final class FakeOllamaServer extends FakeHttpServer {
     private final String tag;
-    private final HttpServer http;
     final AtomicInteger generateRequests = new AtomicInteger();
     final List<String> prompts = new ArrayList<>();
 
     FakeOllamaServer(SourceModel model, String tag) throws IOException {
-        this.model = model;
+        super(model, "application/json; charset=utf-8");
         this.tag = tag;
-        this.http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-        http.createContext("/", this::handle);
-        http.start();
-    }
-
-    URI uri() {
-        return URI.create("http://127.0.0.1:" + http.getAddress().getPort());
+        start();
     }
 
     @Override
-    public void close() {
-        http.stop(0);
+    JsonNode route(String p, JsonNode request) {
+        return switch (p) {
+            case "/api/tags" -> tags();
+            case "/api/version" -> Json.MAPPER.createObjectNode().put("version", "0.12.11");
+            case "/api/generate" -> generate(request);
+            default -> throw new Refused(404, "404 page not found");
+        };
     }
 
-    private void handle(HttpExchange exchange) throws IOException {
-        try (exchange) {
-            int status = 200;
-            JsonNode body;
-            try {
-                String p = exchange.getRequestURI().getPath();
-                JsonNode request = exchange.getRequestMethod().equals("POST")
-                        ? Json.MAPPER.readTree(exchange.getRequestBody().readAllBytes()) : null;
-                body = switch (p) {
-                    case "/api/tags" -> tags();
-                    case "/api/version" -> Json.MAPPER.createObjectNode().put("version", "0.12.11");
-                    case "/api/generate" -> generate(request);
-                    default -> throw new Refused(404, "404 page not found");
-                };
-            } catch (Refused e) {
-                status = e.status;
-                body = Json.MAPPER.createObjectNode().put("error", e.getMessage());
-            } catch (RuntimeException e) {
-                status = 500;
-                body = Json.MAPPER.createObjectNode().put("error", e.toString());
-            }
-            byte[] bytes = Json.MAPPER.writeValueAsBytes(body);
-            exchange.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
-            exchange.sendResponseHeaders(status, bytes.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(bytes);
-            }
-        }
+    @Override
+    JsonNode error(Refused e) {
+        return Json.MAPPER.createObjectNode().put("error", e.getMessage());
     }
 
-    private static final class Refused extends RuntimeException {
-        final int status;
-
-        Refused(int status, String message) {
-            super(message);
-            this.status = status;
-        }
+    @Override
+    int failureStatus() {
+        return 500;
     }
 
     private JsonNode tags() {
@@ -129,20 +89,15 @@ final class FakeOllamaServer implements AutoCloseable {
         List<StateHandle> handles = new ArrayList<>();
         ObjectNode root = Json.MAPPER.createObjectNode().put("model", name).put("created_at", "2025-11-20T00:00:00Z");
         try {
-            StateHandle first = model.open(input.subList(0, 1));
-            handles.add(first);
-            ScoredTokens rest = model.score(first, List.of(input.subList(1, input.size()))).get(0);
-            handles.add(rest.state());
+            ScoredTokens rest = prefill(input, handles);
             StateHandle at = rest.state();
             List<Integer> generated = new ArrayList<>();
             List<Double> logProbs = new ArrayList<>();
             String reason = "length";
             for (int i = 0; i < numPredict; i++) {
-                Decoding decoding = temperature == 0 ? Decoding.GREEDY : new Decoding(temperature, topP, seeded.nextDouble());
-                TokenStep step = model.nextToken(at, decoding);
-                handles.add(step.state());
+                TokenStep step = step(at, temperature == 0, temperature, topP, seeded, handles);
                 at = step.state();
-                if (model.codec().endOfSequenceIds().contains(step.token())) {
+                if (endOfSequence(step.token())) {
                     reason = "stop";
                     break;
                 }
@@ -156,10 +111,7 @@ final class FakeOllamaServer implements AutoCloseable {
                 for (int i = 0; i < generated.size(); i++) {
                     String piece = model.codec().decodeContinuation(List.of(generated.get(i)));
                     ObjectNode e = entries.addObject().put("token", piece).put("logprob", logProbs.get(i));
-                    ArrayNode bytes = e.putArray("bytes");
-                    for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
-                        bytes.add(b & 0xff);
-                    }
+                    putBytes(e, piece);
                     e.putArray("top_logprobs");
                 }
             }

@@ -3,18 +3,11 @@ package dev.coolfusion.inference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
-import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -34,10 +27,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * earlier request, capped at {@code logprob_start_len} when input log-probs are asked for. Numbers come from a real
  * model behind the SPI. Errors are {@code {"error": {"message"}}} with status 400.
  */
-final class FakeSglangServer implements AutoCloseable {
-    private final SourceModel model;
+final class FakeSglangServer extends FakeHttpServer {
     private final String path;
-    private final HttpServer http;
     private final List<List<Integer>> seen = new ArrayList<>();
     /** HTTP requests that generate, and prefill-only ones ({@code max_new_tokens: 0}: scoring, probes). */
     final AtomicInteger generateRequests = new AtomicInteger();
@@ -50,75 +41,33 @@ final class FakeSglangServer implements AutoCloseable {
     final AtomicLong cachedTokens = new AtomicLong();
 
     FakeSglangServer(SourceModel model, String path) throws IOException {
-        this.model = model;
+        super(model, "application/json");
         this.path = path;
-        this.http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-        http.createContext("/", this::handle);
-        http.start();
-    }
-
-    URI uri() {
-        return URI.create("http://127.0.0.1:" + http.getAddress().getPort());
+        start();
     }
 
     @Override
-    public void close() {
-        http.stop(0);
+    JsonNode route(String p, JsonNode request) {
+        return switch (p) {
+            case "/get_model_info" -> Json.MAPPER.createObjectNode().put("model_path", path)
+                    .put("tokenizer_path", path).put("is_generation", true).putNull("preferred_sampling_params")
+                    .put("weight_version", "default");
+            case "/v1/models" -> openAiModels(path, "sglang");
+            case "/generate" -> generate(request);
+            default -> throw new Refused(404, "Not Found");
+        };
     }
 
-    private void handle(HttpExchange exchange) throws IOException {
-        try (exchange) {
-            int status = 200;
-            JsonNode body;
-            try {
-                String p = exchange.getRequestURI().getPath();
-                JsonNode request = exchange.getRequestMethod().equals("POST")
-                        ? Json.MAPPER.readTree(exchange.getRequestBody().readAllBytes()) : null;
-                body = switch (p) {
-                    case "/get_model_info" -> Json.MAPPER.createObjectNode().put("model_path", path)
-                            .put("tokenizer_path", path).put("is_generation", true).putNull("preferred_sampling_params")
-                            .put("weight_version", "default");
-                    case "/v1/models" -> models();
-                    case "/generate" -> generate(request);
-                    default -> throw new Refused(404, "Not Found");
-                };
-            } catch (Refused e) {
-                status = e.status;
-                body = error(e.getMessage());
-            } catch (RuntimeException e) {
-                status = 400;
-                body = error(e.toString());
-            }
-            byte[] bytes = Json.MAPPER.writeValueAsBytes(body);
-            exchange.getResponseHeaders().set("Content-Type", "application/json");
-            exchange.sendResponseHeaders(status, bytes.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(bytes);
-            }
-        }
-    }
-
-    private static JsonNode error(String message) {
+    @Override
+    JsonNode error(Refused e) {
         ObjectNode root = Json.MAPPER.createObjectNode();
-        root.putObject("error").put("message", message);
+        root.putObject("error").put("message", e.getMessage());
         return root;
     }
 
-    private static final class Refused extends RuntimeException {
-        final int status;
-
-        Refused(int status, String message) {
-            super(message);
-            this.status = status;
-        }
-    }
-
-    private JsonNode models() {
-        ObjectNode root = Json.MAPPER.createObjectNode().put("object", "list");
-        ObjectNode m = root.putArray("data").addObject().put("id", path).put("object", "model").put("created", 0)
-                .put("owned_by", "sglang").put("root", path);
-        model.maxContextTokens().ifPresent(n -> m.put("max_model_len", n));
-        return root;
+    @Override
+    int failureStatus() {
+        return 400;
     }
 
     private synchronized JsonNode generate(JsonNode request) {
@@ -200,22 +149,17 @@ final class FakeSglangServer implements AutoCloseable {
         List<StateHandle> handles = new ArrayList<>();
         ObjectNode result = Json.MAPPER.createObjectNode();
         try {
-            StateHandle first = model.open(input.subList(0, 1));
-            handles.add(first);
-            ScoredTokens rest = model.score(first, List.of(input.subList(1, input.size()))).get(0);
-            handles.add(rest.state());
+            ScoredTokens rest = prefill(input, handles);
             List<Integer> generated = new ArrayList<>();
             List<Double> generatedLogProbs = new ArrayList<>();
             StateHandle at = rest.state();
             ObjectNode finish = Json.MAPPER.createObjectNode().put("type", "length").put("length", maxNew);
             while (generated.size() < maxNew) {
-                Decoding decoding = temperature == 0 ? Decoding.GREEDY : new Decoding(temperature, topP, seeded.nextDouble());
-                TokenStep step = model.nextToken(at, decoding);
-                handles.add(step.state());
+                TokenStep step = step(at, temperature == 0, temperature, topP, seeded, handles);
                 at = step.state();
                 generated.add(step.token());
                 generatedLogProbs.add(step.logProb());
-                if (model.codec().endOfSequenceIds().contains(step.token())) {
+                if (endOfSequence(step.token())) {
                     finish = Json.MAPPER.createObjectNode().put("type", "stop").put("matched", step.token());
                     break;
                 }
@@ -254,11 +198,6 @@ final class FakeSglangServer implements AutoCloseable {
     }
 
     private static List<Integer> ints(JsonNode array) {
-        if (!array.isArray() || array.isEmpty()) {
-            throw new Refused(400, "input_ids must be a non-empty list of token ids");
-        }
-        List<Integer> out = new ArrayList<>();
-        array.forEach(v -> out.add(v.asInt()));
-        return out;
+        return ints(array, null, "input_ids must be a non-empty list of token ids");
     }
 }

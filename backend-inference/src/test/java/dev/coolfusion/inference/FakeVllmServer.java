@@ -3,18 +3,11 @@ package dev.coolfusion.inference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
-import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -27,10 +20,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * in the formats vLLM documents, with the numbers computed by a real model behind the SPI. Errors use vLLM's
  * {@code {"object": "error", "message", "type", "param", "code"}} body.
  */
-final class FakeVllmServer implements AutoCloseable {
-    private final SourceModel model;
+final class FakeVllmServer extends FakeHttpServer {
     private final String id;
-    private final HttpServer http;
     /** Completion requests: all, those that generate (no echo) and those that score (echo). */
     final AtomicInteger completions = new AtomicInteger();
     final AtomicInteger generations = new AtomicInteger();
@@ -39,74 +30,38 @@ final class FakeVllmServer implements AutoCloseable {
     final AtomicInteger generatedTokens = new AtomicInteger();
 
     FakeVllmServer(SourceModel model, String id) throws IOException {
-        this.model = model;
+        super(model, "application/json");
         this.id = id;
-        this.http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-        http.createContext("/", this::handle);
-        http.start();
-    }
-
-    URI uri() {
-        return URI.create("http://127.0.0.1:" + http.getAddress().getPort());
+        start();
     }
 
     @Override
-    public void close() {
-        http.stop(0);
-    }
-
-    private void handle(HttpExchange exchange) throws IOException {
-        try (exchange) {
-            int status = 200;
-            JsonNode body;
-            try {
-                String path = exchange.getRequestURI().getPath();
-                JsonNode request = exchange.getRequestMethod().equals("POST")
-                        ? Json.MAPPER.readTree(exchange.getRequestBody().readAllBytes()) : null;
-                if (request != null && request.has("model") && !request.path("model").asText().equals(id)) {
-                    throw new Refused(404, "NotFoundError", "The model `" + request.path("model").asText() + "` does not exist.");
-                }
-                body = switch (path) {
-                    case "/v1/models" -> models();
-                    case "/tokenize" -> tokenize(request);
-                    case "/v1/completions" -> completions(request);
-                    default -> throw new Refused(404, "NotFoundError", "Not Found");
-                };
-            } catch (Refused e) {
-                status = e.status;
-                body = Json.MAPPER.createObjectNode().put("object", "error").put("message", e.getMessage())
-                        .put("type", e.type).putNull("param").put("code", e.status);
-            } catch (RuntimeException e) {
-                status = 400;
-                body = Json.MAPPER.createObjectNode().put("object", "error").put("message", e.toString())
-                        .put("type", "BadRequestError").putNull("param").put("code", 400);
-            }
-            byte[] bytes = Json.MAPPER.writeValueAsBytes(body);
-            exchange.getResponseHeaders().set("Content-Type", "application/json");
-            exchange.sendResponseHeaders(status, bytes.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(bytes);
-            }
+    JsonNode route(String path, JsonNode request) {
+        if (request != null && request.has("model") && !request.path("model").asText().equals(id)) {
+            throw new Refused(404, "NotFoundError", "The model `" + request.path("model").asText() + "` does not exist.");
         }
+        return switch (path) {
+            case "/v1/models" -> openAiModels(id, "vllm");
+            case "/tokenize" -> tokenize(request);
+            case "/v1/completions" -> completions(request);
+            default -> throw new Refused(404, "NotFoundError", "Not Found");
+        };
     }
 
-    private static final class Refused extends RuntimeException {
-        final int status;
-        final String type;
-
-        Refused(int status, String type, String message) {
-            super(message);
-            this.status = status;
-            this.type = type;
-        }
+    @Override
+    JsonNode error(Refused e) {
+        return Json.MAPPER.createObjectNode().put("object", "error").put("message", e.getMessage()).put("type", e.type)
+                .putNull("param").put("code", e.status);
     }
 
-    private JsonNode models() {
-        ObjectNode root = Json.MAPPER.createObjectNode().put("object", "list");
-        ObjectNode m = root.putArray("data").addObject().put("id", id).put("object", "model").put("created", 0)
-                .put("owned_by", "vllm").put("root", id);
-        model.maxContextTokens().ifPresent(n -> m.put("max_model_len", n));
-        return root;
+    @Override
+    int failureStatus() {
+        return 400;
+    }
+
+    @Override
+    String failureType() {
+        return "BadRequestError";
     }
 
     private JsonNode tokenize(JsonNode request) {
@@ -156,24 +111,18 @@ final class FakeVllmServer implements AutoCloseable {
             }
             List<StateHandle> handles = new ArrayList<>();
             try {
-                StateHandle first = model.open(p.subList(0, 1));
-                handles.add(first);
-                ScoredTokens rest = model.score(first, List.of(p.subList(1, p.size()))).get(0);
-                handles.add(rest.state());
+                ScoredTokens rest = prefill(p, handles);
                 // vLLM generates until max_tokens or an end-of-sequence token, which is part of the output
                 List<Integer> generated = new ArrayList<>();
                 List<Double> generatedLogProbs = new ArrayList<>();
                 StateHandle at = rest.state();
                 String finish = "length";
                 while (generated.size() < maxTokens) {
-                    Decoding decoding = temperature == 0 ? Decoding.GREEDY
-                            : new Decoding(temperature, topP, seeded.nextDouble());
-                    TokenStep step = model.nextToken(at, decoding);
-                    handles.add(step.state());
+                    TokenStep step = step(at, temperature == 0, temperature, topP, seeded, handles);
                     at = step.state();
                     generated.add(step.token());
                     generatedLogProbs.add(step.logProb());
-                    if (model.codec().endOfSequenceIds().contains(step.token())) {
+                    if (endOfSequence(step.token())) {
                         finish = "stop";
                         break;
                     }
@@ -217,11 +166,6 @@ final class FakeVllmServer implements AutoCloseable {
     }
 
     private static List<Integer> ints(JsonNode array) {
-        if (!array.isArray() || array.isEmpty()) {
-            throw new Refused(400, "BadRequestError", "prompt must be a non-empty list of token ids");
-        }
-        List<Integer> out = new ArrayList<>();
-        array.forEach(v -> out.add(v.asInt()));
-        return out;
+        return ints(array, "BadRequestError", "prompt must be a non-empty list of token ids");
     }
 }

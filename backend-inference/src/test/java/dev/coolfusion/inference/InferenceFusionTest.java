@@ -49,15 +49,7 @@ class InferenceFusionTest {
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable c : new AutoCloseable[] {vllmServer, sglangServer, llamaServer, localA, localB, localC}) {
-            if (c != null) {
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            }
-        }
+        TestModels.closeAll(vllmServer, sglangServer, llamaServer, localA, localB, localC);
     }
 
     private static SourceModel vllm(int chunkTokens) {

@@ -50,15 +50,7 @@ class LlamaCppSourceModelTest {
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable c : new AutoCloseable[] {llama, server, localA, localC}) {
-            if (c != null) {
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            }
-        }
+        TestModels.closeAll(llama, server, localA, localC);
     }
 
     static SourceModel create(Map<String, String> options) {

@@ -57,15 +57,7 @@ class OllamaSourceModelTest {
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable c : new AutoCloseable[] {ollama, server, localA, localC}) {
-            if (c != null) {
-                try {
-                    c.close();
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            }
-        }
+        TestModels.closeAll(ollama, server, localA, localC);
     }
 
     static SourceModel create(Map<String, String> options) {

@@ -8,14 +8,12 @@ import dev.coolfusion.spi.Decoding;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
-import dev.coolfusion.spi.SourceModelContract;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalInt;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Nested;
@@ -40,15 +38,7 @@ class SglangSourceModelTest {
 
     @AfterAll
     static void stop() {
-        if (sglang != null) {
-            sglang.close();
-        }
-        if (server != null) {
-            server.close();
-        }
-        if (localB != null) {
-            localB.close();
-        }
+        TestModels.closeAll(sglang, server, localB);
     }
 
     static SourceModel create(Map<String, String> options) {
@@ -56,15 +46,10 @@ class SglangSourceModelTest {
     }
 
     @Nested
-    class Contract extends SourceModelContract {
+    class Contract extends TestModels.ServedContract {
         @Override
-        protected SourceModel model() {
+        ServedSourceModel served() {
             return sglang;
-        }
-
-        @Override
-        protected OptionalInt liveStates() {
-            return OptionalInt.of(sglang.liveStates());
         }
     }
 
@@ -101,14 +86,7 @@ class SglangSourceModelTest {
         assertEquals(2L * (prompt.size() - 1), server.cachedTokens.get() - cachedBefore,
                 "the radix cache supplies each candidate's prompt but its last token (logprob_start_len caps it)");
         List<ScoredTokens> ls = localB.score(theirs.get(0), candidates);
-        for (int c = 0; c < candidates.size(); c++) {
-            assertEquals(ls.get(c).logProbs().size(), rs.get(c).logProbs().size());
-            for (int i = 0; i < ls.get(c).logProbs().size(); i++) {
-                assertEquals(ls.get(c).logProbs().get(i), rs.get(c).logProbs().get(i), 1e-4, "candidate " + c + " token " + i);
-            }
-            mine.add(rs.get(c).state());
-            theirs.add(ls.get(c).state());
-        }
+        TestModels.assertSameScores(ls, rs, theirs, mine);
         sglang.release(mine);
         localB.release(theirs);
     }

@@ -17,14 +17,12 @@ import dev.coolfusion.spi.SegmentRequest;
 import dev.coolfusion.spi.ProviderConfig;
 import dev.coolfusion.spi.ScoredTokens;
 import dev.coolfusion.spi.SourceModel;
-import dev.coolfusion.spi.SourceModelContract;
 import dev.coolfusion.spi.StateHandle;
 import dev.coolfusion.spi.TokenStep;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalInt;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Nested;
@@ -51,18 +49,7 @@ class VllmSourceModelTest {
 
     @AfterAll
     static void stop() {
-        if (vllm != null) {
-            vllm.close();
-        }
-        if (server != null) {
-            server.close();
-        }
-        if (localA != null) {
-            localA.close();
-        }
-        if (localC != null) {
-            localC.close();
-        }
+        TestModels.closeAll(vllm, server, localA, localC);
     }
 
     static SourceModel create(Map<String, String> options) {
@@ -70,15 +57,10 @@ class VllmSourceModelTest {
     }
 
     @Nested
-    class Contract extends SourceModelContract {
+    class Contract extends TestModels.ServedContract {
         @Override
-        protected SourceModel model() {
+        ServedSourceModel served() {
             return vllm;
-        }
-
-        @Override
-        protected OptionalInt liveStates() {
-            return OptionalInt.of(vllm.liveStates());
         }
     }
 
@@ -105,14 +87,7 @@ class VllmSourceModelTest {
         List<ScoredTokens> rs = vllm.score(mine.get(0), candidates);
         assertEquals(before + 1, server.completions.get(), "all candidates go in one request");
         List<ScoredTokens> ls = localA.score(theirs.get(0), candidates);
-        for (int c = 0; c < candidates.size(); c++) {
-            assertEquals(ls.get(c).logProbs().size(), rs.get(c).logProbs().size());
-            for (int i = 0; i < ls.get(c).logProbs().size(); i++) {
-                assertEquals(ls.get(c).logProbs().get(i), rs.get(c).logProbs().get(i), 1e-4, "candidate " + c + " token " + i);
-            }
-            mine.add(rs.get(c).state());
-            theirs.add(ls.get(c).state());
-        }
+        TestModels.assertSameScores(ls, rs, theirs, mine);
         vllm.release(mine);
         localA.release(theirs);
     }
